@@ -1,0 +1,1 @@
+//! libhakmem.so (being built; see issue 4).

@@ -1,0 +1,2 @@
+//! HAKMEM allocator (being built; see issue 4).
+#![deny(missing_docs)]

@@ -1,0 +1,1 @@
+//! libhakmem_recorder.so (being built; see issue 3).

@@ -1,0 +1,73 @@
+//! `hakmem`: the HAKMEM Workbench command line. Thin: each subcommand lives in `commands/NAME.rs`, parses
+//! its arguments and calls library functions.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod commands;
+
+/// Record, compile, replay and report allocation workloads; compare HAKMEM with other allocators.
+#[derive(Parser)]
+#[command(name = "hakmem", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program under the recorder and write its raw allocation traces.
+    Record(commands::record::Args),
+    /// Compile raw traces into a replayable workload (.hkw).
+    Compile(commands::compile::Args),
+    /// Describe a raw trace or a workload.
+    Info(commands::info::Args),
+    /// Generate a synthetic workload.
+    #[command(subcommand)]
+    Gen(commands::gen::Gen),
+    /// Replay workloads through allocators in parallel child processes.
+    Replay(commands::replay::Args),
+    /// Run a live benchmark (the memo's random-mixed loop) through allocators.
+    #[command(subcommand)]
+    Bench(commands::bench::Bench),
+    /// Summarise result bundles: terminal table, CSV/Markdown/JSON exports, HTML report.
+    Report(commands::report::Args),
+    /// The whole loop on this machine with defaults: generate, record, compile, replay, report.
+    Demo(commands::demo::Args),
+    /// Internal: one replay/bench sample inside a child process.
+    #[command(hide = true, name = "__child")]
+    Child(commands::child::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(a) => commands::record::run(a),
+        Command::Compile(a) => commands::compile::run(a),
+        Command::Info(a) => commands::info::run(a),
+        Command::Gen(a) => commands::gen::run(a),
+        Command::Replay(a) => commands::replay::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Report(a) => commands::report::run(a),
+        Command::Demo(a) => commands::demo::run(a),
+        Command::Child(a) => commands::child::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed stdout (`hakmem info x | head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
