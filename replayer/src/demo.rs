@@ -1,0 +1,1 @@
+//! `hakmem demo`: the whole loop with defaults (being built; owned by the reports work).

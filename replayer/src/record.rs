@@ -1,0 +1,1 @@
+//! `hakmem record`: run a program under the recorder (being built; owned by the recorder work).
