@@ -1,0 +1,1 @@
+//! Raw trace format (being built; owned by the recorder work).
