@@ -1,0 +1,763 @@
+//! Summaries of result bundles: what every exporter renders.
+//!
+//! Entry point: [`Report::build`] over loaded [`Bundle`]s. For each bundle, each workload, each allocator
+//! configuration it computes the five-number summary of ops/s and RSS over the successful repeats, median
+//! latency percentiles and per-box counters, and a [`Comparison`] with the baseline configuration:
+//! the ratio of medians, its spread (`q1/q3_base ..= q3/q1_base`, the range the middle halves allow),
+//! and a [`Significance`] mark from the Mann-Whitney U test or, when repeats are too few for the test to
+//! reach p < 0.05, from whether the interquartile ranges overlap.
+//!
+//! Invariants: `ok + failed` equals the samples of that workload × configuration; the baseline row of a
+//! workload has ratio exactly 1; a [`Report`] round-trips through JSON unchanged.
+
+use crate::bundle::Bundle;
+use crate::model::{Manifest, Sample, Status, WorkloadInfo};
+use crate::stats::{mann_whitney, median, Quartiles};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// p-value under which a difference is called significant.
+pub const ALPHA: f64 = 0.05;
+
+/// Everything a report shows, ready to render.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The baseline asked for (`--baseline`), if any.
+    pub requested_baseline: Option<String>,
+    /// One section per bundle, in the order given.
+    pub sections: Vec<Section>,
+}
+
+/// One bundle.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    /// Bundle name (its directory name).
+    pub name: String,
+    /// Bundle directory as given.
+    pub path: String,
+    /// The bundle's manifest: provenance.
+    pub manifest: Manifest,
+    /// Problems met while reading the bundle.
+    pub warnings: Vec<String>,
+    /// One summary per workload.
+    pub workloads: Vec<WorkloadSummary>,
+    /// Every failed sample, with its reason.
+    pub failures: Vec<Failure>,
+}
+
+/// One workload of a bundle.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSummary {
+    /// Workload name.
+    pub workload: String,
+    /// The manifest's description of it, if the manifest has one.
+    pub info: Option<WorkloadInfo>,
+    /// The configuration the ratios are against (`None` when no configuration has a successful sample).
+    pub baseline: Option<String>,
+    /// One row per configuration, in manifest order.
+    pub rows: Vec<ConfigSummary>,
+    /// The fastest configuration by median ops/s.
+    pub fastest: Option<String>,
+    /// Configuration sweeps found among the rows (configurations differing in one knob).
+    pub sweeps: Vec<Sweep>,
+    /// Per-box counters that differ most between HAKMEM configurations, most different first.
+    pub box_highlights: Vec<BoxHighlight>,
+}
+
+/// One allocator configuration on one workload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSummary {
+    /// Configuration label.
+    pub config: String,
+    /// Backend name.
+    pub allocator: String,
+    /// Knobs of the configuration.
+    pub knobs: BTreeMap<String, String>,
+    /// Successful samples (status `ok` or `check_failed`).
+    pub ok: usize,
+    /// Failed samples.
+    pub failed: usize,
+    /// Ops/s over successful samples.
+    pub ops_per_sec: Option<Quartiles>,
+    /// Peak RSS in bytes.
+    pub peak_rss: Option<Quartiles>,
+    /// RSS after the workload, in bytes.
+    pub post_rss: Option<Quartiles>,
+    /// Median CPU seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Median wall seconds.
+    pub seconds: Option<f64>,
+    /// Median minor page faults.
+    pub minor_faults: Option<f64>,
+    /// Median ops replayed per sample.
+    pub ops: Option<f64>,
+    /// Median of each latency percentile per call kind, nanoseconds.
+    pub latency_ns: BTreeMap<String, LatencySummary>,
+    /// Median per-box counters: box → counter → value.
+    pub box_stats: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Throughput against the baseline.
+    pub vs_baseline: Option<Comparison>,
+    /// Median peak RSS over the baseline's.
+    pub peak_rss_ratio: Option<f64>,
+    /// `--check` violations (distinct lines, capped).
+    pub violations: Vec<String>,
+}
+
+/// Median latency percentiles of one call kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Calls sampled, summed over repeats.
+    pub samples: u64,
+    /// Median p50.
+    pub p50: f64,
+    /// Median p90.
+    pub p90: f64,
+    /// Median p99.
+    pub p99: f64,
+    /// Median p99.9.
+    pub p999: f64,
+}
+
+/// A throughput comparison with the baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The baseline configuration.
+    pub baseline: String,
+    /// Median ops/s over the baseline's median ops/s (above 1: faster).
+    pub ratio: f64,
+    /// `q1 / q3_baseline`: the low end of the ratio the middle halves allow.
+    pub low: f64,
+    /// `q3 / q1_baseline`: the high end.
+    pub high: f64,
+    /// Two-sided Mann-Whitney p-value, when both sides have at least two samples.
+    pub p_value: Option<f64>,
+    /// How sure the difference is.
+    pub significance: Significance,
+}
+
+/// How sure a difference is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Significance {
+    /// This is the baseline itself.
+    Baseline,
+    /// Mann-Whitney p < [`ALPHA`].
+    Significant,
+    /// The interquartile ranges do not overlap, but the test cannot reach p < [`ALPHA`] with so few repeats.
+    QuartilesApart,
+    /// The difference is within the noise.
+    WithinNoise,
+    /// Fewer than two successful repeats on one side: no spread to judge by.
+    TooFewRepeats,
+}
+
+impl Significance {
+    /// Short ASCII mark for tables: `**`, `*`, `~`, `?` (empty for the baseline).
+    pub fn mark(self) -> &'static str {
+        match self {
+            Significance::Baseline => "",
+            Significance::Significant => "**",
+            Significance::QuartilesApart => "*",
+            Significance::WithinNoise => "~",
+            Significance::TooFewRepeats => "?",
+        }
+    }
+
+    /// Words for a reader.
+    pub fn words(self) -> &'static str {
+        match self {
+            Significance::Baseline => "baseline",
+            Significance::Significant => "significant",
+            Significance::QuartilesApart => "quartiles apart (too few repeats for p < 0.05)",
+            Significance::WithinNoise => "within noise",
+            Significance::TooFewRepeats => "too few repeats to tell",
+        }
+    }
+
+    /// Whether the difference is real enough to call a winner.
+    pub fn is_difference(self) -> bool {
+        matches!(
+            self,
+            Significance::Significant | Significance::QuartilesApart
+        )
+    }
+}
+
+/// The legend printed under tables.
+pub const LEGEND: &str =
+    "ratio = median ops/s over the baseline's (above 1: faster), range = q1/q3_base..q3/q1_base; \
+** p < 0.05 (Mann-Whitney U), * interquartile ranges apart, ~ within noise, ? fewer than 2 repeats";
+
+/// A failed sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Workload.
+    pub workload: String,
+    /// Configuration.
+    pub config: String,
+    /// Repeat index.
+    pub repeat: u32,
+    /// Status (`crashed`, `timeout`, ...).
+    pub status: Status,
+    /// Reason given by the replayer.
+    pub error: String,
+}
+
+/// Configurations that differ in one knob only: a sweep of that knob.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// The knob varied.
+    pub knob: String,
+    /// The knobs held fixed.
+    pub fixed: BTreeMap<String, String>,
+    /// Points in knob order (numeric when every value is a number): value, configuration, ops/s.
+    pub points: Vec<SweepPoint>,
+}
+
+/// One point of a [`Sweep`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The knob's value (`(unset)` for the configuration without it).
+    pub value: String,
+    /// The configuration label.
+    pub config: String,
+    /// Its ops/s summary.
+    pub ops_per_sec: Option<Quartiles>,
+}
+
+/// A per-box counter whose value differs between HAKMEM configurations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoxHighlight {
+    /// Box name.
+    pub r#box: String,
+    /// Counter name.
+    pub counter: String,
+    /// `(max + 1) / (min + 1)` of the configurations' medians: how much it differs.
+    pub spread: f64,
+    /// Configuration with the smallest value.
+    pub min_config: String,
+    /// Configuration with the largest value.
+    pub max_config: String,
+}
+
+/// Highlights kept per workload.
+const MAX_HIGHLIGHTS: usize = 8;
+/// Violations kept per configuration.
+const MAX_VIOLATIONS: usize = 10;
+
+impl Report {
+    /// Summarises `bundles` against `baseline` (a configuration label or an allocator name; default:
+    /// `system` when present, else the first configuration).
+    pub fn build(bundles: &[Bundle], baseline: Option<&str>) -> Report {
+        Report {
+            requested_baseline: baseline.map(str::to_owned),
+            sections: bundles
+                .iter()
+                .map(|b| Section::build(b, baseline))
+                .collect(),
+        }
+    }
+
+    /// Every row of every workload of every section: `(section, workload, row)`.
+    pub fn rows(&self) -> impl Iterator<Item = (&Section, &WorkloadSummary, &ConfigSummary)> {
+        self.sections.iter().flat_map(|s| {
+            s.workloads
+                .iter()
+                .flat_map(move |w| w.rows.iter().map(move |r| (s, w, r)))
+        })
+    }
+
+    /// Configuration labels over all sections, first appearance first (the overview's columns).
+    pub fn configs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, _, r) in self.rows() {
+            if !out.contains(&r.config) {
+                out.push(r.config.clone());
+            }
+        }
+        out
+    }
+
+    /// Warnings of all sections.
+    pub fn warnings(&self) -> Vec<String> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.warnings.iter().cloned())
+            .collect()
+    }
+}
+
+impl Section {
+    fn build(bundle: &Bundle, baseline: Option<&str>) -> Section {
+        let m = &bundle.manifest;
+        let mut workload_names: Vec<String> = m.workloads.iter().map(|w| w.name.clone()).collect();
+        for s in &bundle.samples {
+            if !workload_names.contains(&s.workload) {
+                workload_names.push(s.workload.clone());
+            }
+        }
+        let mut configs: Vec<(String, String, BTreeMap<String, String>)> = m
+            .allocators
+            .iter()
+            .map(|a| (a.config.clone(), a.allocator.clone(), a.knobs.clone()))
+            .collect();
+        for s in &bundle.samples {
+            if !configs.iter().any(|c| c.0 == s.config) {
+                configs.push((s.config.clone(), s.allocator.clone(), BTreeMap::new()));
+            }
+        }
+        let mut warnings = bundle.warnings.clone();
+        if let Some(b) = baseline {
+            if !configs.iter().any(|c| c.0 == b || c.1 == b) {
+                let names: Vec<&str> = configs.iter().map(|c| c.0.as_str()).collect();
+                warnings.push(format!(
+                    "{}: baseline `{b}` is not in this bundle; using the default. Configurations: {}",
+                    bundle.dir.display(),
+                    names.join(", ")
+                ));
+            }
+        }
+        let workloads = workload_names
+            .iter()
+            .map(|w| {
+                let samples: Vec<&Sample> =
+                    bundle.samples.iter().filter(|s| &s.workload == w).collect();
+                let info = m.workloads.iter().find(|i| &i.name == w).cloned();
+                WorkloadSummary::build(w, info, &configs, &samples, baseline)
+            })
+            .collect();
+        let failures = bundle
+            .samples
+            .iter()
+            .filter(|s| !is_ok(s))
+            .map(|s| Failure {
+                workload: s.workload.clone(),
+                config: s.config.clone(),
+                repeat: s.repeat,
+                status: s.status.unwrap_or(Status::Error),
+                error: s.error.clone(),
+            })
+            .collect();
+        Section {
+            name: bundle.name(),
+            path: bundle.dir.display().to_string(),
+            manifest: m.clone(),
+            warnings,
+            workloads,
+            failures,
+        }
+    }
+}
+
+/// A sample whose figures count: `ok`, `check_failed` (figures valid), or no status written.
+fn is_ok(s: &Sample) -> bool {
+    matches!(
+        s.status,
+        None | Some(Status::Ok) | Some(Status::CheckFailed)
+    )
+}
+
+impl WorkloadSummary {
+    fn build(
+        workload: &str,
+        info: Option<WorkloadInfo>,
+        configs: &[(String, String, BTreeMap<String, String>)],
+        samples: &[&Sample],
+        baseline: Option<&str>,
+    ) -> WorkloadSummary {
+        let mut rows: Vec<ConfigSummary> = configs
+            .iter()
+            .filter(|(c, _, _)| samples.iter().any(|s| &s.config == c))
+            .map(|(c, a, k)| {
+                let mine: Vec<&Sample> =
+                    samples.iter().copied().filter(|s| &s.config == c).collect();
+                ConfigSummary::build(c, a, k, &mine)
+            })
+            .collect();
+        let has_data = |r: &ConfigSummary| r.ops_per_sec.is_some();
+        let base_idx = baseline
+            .and_then(|b| {
+                rows.iter()
+                    .position(|r| r.config == b && has_data(r))
+                    .or_else(|| rows.iter().position(|r| r.allocator == b && has_data(r)))
+            })
+            .or_else(|| {
+                rows.iter()
+                    .position(|r| r.config == "system" && has_data(r))
+            })
+            .or_else(|| {
+                rows.iter()
+                    .position(|r| r.allocator == "system" && has_data(r))
+            })
+            .or_else(|| rows.iter().position(has_data));
+        let ok_values = |c: &str| -> Vec<f64> {
+            samples
+                .iter()
+                .filter(|s| s.config == c && is_ok(s))
+                .map(|s| s.ops_per_sec)
+                .collect()
+        };
+        if let Some(bi) = base_idx {
+            let base = rows[bi].clone();
+            let base_values = ok_values(&base.config);
+            let bq = base.ops_per_sec.expect("the baseline has data");
+            for (i, row) in rows.iter_mut().enumerate() {
+                let Some(q) = row.ops_per_sec else { continue };
+                row.peak_rss_ratio = match (row.peak_rss, base.peak_rss) {
+                    (Some(a), Some(b)) if b.median > 0.0 => Some(a.median / b.median),
+                    _ => None,
+                };
+                if i == bi {
+                    row.vs_baseline = Some(Comparison {
+                        baseline: base.config.clone(),
+                        ratio: 1.0,
+                        low: 1.0,
+                        high: 1.0,
+                        p_value: None,
+                        significance: Significance::Baseline,
+                    });
+                    continue;
+                }
+                row.vs_baseline = Some(compare(
+                    &base.config,
+                    &bq,
+                    &base_values,
+                    &q,
+                    &ok_values(&row.config),
+                ));
+            }
+        }
+        let fastest = rows
+            .iter()
+            .filter_map(|r| r.ops_per_sec.map(|q| (q.median, &r.config)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, c)| c.clone());
+        let sweeps = find_sweeps(&rows);
+        let box_highlights = box_highlights(&rows);
+        WorkloadSummary {
+            workload: workload.to_owned(),
+            info,
+            baseline: base_idx.map(|i| rows[i].config.clone()),
+            rows,
+            fastest,
+            sweeps,
+            box_highlights,
+        }
+    }
+
+    /// The row of `config`.
+    pub fn row(&self, config: &str) -> Option<&ConfigSummary> {
+        self.rows.iter().find(|r| r.config == config)
+    }
+
+    /// One sentence: who wins, by how much, how sure.
+    pub fn verdict(&self) -> String {
+        let Some(fastest) = self.fastest.as_deref().and_then(|f| self.row(f)) else {
+            return "no successful samples: nothing to compare".into();
+        };
+        let Some(base) = self.baseline.as_deref() else {
+            return String::new();
+        };
+        let cmp = fastest.vs_baseline.as_ref();
+        match cmp {
+            Some(c) if c.significance == Significance::Baseline => {
+                let runner_up = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.config != fastest.config)
+                    .filter_map(|r| r.vs_baseline.as_ref().map(|c| (r, c)))
+                    .max_by(|a, b| a.1.ratio.total_cmp(&b.1.ratio));
+                match runner_up {
+                    Some((r, c)) => format!(
+                        "{base} (the baseline) is fastest; next is {} at {:.2}× ({}){}",
+                        r.config,
+                        c.ratio,
+                        c.significance.words(),
+                        p_text(c.p_value)
+                    ),
+                    None => format!("only {base} has results"),
+                }
+            }
+            Some(c) => format!(
+                "{} is fastest: {:.2}× {base} (range {:.2}–{:.2}×), {}{}",
+                fastest.config,
+                c.ratio,
+                c.low,
+                c.high,
+                c.significance.words(),
+                p_text(c.p_value)
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+fn p_text(p: Option<f64>) -> String {
+    match p {
+        Some(p) => format!(", p = {}", format_p(p)),
+        None => String::new(),
+    }
+}
+
+/// A p-value for readers: three significant digits, `< 0.001` below that.
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn compare(
+    base: &str,
+    bq: &Quartiles,
+    base_values: &[f64],
+    q: &Quartiles,
+    values: &[f64],
+) -> Comparison {
+    let div = |a: f64, b: f64| {
+        if b > 0.0 {
+            a / b
+        } else {
+            f64::INFINITY.min(f64::MAX)
+        }
+    };
+    let ratio = div(q.median, bq.median);
+    let low = div(q.q1, bq.q3);
+    let high = div(q.q3, bq.q1);
+    let enough = values.len() >= 2 && base_values.len() >= 2;
+    let p_value = if enough {
+        mann_whitney(values, base_values).map(|m| m.p)
+    } else {
+        None
+    };
+    let significance = if !enough {
+        Significance::TooFewRepeats
+    } else if p_value.is_some_and(|p| p < ALPHA) {
+        Significance::Significant
+    } else if q.iqr_disjoint(bq) {
+        Significance::QuartilesApart
+    } else {
+        Significance::WithinNoise
+    };
+    Comparison {
+        baseline: base.to_owned(),
+        ratio,
+        low,
+        high,
+        p_value,
+        significance,
+    }
+}
+
+impl ConfigSummary {
+    fn build(
+        config: &str,
+        allocator: &str,
+        knobs: &BTreeMap<String, String>,
+        samples: &[&Sample],
+    ) -> Self {
+        let ok: Vec<&Sample> = samples.iter().copied().filter(|s| is_ok(s)).collect();
+        let f = |g: &dyn Fn(&Sample) -> f64| ok.iter().map(|s| g(s)).collect::<Vec<f64>>();
+        let mut latency_ns = BTreeMap::new();
+        let kinds: std::collections::BTreeSet<&String> =
+            ok.iter().flat_map(|s| s.latency_ns.keys()).collect();
+        for kind in kinds {
+            let per: Vec<_> = ok.iter().filter_map(|s| s.latency_ns.get(kind)).collect();
+            let med = |g: &dyn Fn(&crate::model::Percentiles) -> f64| {
+                median(&per.iter().map(|p| g(p)).collect::<Vec<_>>()).unwrap_or(0.0)
+            };
+            latency_ns.insert(
+                kind.clone(),
+                LatencySummary {
+                    samples: per.iter().map(|p| p.samples).sum(),
+                    p50: med(&|p| p.p50),
+                    p90: med(&|p| p.p90),
+                    p99: med(&|p| p.p99),
+                    p999: med(&|p| p.p999),
+                },
+            );
+        }
+        let mut box_stats: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for s in &ok {
+            for (b, counters) in &s.box_stats {
+                for c in counters.keys() {
+                    box_stats
+                        .entry(b.clone())
+                        .or_default()
+                        .entry(c.clone())
+                        .or_insert(0.0);
+                }
+            }
+        }
+        for (b, counters) in box_stats.iter_mut() {
+            for (c, v) in counters.iter_mut() {
+                let vals: Vec<f64> = ok
+                    .iter()
+                    .filter_map(|s| s.box_stats.get(b).and_then(|m| m.get(c)))
+                    .map(|&x| x as f64)
+                    .collect();
+                *v = median(&vals).unwrap_or(0.0);
+            }
+        }
+        let mut violations: Vec<String> = Vec::new();
+        for v in samples.iter().flat_map(|s| s.violations.iter()) {
+            if violations.len() < MAX_VIOLATIONS && !violations.contains(v) {
+                violations.push(v.clone());
+            }
+        }
+        ConfigSummary {
+            config: config.to_owned(),
+            allocator: allocator.to_owned(),
+            knobs: knobs.clone(),
+            ok: ok.len(),
+            failed: samples.len() - ok.len(),
+            ops_per_sec: Quartiles::of(&f(&|s| s.ops_per_sec)),
+            peak_rss: Quartiles::of(&f(&|s| s.peak_rss_bytes as f64)),
+            post_rss: Quartiles::of(&f(&|s| s.post_rss_bytes as f64)),
+            cpu_seconds: median(&f(&|s| s.cpu_seconds)),
+            seconds: median(&f(&|s| s.seconds)),
+            minor_faults: median(&f(&|s| s.minor_faults as f64)),
+            ops: median(&f(&|s| s.ops as f64)),
+            latency_ns,
+            box_stats,
+            vs_baseline: None,
+            peak_rss_ratio: None,
+            violations,
+        }
+    }
+}
+
+/// The knobs of a row: the manifest's, or parsed from a `backend:K=V,K=V` label when the manifest has none.
+/// Values may contain commas (`HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7`): a comma starts a new knob only when
+/// what follows looks like `KEY=`.
+pub fn knobs_of(row: &ConfigSummary) -> BTreeMap<String, String> {
+    if !row.knobs.is_empty() {
+        return row.knobs.clone();
+    }
+    let mut out = BTreeMap::new();
+    let Some((_, spec)) = row.config.split_once(':') else {
+        return out;
+    };
+    let mut current: Option<(String, String)> = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                if let Some((k, v)) = current.take() {
+                    out.insert(k, v);
+                }
+                current = Some((k.to_owned(), v.to_owned()));
+            }
+            _ => {
+                if let Some((_, v)) = current.as_mut() {
+                    v.push(',');
+                    v.push_str(part);
+                }
+            }
+        }
+    }
+    if let Some((k, v)) = current {
+        out.insert(k, v);
+    }
+    out
+}
+
+const UNSET: &str = "(unset)";
+
+/// Groups HAKMEM rows that differ in exactly one knob into sweeps of at least three points.
+fn find_sweeps(rows: &[ConfigSummary]) -> Vec<Sweep> {
+    let hak: Vec<(&ConfigSummary, BTreeMap<String, String>)> = rows
+        .iter()
+        .filter(|r| r.allocator == "hakmem")
+        .map(|r| (r, knobs_of(r)))
+        .collect();
+    let all_keys: std::collections::BTreeSet<&String> =
+        hak.iter().flat_map(|(_, k)| k.keys()).collect();
+    let mut sweeps = Vec::new();
+    for key in all_keys {
+        // Group by the other knobs.
+        let mut groups: BTreeMap<BTreeMap<String, String>, Vec<SweepPoint>> = BTreeMap::new();
+        for (r, knobs) in &hak {
+            let mut fixed = knobs.clone();
+            let value = fixed
+                .remove(key.as_str())
+                .unwrap_or_else(|| UNSET.to_owned());
+            groups.entry(fixed).or_default().push(SweepPoint {
+                value,
+                config: r.config.clone(),
+                ops_per_sec: r.ops_per_sec,
+            });
+        }
+        for (fixed, mut points) in groups {
+            let set = points.iter().filter(|p| p.value != UNSET).count();
+            if set < 2 || points.len() < 3 {
+                continue;
+            }
+            let numeric = points
+                .iter()
+                .all(|p| p.value == UNSET || p.value.parse::<f64>().is_ok());
+            if numeric {
+                // The unset point is the default: keep it first.
+                points.sort_by(|a, b| {
+                    let v = |p: &SweepPoint| p.value.parse::<f64>().unwrap_or(f64::NEG_INFINITY);
+                    v(a).total_cmp(&v(b))
+                });
+            }
+            sweeps.push(Sweep {
+                knob: key.clone(),
+                fixed,
+                points,
+            });
+        }
+    }
+    sweeps
+}
+
+/// The counters that differ most between HAKMEM configurations.
+fn box_highlights(rows: &[ConfigSummary]) -> Vec<BoxHighlight> {
+    let hak: Vec<&ConfigSummary> = rows.iter().filter(|r| !r.box_stats.is_empty()).collect();
+    if hak.len() < 2 {
+        return Vec::new();
+    }
+    let mut keys: std::collections::BTreeSet<(&String, &String)> = Default::default();
+    for r in &hak {
+        for (b, cs) in &r.box_stats {
+            for c in cs.keys() {
+                keys.insert((b, c));
+            }
+        }
+    }
+    let mut out: Vec<BoxHighlight> = keys
+        .into_iter()
+        .filter_map(|(b, c)| {
+            let vals: Vec<(f64, &String)> = hak
+                .iter()
+                .map(|r| {
+                    (
+                        r.box_stats
+                            .get(b)
+                            .and_then(|m| m.get(c))
+                            .copied()
+                            .unwrap_or(0.0),
+                        &r.config,
+                    )
+                })
+                .collect();
+            let min = vals.iter().min_by(|a, b| a.0.total_cmp(&b.0))?;
+            let max = vals.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+            let spread = (max.0 + 1.0) / (min.0 + 1.0);
+            (spread >= 1.1).then(|| BoxHighlight {
+                r#box: b.clone(),
+                counter: c.clone(),
+                spread,
+                min_config: min.1.clone(),
+                max_config: max.1.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.spread.total_cmp(&a.spread));
+    out.truncate(MAX_HIGHLIGHTS);
+    out
+}

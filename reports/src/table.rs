@@ -1,0 +1,185 @@
+//! Text tables shared by the terminal and Markdown renderers: the per-workload summary table and the
+//! overview matrix (workload × configuration, ratio to the baseline). Cells are plain strings; renderers
+//! decide alignment, colour and borders.
+//!
+//! Entry points: [`summary_table`], [`overview_table`]. Invariant: every row has `header.len()` cells.
+
+use crate::format;
+use crate::summary::{format_p, ConfigSummary, Report, Significance, WorkloadSummary};
+
+/// How a cell should be emphasised (colour on a terminal, a class in HTML).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// Nothing to say.
+    Plain,
+    /// Better than the baseline, surely.
+    Better,
+    /// Worse than the baseline, surely.
+    Worse,
+    /// Dimmed: the baseline itself, or noise.
+    Dim,
+    /// A failure.
+    Failed,
+}
+
+/// A table of strings with a tone per cell.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// Column titles.
+    pub header: Vec<String>,
+    /// Whether each column is numeric (right-aligned).
+    pub numeric: Vec<bool>,
+    /// Rows of `(text, tone)`.
+    pub rows: Vec<Vec<(String, Tone)>>,
+}
+
+/// The tone of a comparison.
+pub fn tone_of(row: &ConfigSummary) -> Tone {
+    match &row.vs_baseline {
+        None if row.ok == 0 => Tone::Failed,
+        None => Tone::Plain,
+        Some(c) if c.significance == Significance::Baseline => Tone::Dim,
+        Some(c) if c.significance.is_difference() && c.ratio > 1.0 => Tone::Better,
+        Some(c) if c.significance.is_difference() && c.ratio < 1.0 => Tone::Worse,
+        Some(_) => Tone::Plain,
+    }
+}
+
+/// The summary table of one workload.
+pub fn summary_table(w: &WorkloadSummary) -> Table {
+    let header = [
+        "config", "ok", "ops/s", "IQR", "vs base", "range", "sig", "peak RSS", "post RSS",
+    ];
+    let numeric = vec![false, true, true, true, true, true, false, true, true];
+    let rows = w
+        .rows
+        .iter()
+        .map(|r| {
+            let p = |s: String| (s, Tone::Plain);
+            let tone = tone_of(r);
+            let ok = (
+                format!("{}/{}", r.ok, r.ok + r.failed),
+                if r.failed > 0 {
+                    Tone::Failed
+                } else {
+                    Tone::Plain
+                },
+            );
+            let (ops, iqr) = match r.ops_per_sec {
+                Some(q) => (
+                    format::si(q.median),
+                    format!("{:.1}%", q.relative_iqr() * 100.0),
+                ),
+                None => ("failed".into(), String::new()),
+            };
+            let (ratio, range, sig) = match &r.vs_baseline {
+                Some(c) if c.significance == Significance::Baseline => {
+                    ("baseline".to_owned(), String::new(), String::new())
+                }
+                Some(c) => (
+                    format::ratio(c.ratio),
+                    format!("{:.2}–{:.2}", c.low, c.high),
+                    match c.p_value {
+                        Some(pv) => format!(
+                            "{} p={}",
+                            c.significance.mark(),
+                            format_p(pv).replace(' ', "")
+                        ),
+                        None => c.significance.mark().to_owned(),
+                    },
+                ),
+                None => (String::new(), String::new(), String::new()),
+            };
+            let rss = |q: Option<crate::stats::Quartiles>| {
+                q.map(|q| format::bytes(q.median)).unwrap_or_default()
+            };
+            vec![
+                p(r.config.clone()),
+                ok,
+                (ops, if r.ok == 0 { Tone::Failed } else { Tone::Plain }),
+                (iqr, Tone::Dim),
+                (ratio, tone),
+                (range, Tone::Dim),
+                (sig, tone),
+                p(rss(r.peak_rss)),
+                p(rss(r.post_rss)),
+            ]
+        })
+        .collect();
+    Table {
+        header: header.iter().map(|s| s.to_string()).collect(),
+        numeric,
+        rows,
+    }
+}
+
+/// Row label of a workload in the overview: `workload`, or `bundle/workload` when several bundles share a
+/// workload name.
+pub fn workload_label(report: &Report, section: &str, workload: &str) -> String {
+    let clashes = report
+        .sections
+        .iter()
+        .filter(|s| s.workloads.iter().any(|w| w.workload == workload))
+        .count();
+    if clashes > 1 {
+        format!("{section}/{workload}")
+    } else {
+        workload.to_owned()
+    }
+}
+
+/// The overview matrix: one row per configuration, one column per workload (labels of configurations are
+/// long, workloads few), each cell the ratio to that workload's baseline with its significance mark. The
+/// first row names each workload's baseline.
+pub fn overview_table(report: &Report) -> Table {
+    let configs = report.configs();
+    let columns: Vec<(&crate::summary::Section, &WorkloadSummary)> = report
+        .sections
+        .iter()
+        .flat_map(|s| s.workloads.iter().map(move |w| (s, w)))
+        .collect();
+    let mut header = vec!["config".to_owned()];
+    header.extend(
+        columns
+            .iter()
+            .map(|(s, w)| workload_label(report, &s.name, &w.workload)),
+    );
+    let mut numeric = vec![false];
+    numeric.extend(columns.iter().map(|_| true));
+    let mut rows = Vec::new();
+    let mut base_row = vec![("(baseline)".to_owned(), Tone::Dim)];
+    base_row.extend(
+        columns
+            .iter()
+            .map(|(_, w)| (w.baseline.clone().unwrap_or_default(), Tone::Dim)),
+    );
+    rows.push(base_row);
+    for c in &configs {
+        let mut row = vec![(c.clone(), Tone::Plain)];
+        for (_, w) in &columns {
+            let cell = match w.row(c) {
+                None => (String::new(), Tone::Plain),
+                Some(r) if r.ok == 0 => ("failed".into(), Tone::Failed),
+                Some(r) => match &r.vs_baseline {
+                    Some(cmp) if cmp.significance == Significance::Baseline => {
+                        ("1.00×".into(), Tone::Dim)
+                    }
+                    Some(cmp) => (
+                        format!("{} {}", format::ratio(cmp.ratio), cmp.significance.mark())
+                            .trim_end()
+                            .to_owned(),
+                        tone_of(r),
+                    ),
+                    None => (String::new(), Tone::Plain),
+                },
+            };
+            row.push(cell);
+        }
+        rows.push(row);
+    }
+    Table {
+        header,
+        numeric,
+        rows,
+    }
+}

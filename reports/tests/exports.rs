@@ -1,0 +1,144 @@
+//! Exporters: snapshots of the text formats (checked-in expected files; `UPDATE_SNAPSHOTS=1` rewrites them)
+//! and round trips (JSON re-read equals; CSV parses back with an independent reader).
+
+use crate::fixture::{main_bundle, small_bundle};
+use reports::export::{exporter_for, write_export};
+use reports::terminal::{render_terminal, Style};
+use reports::Report;
+use std::path::PathBuf;
+
+fn report() -> Report {
+    Report::build(&[main_bundle(), small_bundle()], None)
+}
+
+/// Compares `actual` with `tests/snapshots/NAME`, or rewrites it when `UPDATE_SNAPSHOTS` is set.
+fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| format!("first difference at line {}:\n- {a}\n+ {b}", i + 1))
+            .unwrap_or_else(|| "the lengths differ".into());
+        panic!("{} does not match the snapshot ({diff}); if the change is intended, rerun with UPDATE_SNAPSHOTS=1", name);
+    }
+}
+
+#[test]
+fn markdown_snapshot() {
+    snapshot(
+        "report.md",
+        &exporter_for("markdown").unwrap().render(&report()),
+    );
+}
+
+#[test]
+fn csv_snapshot() {
+    snapshot(
+        "report.csv",
+        &exporter_for("csv").unwrap().render(&report()),
+    );
+}
+
+#[test]
+fn terminal_snapshot_plain_when_piped() {
+    let text = render_terminal(&report(), Style::default());
+    assert!(!text.contains('\x1b'), "no escape codes without a terminal");
+    snapshot("report.txt", &text);
+}
+
+#[test]
+fn terminal_colours_and_fits_width_when_asked() {
+    let text = render_terminal(
+        &report(),
+        Style {
+            colour: true,
+            width: Some(80),
+        },
+    );
+    assert!(
+        text.contains("\x1b[1;32m"),
+        "faster-than-baseline cells are green"
+    );
+    assert!(
+        text.contains("\x1b[1;31m"),
+        "slower-than-baseline cells are red"
+    );
+    assert!(
+        text.contains('…'),
+        "long configuration labels are shortened to fit 80 columns"
+    );
+}
+
+#[test]
+fn json_reads_back_equal() {
+    let r = report();
+    let text = exporter_for("json").unwrap().render(&r);
+    let back: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, r);
+}
+
+#[test]
+fn csv_parses_back_with_the_figures() {
+    let r = report();
+    let text = exporter_for("csv").unwrap().render(&r);
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let headers = rd.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let rows: Vec<_> = r.rows().collect();
+    assert_eq!(records.len(), rows.len());
+    for (rec, (s, w, row)) in records.iter().zip(rows) {
+        assert_eq!(rec.len(), headers.len());
+        assert_eq!(&rec[col("bundle")], s.name);
+        assert_eq!(&rec[col("workload")], w.workload);
+        assert_eq!(
+            &rec[col("config")],
+            row.config,
+            "labels with commas survive quoting"
+        );
+        let med: f64 = rec[col("ops_per_sec_median")].parse().unwrap();
+        assert_eq!(
+            med,
+            row.ops_per_sec.unwrap().median,
+            "numbers are written exactly"
+        );
+        let ratio: f64 = rec[col("ratio")].parse().unwrap();
+        assert_eq!(ratio, row.vs_baseline.as_ref().unwrap().ratio);
+        let p50: f64 = rec[col("lat_malloc_p50_ns")].parse().unwrap();
+        assert_eq!(p50, row.latency_ns["malloc"].p50);
+    }
+}
+
+#[test]
+fn write_export_replaces_the_file_whole() {
+    let dir = std::env::temp_dir().join(format!("hakmem-reports-{}-write", std::process::id()));
+    let dest = dir.join("sub/report.md");
+    let md = exporter_for("md").unwrap();
+    write_export(md.as_ref(), &report(), &dest).unwrap();
+    let text = std::fs::read_to_string(&dest).unwrap();
+    assert!(text.starts_with("# HAKMEM Workbench report"));
+    assert!(!dest.with_extension("partial").exists());
+    let e = write_export(
+        md.as_ref(),
+        &report(),
+        std::path::Path::new("/proc/forbidden/x.md"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("/proc/forbidden/x.md"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,178 @@
+//! Summaries of the constructed bundle: the figures a reader relies on.
+
+use crate::fixture::{main_bundle, small_bundle};
+use reports::summary::Significance;
+use reports::Report;
+
+#[test]
+fn baseline_defaults_to_system_and_has_ratio_one() {
+    let r = Report::build(&[main_bundle()], None);
+    for w in &r.sections[0].workloads {
+        assert_eq!(w.baseline.as_deref(), Some("system"));
+        let c = w.row("system").unwrap().vs_baseline.as_ref().unwrap();
+        assert_eq!((c.ratio, c.significance), (1.0, Significance::Baseline));
+    }
+}
+
+#[test]
+fn ratios_spreads_and_significance() {
+    let r = Report::build(&[main_bundle()], Some("system"));
+    let w = &r.sections[0].workloads[0];
+    assert_eq!(w.workload, "rm-129-1024");
+    let sys = w.row("system").unwrap();
+    assert_eq!(
+        (sys.ok, sys.failed),
+        (4, 1),
+        "the timed-out sample is not counted"
+    );
+    let mi = w.row("mimalloc").unwrap();
+    let c = mi.vs_baseline.as_ref().unwrap();
+    let expect = mi.ops_per_sec.unwrap().median / sys.ops_per_sec.unwrap().median;
+    assert!((c.ratio - expect).abs() < 1e-12);
+    assert!(c.low <= c.ratio && c.ratio <= c.high, "{c:?}");
+    assert!((1.2..1.45).contains(&c.ratio), "{c:?}");
+    // 5 vs 4 fully separated samples: exact p = 2 / C(9,4) = 2/126.
+    assert_eq!(c.significance, Significance::Significant);
+    assert!((c.p_value.unwrap() - 2.0 / 126.0).abs() < 1e-12, "{c:?}");
+    let hk = w.row("hakmem").unwrap().vs_baseline.as_ref().unwrap();
+    assert!(hk.ratio < 0.1 && hk.significance == Significance::Significant);
+    assert_eq!(w.fastest.as_deref(), Some("mimalloc"));
+    assert!(
+        w.verdict().starts_with("mimalloc is fastest: 1."),
+        "{}",
+        w.verdict()
+    );
+}
+
+#[test]
+fn baseline_by_config_label_or_allocator_name() {
+    let r = Report::build(&[main_bundle()], Some("hakmem"));
+    assert_eq!(
+        r.sections[0].workloads[0].baseline.as_deref(),
+        Some("hakmem")
+    );
+    let r = Report::build(
+        &[main_bundle()],
+        Some("hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7"),
+    );
+    let w = &r.sections[0].workloads[0];
+    assert_eq!(
+        w.baseline.as_deref(),
+        Some("hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7")
+    );
+    assert!(w.row("hakmem").unwrap().vs_baseline.as_ref().unwrap().ratio < 0.3);
+    let r = Report::build(&[main_bundle()], Some("jemalloc"));
+    assert!(r.sections[0].warnings[0].contains("baseline `jemalloc` is not in this bundle"));
+    assert_eq!(
+        r.sections[0].workloads[0].baseline.as_deref(),
+        Some("system")
+    );
+}
+
+#[test]
+fn few_repeats_are_marked_and_quartiles_apart_is_used() {
+    let r = Report::build(&[small_bundle()], None);
+    let c = r.sections[0].workloads[0]
+        .row("mimalloc")
+        .unwrap()
+        .vs_baseline
+        .clone()
+        .unwrap();
+    // 3 vs 3 cannot reach p < 0.05; separated quartiles still say something.
+    assert!(c.p_value.unwrap() >= 0.1 - 1e-12);
+    assert_eq!(c.significance, Significance::QuartilesApart, "{c:?}");
+    let mut one = small_bundle();
+    one.samples.retain(|s| s.repeat == 0);
+    let r = Report::build(&[one], None);
+    let c = r.sections[0].workloads[0]
+        .row("mimalloc")
+        .unwrap()
+        .vs_baseline
+        .clone()
+        .unwrap();
+    assert_eq!(c.significance, Significance::TooFewRepeats);
+    assert!(c.p_value.is_none());
+}
+
+#[test]
+fn failures_are_listed_with_reasons() {
+    let r = Report::build(&[main_bundle()], None);
+    let f = &r.sections[0].failures;
+    assert_eq!(f.len(), 2);
+    assert!(f
+        .iter()
+        .any(|f| f.error.contains("SIGSEGV") && f.workload == "sort"));
+    assert!(f
+        .iter()
+        .any(|f| f.error.contains("timeout") && f.config == "system"));
+}
+
+#[test]
+fn sweep_of_one_knob_is_found_in_knob_order() {
+    let r = Report::build(&[main_bundle()], None);
+    let w = &r.sections[0].workloads[0];
+    let sw: Vec<_> = w
+        .sweeps
+        .iter()
+        .filter(|s| s.knob == "HAKMEM_TINY_UNIFIED_C7")
+        .collect();
+    assert_eq!(sw.len(), 1, "{:?}", w.sweeps);
+    let values: Vec<&str> = sw[0].points.iter().map(|p| p.value.as_str()).collect();
+    assert_eq!(values, ["(unset)", "64", "256", "512"]);
+    // The Page Box knob has one set value only: not a sweep.
+    assert!(w
+        .sweeps
+        .iter()
+        .all(|s| s.knob != "HAKMEM_TINY_PAGE_BOX_CLASSES"));
+}
+
+#[test]
+fn box_highlights_name_the_shared_pool_lock() {
+    let r = Report::build(&[main_bundle()], None);
+    let w = &r.sections[0].workloads[0];
+    let top: Vec<(&str, &str)> = w
+        .box_highlights
+        .iter()
+        .map(|h| (h.r#box.as_str(), h.counter.as_str()))
+        .collect();
+    assert!(top.len() >= 3, "{top:?}");
+    let pos = |b: &str, c: &str| top.iter().position(|x| *x == (b, c));
+    // Page Box counters go from 0 to thousands; the Shared Pool lock count falls ~100×: both lead.
+    assert!(pos("page_box", "refills").unwrap() < 3, "{top:?}");
+    assert!(pos("shared_pool", "lock_acquisitions").is_some(), "{top:?}");
+    let h = &w.box_highlights[pos("shared_pool", "lock_acquisitions").unwrap()];
+    assert_eq!(h.min_config, "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7");
+    assert!(
+        pos("superslab", "mapped").is_none(),
+        "an equal counter is not highlighted"
+    );
+}
+
+#[test]
+fn knobs_parse_from_labels_with_commas_in_values() {
+    let mut row = reports::summary::ConfigSummary {
+        config: "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7,HAKMEM_TINY_UNIFIED_C7=256".into(),
+        ..Default::default()
+    };
+    let k = reports::summary::knobs_of(&row);
+    assert_eq!(k["HAKMEM_TINY_PAGE_BOX_CLASSES"], "5,6,7");
+    assert_eq!(k["HAKMEM_TINY_UNIFIED_C7"], "256");
+    row.config = "system".into();
+    assert!(reports::summary::knobs_of(&row).is_empty());
+}
+
+#[test]
+fn quartiles_hold_their_invariant_over_every_row() {
+    let r = Report::build(&[main_bundle(), small_bundle()], None);
+    let mut rows = 0;
+    for (_, _, row) in r.rows() {
+        for q in [row.ops_per_sec, row.peak_rss, row.post_rss]
+            .into_iter()
+            .flatten()
+        {
+            assert!(q.check_invariants(), "{row:?}");
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 7 * 2 + 2);
+}
