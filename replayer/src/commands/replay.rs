@@ -1,10 +1,79 @@
-//! `hakmem replay` (being built).
+//! `hakmem replay WORKLOAD… --alloc SPEC …`: replays workloads through allocator configurations, each
+//! sample a fresh child process, and writes a result bundle plus a summary table.
+
+use replayer::engine::Touch;
+use replayer::session::Session;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `hakmem replay`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Workload files (.hkw) from `hakmem compile` or `hakmem gen`.
+    #[arg(required = true)]
+    workloads: Vec<PathBuf>,
+    /// Allocator configuration: `hakmem`, `hakmem:KEY=VALUE,…` (a value `A|B|C` sweeps), `system`,
+    /// `mimalloc`, `preload:PATH.so`. Repeat the flag for several.
+    #[arg(long = "alloc", value_name = "SPEC", default_values_t = ["system".to_string(), "mimalloc".to_string(), "hakmem".to_string()])]
+    allocs: Vec<String>,
+    /// Samples per configuration × workload, interleaved across configurations.
+    #[arg(long, default_value_t = 5)]
+    repeats: u32,
+    /// Children at once [default: usable cores / the widest workload's threads, at least 1].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// How much of each new block to write.
+    #[arg(long, value_enum, default_value_t = Touch::First)]
+    touch: Touch,
+    /// Kill a child after this many seconds (recorded as a `timeout` sample).
+    #[arg(long, default_value_t = 600.0)]
+    timeout: f64,
+    /// Verify each allocator's contract while replaying (alignment, usable size, calloc zeroed, no
+    /// overlap, realloc keeps contents); slower, so its figures are not comparable with unchecked runs.
+    #[arg(long)]
+    check: bool,
+    /// Time one call in N per thread for latency percentiles (0 = off).
+    #[arg(long, default_value_t = 64)]
+    latency_every: u32,
+    /// Bundle directory [default: ./hakmem-results/replay-DATE].
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+    /// Also write the whole bundle as one JSON document (`-` = stdout).
+    #[arg(long, value_name = "FILE")]
+    export_json: Option<PathBuf>,
+    /// Configuration the summary's ratios refer to [default: mimalloc if measured, else the first].
+    #[arg(long)]
+    baseline: Option<String>,
+}
 
 /// Runs `hakmem replay`.
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`hakmem replay` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let configs =
+        replayer::spec::parse_specs(&args.allocs, &replayer::hakmem_backend::knob_names())?;
+    anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
+    anyhow::ensure!(
+        args.timeout > 0.0 && args.timeout.is_finite(),
+        "--timeout must be a positive number of seconds"
+    );
+    let inputs = replayer::workload::inputs(&args.workloads);
+    for i in &inputs {
+        if let Err(e) = &i.source {
+            eprintln!("error: {e}");
+        }
+    }
+    Session {
+        kind: "replay",
+        configs,
+        inputs,
+        repeats: args.repeats,
+        jobs: args.jobs,
+        timeout: Duration::from_secs_f64(args.timeout),
+        touch: args.touch,
+        check: args.check,
+        latency_every: args.latency_every,
+        out: args.out,
+        export_json: args.export_json,
+        baseline: args.baseline,
+    }
+    .run()
 }

@@ -1,0 +1,927 @@
+//! The replay engine: runs a [`Program`] (or a live benchmark loop) through one [`Allocator`] inside the
+//! current process and measures it. It runs inside `hakmem __child`, one sample per process.
+//!
+//! Entry points: [`replay`], [`bench_random_mixed`], [`bench_producer_consumer`].
+//!
+//! Shape of a run: everything is allocated before the start barrier (object table, latency buffers, the
+//! decoded ops); one OS thread per recorded thread waits on the barrier; only the loop between the barrier
+//! and each thread's last op is timed; leftovers are freed after timing.
+//!
+//! Cost of the timed loop per op (no `--check`): one 24-byte op load, one object-table load/store, the
+//! direct allocator call, the touch. Every `latency_every`-th op is bracketed by two `rdtsc` reads; the loop
+//! is split in chunks of that length so the untimed ops carry no extra branch.
+//!
+//! Object table invariant: slot value 0 = empty; [`FAILED`] = the allocation failed (or realloc(p, 0)
+//! freed the block) so nothing is to be freed, but waiting threads are released; any other value = a live
+//! block of the backend under test. A slot is published with a release store and consumed by a thread
+//! with a sync mark with an acquire load (plain moves on x86-64).
+
+use crate::backend::{AlignedKind, Allocator};
+use crate::program::{Kind, Op, Program, KINDS, NO_OBJECT};
+use reports::model::Percentiles;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::Instant;
+
+/// Slot marker for "no block, but published" (see the module docs).
+pub const FAILED: usize = 1;
+
+/// Maximum number of violation lines kept per sample (the count is exact).
+pub const MAX_VIOLATION_LINES: usize = 20;
+
+/// How much of each new block the replay writes.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Touch {
+    /// Never touch the blocks.
+    None,
+    /// Write the first byte.
+    First,
+    /// Write one byte per 64-byte cache line.
+    Line,
+    /// Write every byte.
+    All,
+}
+
+impl Touch {
+    /// The mode's name as written in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Touch::None => "none",
+            Touch::First => "first",
+            Touch::Line => "line",
+            Touch::All => "all",
+        }
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Memory touching.
+    pub touch: Touch,
+    /// Verify the allocator's contract while replaying.
+    pub check: bool,
+    /// Time one call in this many per thread (0 = no latency sampling).
+    pub latency_every: u32,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Allocator calls made in the timed region.
+    pub ops: u64,
+    /// Wall seconds from the first thread's start to the last thread's end.
+    pub seconds: f64,
+    /// CPU seconds of the process over the timed region.
+    pub cpu_seconds: f64,
+    /// Minor faults over the timed region.
+    pub minor_faults: u64,
+    /// Major faults over the timed region.
+    pub major_faults: u64,
+    /// Allocations that returned NULL for a non-zero size.
+    pub alloc_failures: u64,
+    /// Sampled latencies per call kind.
+    pub latency_ns: BTreeMap<String, Percentiles>,
+    /// Contract violations (first [`MAX_VIOLATION_LINES`]).
+    pub violations: Vec<String>,
+    /// Total contract violations.
+    pub violation_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Clock
+
+/// A cheap timestamp: the TSC on x86-64 (about 20 cycles, not serialising, fine for sampling).
+#[inline(always)]
+fn ticks() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc has no preconditions on x86-64.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        use std::sync::OnceLock;
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+/// Per-thread record of the timed region, used to convert ticks to nanoseconds.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: Instant,
+    end: Instant,
+    t0: u64,
+    t1: u64,
+}
+
+fn ns_per_tick(spans: &[Span]) -> f64 {
+    let ns: f64 = spans
+        .iter()
+        .map(|s| (s.end - s.start).as_nanos() as f64)
+        .sum();
+    let ticks: f64 = spans.iter().map(|s| s.t1.saturating_sub(s.t0) as f64).sum();
+    if ticks > 0.0 {
+        ns / ticks
+    } else {
+        1.0
+    }
+}
+
+/// Latency samples of one thread: `kind << 56 | ticks`, preallocated so the timed loop never allocates.
+struct LatencyBuf(Vec<u64>);
+
+impl LatencyBuf {
+    fn with_capacity(ops: u64, every: u32) -> Self {
+        let n = if every == 0 {
+            0
+        } else {
+            ops / every as u64 + 2
+        };
+        LatencyBuf(Vec::with_capacity(n as usize))
+    }
+    #[inline(always)]
+    fn push(&mut self, kind: Kind, ticks: u64) {
+        if self.0.len() < self.0.capacity() {
+            self.0.push((kind as u64) << 56 | ticks.min((1 << 56) - 1));
+        }
+    }
+}
+
+fn percentiles(bufs: &[LatencyBuf], ns_per_tick: f64) -> BTreeMap<String, Percentiles> {
+    let mut per_kind: Vec<Vec<u64>> = vec![Vec::new(); KINDS];
+    for b in bufs {
+        for &e in &b.0 {
+            let k = (e >> 56) as usize;
+            if k < KINDS {
+                per_kind[k].push(e & ((1 << 56) - 1));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (k, mut v) in per_kind.into_iter().enumerate() {
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_unstable();
+        let at = |q: f64| {
+            let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+            v[i.min(v.len() - 1)] as f64 * ns_per_tick
+        };
+        out.insert(
+            Kind::ALL[k].name().to_string(),
+            Percentiles {
+                samples: v.len() as u64,
+                p50: at(0.50),
+                p90: at(0.90),
+                p99: at(0.99),
+                p999: at(0.999),
+            },
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Process counters
+
+struct Usage {
+    cpu: f64,
+    minflt: u64,
+    majflt: u64,
+}
+
+fn usage() -> Usage {
+    // SAFETY: rusage is plain old data; getrusage writes it fully on success.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    Usage {
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        minflt: ru.ru_minflt as u64,
+        majflt: ru.ru_majflt as u64,
+    }
+}
+
+fn finish(outcome: &mut Outcome, before: &Usage, spans: &[Span], bufs: &[LatencyBuf]) {
+    let after = usage();
+    outcome.cpu_seconds = (after.cpu - before.cpu).max(0.0);
+    outcome.minor_faults = after.minflt.saturating_sub(before.minflt);
+    outcome.major_faults = after.majflt.saturating_sub(before.majflt);
+    if let (Some(start), Some(end)) = (
+        spans.iter().map(|s| s.start).min(),
+        spans.iter().map(|s| s.end).max(),
+    ) {
+        outcome.seconds = (end - start).as_secs_f64();
+    }
+    outcome.latency_ns = percentiles(bufs, ns_per_tick(spans));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Touching and contract checking
+
+#[inline(always)]
+fn touch(p: *mut u8, size: usize, mode: Touch) {
+    if p as usize <= FAILED || size == 0 {
+        return;
+    }
+    // SAFETY: `p` is a live block of at least `size` bytes just returned by the allocator.
+    unsafe {
+        match mode {
+            Touch::None => {}
+            Touch::First => p.write_volatile(1),
+            Touch::Line => {
+                let mut off = 0;
+                while off < size {
+                    p.add(off).write_volatile(1);
+                    off += 64;
+                }
+            }
+            Touch::All => std::ptr::write_bytes(p, 0xA5, size),
+        }
+    }
+}
+
+/// Bytes of a block that `--check` fills with a pattern and verifies (bounded so huge blocks stay cheap).
+const CHECK_BYTES: usize = 1 << 20;
+
+#[inline]
+fn pattern(obj: u32, i: usize) -> u8 {
+    (obj.wrapping_mul(0x9E37_79B9) >> 24) as u8 ^ (i as u8)
+}
+
+/// `--check`: a map of live blocks (start -> (end, object)) to detect overlaps, plus the violations found.
+struct Checker {
+    live: Mutex<BTreeMap<usize, (usize, u32)>>,
+    lines: Mutex<Vec<String>>,
+    count: AtomicU64,
+}
+
+impl Checker {
+    fn new() -> Self {
+        Checker {
+            live: Mutex::new(BTreeMap::new()),
+            lines: Mutex::new(Vec::new()),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    #[cold]
+    fn violation(&self, msg: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() < MAX_VIOLATION_LINES {
+            lines.push(msg);
+        }
+    }
+
+    /// Verifies a fresh block, registers it as live and fills it with the object's pattern.
+    fn on_alloc<A: Allocator>(
+        &self,
+        kind: Kind,
+        p: *mut u8,
+        size: usize,
+        align: usize,
+        obj: u32,
+        zeroed: bool,
+    ) {
+        if p as usize <= FAILED {
+            return;
+        }
+        let addr = p as usize;
+        let need = if align > 0 {
+            align
+        } else {
+            16.min(prev_pow2(size.max(1)))
+        };
+        if addr % need != 0 {
+            self.violation(format!(
+                "{}({size}{}) returned {addr:#x}, not aligned to {need}",
+                kind.name(),
+                align_note(align)
+            ));
+        }
+        // SAFETY: `p` is a live block of this backend.
+        let usable = unsafe { A::usable_size(p) };
+        if usable < size {
+            self.violation(format!(
+                "{}({size}) returned {addr:#x} with usable size {usable} < {size}",
+                kind.name()
+            ));
+        }
+        let n = size.min(CHECK_BYTES);
+        // SAFETY: `p` has at least `size >= n` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(p, n) };
+        if zeroed {
+            if let Some(i) = bytes.iter().position(|&b| b != 0) {
+                self.violation(format!(
+                    "calloc block {addr:#x} of {size} bytes is not zeroed (byte {i})"
+                ));
+            }
+        }
+        self.insert(kind, addr, size, obj);
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = pattern(obj, i);
+        }
+    }
+
+    fn insert(&self, kind: Kind, addr: usize, size: usize, obj: u32) {
+        let end = addr + size.max(1);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let overlap = live
+            .range(..end)
+            .next_back()
+            .filter(|(_, &(e, _))| e > addr)
+            .map(|(&s, &(e, o))| (s, e, o));
+        if let Some((s, e, o)) = overlap {
+            drop(live);
+            self.violation(format!(
+                "{}({size}) returned [{addr:#x}, {end:#x}) overlapping live block [{s:#x}, {e:#x}) of object {o}",
+                kind.name()
+            ));
+            live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            live.remove(&s);
+        }
+        live.insert(addr, (end, obj));
+    }
+
+    /// Unregisters a block about to be freed or reallocated; returns its (size, object).
+    fn remove(&self, p: usize) -> Option<(usize, u32)> {
+        if p <= FAILED {
+            return None;
+        }
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.remove(&p).map(|(end, obj)| (end - p, obj))
+    }
+
+    /// After `realloc(old, size) -> p`: the first min(old size, size) bytes must still be the old pattern.
+    fn after_realloc<A: Allocator>(
+        &self,
+        p: *mut u8,
+        size: usize,
+        obj: u32,
+        old: Option<(usize, u32)>,
+    ) {
+        if p as usize <= FAILED {
+            return;
+        }
+        if let Some((old_size, old_obj)) = old {
+            let n = old_size.min(size).min(CHECK_BYTES);
+            // SAFETY: `p` is live with at least `size >= n` bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(p, n) };
+            if let Some(i) = bytes
+                .iter()
+                .enumerate()
+                .position(|(i, &b)| b != pattern(old_obj, i))
+            {
+                self.violation(format!(
+                    "realloc to {size} bytes at {:#x} lost the contents at byte {i} of {n} preserved",
+                    p as usize
+                ));
+            }
+        }
+        self.on_alloc::<A>(Kind::Realloc, p, size, 0, obj, false);
+    }
+
+    fn into_lines(self) -> (Vec<String>, u64) {
+        (
+            self.lines.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.count.into_inner(),
+        )
+    }
+}
+
+fn prev_pow2(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+fn align_note(align: usize) -> String {
+    if align > 0 {
+        format!(", align {align}")
+    } else {
+        String::new()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Replay of a program
+
+/// Waits until another thread has published slot `slot`: spin a little, then yield.
+#[cold]
+#[inline(never)]
+fn wait_published(slot: &AtomicUsize) -> usize {
+    let mut spins = 0u32;
+    loop {
+        let v = slot.load(Ordering::Acquire);
+        if v != 0 {
+            return v;
+        }
+        spins += 1;
+        if spins < 128 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Takes the block out of a slot (leaving it empty). Cost without a sync mark: one load, one store.
+#[inline(always)]
+fn take(table: &[AtomicUsize], i: u32, wait: bool) -> usize {
+    // SAFETY: Program::validate guaranteed i < table.len().
+    let slot = unsafe { table.get_unchecked(i as usize) };
+    let mut v = slot.load(if wait {
+        Ordering::Acquire
+    } else {
+        Ordering::Relaxed
+    });
+    if v == 0 && wait {
+        v = wait_published(slot);
+    }
+    slot.store(0, Ordering::Relaxed);
+    v
+}
+
+#[inline(always)]
+fn publish(table: &[AtomicUsize], i: u32, p: *mut u8) {
+    let v = if p.is_null() { FAILED } else { p as usize };
+    // SAFETY: Program::validate guaranteed i < table.len().
+    unsafe { table.get_unchecked(i as usize) }.store(v, Ordering::Release);
+}
+
+#[inline(always)]
+fn real(v: usize) -> *mut u8 {
+    if v <= FAILED {
+        std::ptr::null_mut()
+    } else {
+        v as *mut u8
+    }
+}
+
+fn aligned_kind(kind: Kind) -> AlignedKind {
+    match kind {
+        Kind::PosixMemalign => AlignedKind::PosixMemalign,
+        Kind::AlignedAlloc => AlignedKind::AlignedAlloc,
+        Kind::Memalign => AlignedKind::Memalign,
+        Kind::Valloc => AlignedKind::Valloc,
+        _ => AlignedKind::Pvalloc,
+    }
+}
+
+/// Executes one op. Returns 1 if an allocation failed, else 0.
+#[inline(always)]
+fn exec<A: Allocator, const CHECK: bool>(
+    op: &Op,
+    table: &[AtomicUsize],
+    t: Touch,
+    ck: &Checker,
+) -> u64 {
+    let size = op.size as usize;
+    match op.kind {
+        Kind::Free => {
+            let v = take(table, op.obj, op.wait);
+            if CHECK {
+                ck.remove(v);
+            }
+            if v > FAILED {
+                // SAFETY: slot values > FAILED are live blocks of backend A (object-table invariant).
+                unsafe { A::free(v as *mut u8) };
+            }
+            0
+        }
+        Kind::Malloc => {
+            // SAFETY: backend initialised by the caller of `replay`.
+            let p = unsafe { A::malloc(size) };
+            if CHECK {
+                ck.on_alloc::<A>(Kind::Malloc, p, size, 0, op.obj, false);
+            } else {
+                touch(p, size, t);
+            }
+            publish(table, op.obj, p);
+            (p.is_null() && size != 0) as u64
+        }
+        Kind::Calloc => {
+            let n = op.arg as usize;
+            // SAFETY: as malloc.
+            let p = unsafe { A::calloc(n, size) };
+            let total = n.saturating_mul(size);
+            if CHECK {
+                ck.on_alloc::<A>(Kind::Calloc, p, total, 0, op.obj, true);
+            } else {
+                touch(p, total, t);
+            }
+            publish(table, op.obj, p);
+            (p.is_null() && total != 0) as u64
+        }
+        Kind::Realloc => {
+            let old = if op.old == NO_OBJECT {
+                0
+            } else {
+                take(table, op.old, op.wait)
+            };
+            let prev = if CHECK { ck.remove(old) } else { None };
+            // SAFETY: `old` is null or a live block of A (object-table invariant).
+            let p = unsafe { A::realloc(real(old), size) };
+            let failed = p.is_null() && size != 0;
+            if failed && old > FAILED {
+                // realloc failed: the old block stays live and keeps its identity in the new slot.
+                if CHECK {
+                    if let Some((s, o)) = prev {
+                        ck.insert(Kind::Realloc, old, s, o);
+                    }
+                }
+                publish(table, op.obj, old as *mut u8);
+                return 1;
+            }
+            if CHECK {
+                ck.after_realloc::<A>(p, size, op.obj, prev);
+            } else {
+                touch(p, size, t);
+            }
+            publish(table, op.obj, p);
+            failed as u64
+        }
+        kind => {
+            let align = op.arg as usize;
+            // SAFETY: Program::validate checked that the alignment is a power of two.
+            let p = unsafe { A::aligned(aligned_kind(kind), align, size) };
+            if CHECK {
+                let need = match kind {
+                    Kind::Valloc | Kind::Pvalloc => 4096,
+                    _ => align,
+                };
+                ck.on_alloc::<A>(kind, p, size, need, op.obj, false);
+            } else {
+                touch(p, size, t);
+            }
+            publish(table, op.obj, p);
+            (p.is_null() && size != 0) as u64
+        }
+    }
+}
+
+/// The timed loop of one thread: chunks of `every` ops, the first of each chunk timed.
+fn run_ops<A: Allocator, const CHECK: bool>(
+    ops: &[Op],
+    table: &[AtomicUsize],
+    t: Touch,
+    every: u32,
+    lat: &mut LatencyBuf,
+    ck: &Checker,
+) -> u64 {
+    let mut failures = 0;
+    if every == 0 {
+        for op in ops {
+            failures += exec::<A, CHECK>(op, table, t, ck);
+        }
+        return failures;
+    }
+    for chunk in ops.chunks(every as usize) {
+        let (first, rest) = chunk.split_first().expect("chunks are non-empty");
+        if first.wait {
+            // Wait outside the timed bracket: a sync wait is not the allocator's latency.
+            let i = if first.kind == Kind::Realloc {
+                first.old
+            } else {
+                first.obj
+            };
+            if i != NO_OBJECT {
+                // SAFETY: Program::validate guaranteed i < table.len().
+                let slot = unsafe { table.get_unchecked(i as usize) };
+                if slot.load(Ordering::Acquire) == 0 {
+                    wait_published(slot);
+                }
+            }
+        }
+        let t0 = ticks();
+        failures += exec::<A, CHECK>(first, table, t, ck);
+        let t1 = ticks();
+        lat.push(first.kind, t1.wrapping_sub(t0));
+        for op in rest {
+            failures += exec::<A, CHECK>(op, table, t, ck);
+        }
+    }
+    failures
+}
+
+/// Replays `program` through `A` with one thread per op stream. The caller has initialised `A`.
+pub fn replay<A: Allocator>(program: &Program, opts: Options) -> Outcome {
+    if opts.check {
+        replay_impl::<A, true>(program, opts)
+    } else {
+        replay_impl::<A, false>(program, opts)
+    }
+}
+
+fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options) -> Outcome {
+    let table: Vec<AtomicUsize> = (0..program.object_slots)
+        .map(|_| AtomicUsize::new(0))
+        .collect();
+    let ck = Checker::new();
+    let nthreads = program.threads.len();
+    let barrier = Barrier::new(nthreads + 1);
+    let mut bufs: Vec<LatencyBuf> = program
+        .threads
+        .iter()
+        .map(|t| LatencyBuf::with_capacity(t.len() as u64, opts.latency_every))
+        .collect();
+    let (before, results) = std::thread::scope(|s| {
+        let (table, ck, barrier) = (&table[..], &ck, &barrier);
+        let handles: Vec<_> = program
+            .threads
+            .iter()
+            .zip(bufs.iter_mut())
+            .map(|(ops, lat)| {
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    let t0 = ticks();
+                    let f =
+                        run_ops::<A, CHECK>(ops, table, opts.touch, opts.latency_every, lat, ck);
+                    let t1 = ticks();
+                    (
+                        f,
+                        Span {
+                            start,
+                            end: Instant::now(),
+                            t0,
+                            t1,
+                        },
+                    )
+                })
+            })
+            .collect();
+        let before = usage();
+        barrier.wait();
+        let results: Vec<(u64, Span)> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a replay thread panicked"))
+            .collect();
+        (before, results)
+    });
+    let spans: Vec<Span> = results.iter().map(|r| r.1).collect();
+    let mut outcome = Outcome {
+        ops: program.total_ops(),
+        alloc_failures: results.iter().map(|r| r.0).sum(),
+        ..Outcome::default()
+    };
+    finish(&mut outcome, &before, &spans, &bufs);
+    free_leftovers::<A>(&table);
+    (outcome.violations, outcome.violation_count) = ck.into_lines();
+    outcome
+}
+
+/// Frees what the workload left live (outside the timed region).
+fn free_leftovers<A: Allocator>(table: &[AtomicUsize]) {
+    for slot in table {
+        let v = slot.swap(0, Ordering::Relaxed);
+        if v > FAILED {
+            // SAFETY: slot values > FAILED are live blocks of backend A.
+            unsafe { A::free(v as *mut u8) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Live benchmarks
+
+/// Parameters of the live random-mixed loop (the memo's `bench_random_mixed ITERS WS SEED`).
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RandomMixed {
+    /// Steps.
+    pub iters: u64,
+    /// Working set: number of slots.
+    pub ws: u32,
+    /// PRNG seed.
+    pub seed: u64,
+    /// Smallest size drawn.
+    pub min: u32,
+    /// Largest size drawn.
+    pub max: u32,
+}
+
+/// The memo's loop run live through `A`: each step picks a slot; an occupied slot is freed, an empty one
+/// gets a malloc of a drawn size; at the end the remaining blocks are freed (inside the timed region, as
+/// the generated workload does). `step` yields `(slot, size)` for each step; it is inlined into the loop.
+pub fn bench_random_mixed<A: Allocator>(
+    p: RandomMixed,
+    mut step: impl FnMut() -> (u32, u32),
+    opts: Options,
+) -> Outcome {
+    let mut slots = vec![0usize; p.ws.max(1) as usize];
+    let mut lat = LatencyBuf::with_capacity(p.iters + p.ws as u64, opts.latency_every);
+    let t = opts.touch;
+    let mut failures = 0u64;
+    // One step; cost: the generator, one slot load/store, the allocator call, the touch.
+    let mut one = |slots: &mut [usize], failures: &mut u64| -> Kind {
+        let (slot, size) = step();
+        let s = &mut slots[slot as usize % slots.len()];
+        if *s != 0 {
+            if *s > FAILED {
+                // SAFETY: slot values > FAILED are live blocks of A.
+                unsafe { A::free(*s as *mut u8) };
+            }
+            *s = 0;
+            Kind::Free
+        } else {
+            // SAFETY: backend initialised by the caller.
+            let q = unsafe { A::malloc(size as usize) };
+            touch(q, size as usize, t);
+            *failures += q.is_null() as u64;
+            *s = if q.is_null() { FAILED } else { q as usize };
+            Kind::Malloc
+        }
+    };
+    let before = usage();
+    let start = Instant::now();
+    let t0 = ticks();
+    let every = opts.latency_every as u64;
+    let mut i = 0;
+    while i < p.iters {
+        if every == 0 {
+            one(&mut slots, &mut failures);
+            i += 1;
+            continue;
+        }
+        let n = every.min(p.iters - i);
+        let a = ticks();
+        let kind = one(&mut slots, &mut failures);
+        let b = ticks();
+        lat.push(kind, b.wrapping_sub(a));
+        for _ in 1..n {
+            one(&mut slots, &mut failures);
+        }
+        i += n;
+    }
+    let mut ops = p.iters;
+    for s in slots.iter_mut() {
+        if *s != 0 {
+            if *s > FAILED {
+                // SAFETY: slot values > FAILED are live blocks of A.
+                unsafe { A::free(*s as *mut u8) };
+            }
+            *s = 0;
+            ops += 1;
+        }
+    }
+    let t1 = ticks();
+    let span = Span {
+        start,
+        end: Instant::now(),
+        t0,
+        t1,
+    };
+    let mut outcome = Outcome {
+        ops,
+        alloc_failures: failures,
+        ..Outcome::default()
+    };
+    finish(&mut outcome, &before, &[span], &[lat]);
+    outcome
+}
+
+/// Parameters of the live producer-consumer benchmark.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ProducerConsumer {
+    /// Blocks passed from the producer to the consumer.
+    pub iters: u64,
+    /// Ring capacity (blocks in flight), rounded up to a power of two.
+    pub depth: u32,
+    /// PRNG seed for the sizes.
+    pub seed: u64,
+    /// Smallest size drawn.
+    pub min: u32,
+    /// Largest size drawn.
+    pub max: u32,
+}
+
+#[repr(align(128))]
+struct Padded(std::sync::atomic::AtomicU64);
+
+/// Two threads: the producer mallocs blocks and passes them through a bounded single-producer
+/// single-consumer ring; the consumer frees every one of them (every free is a cross-thread free).
+pub fn bench_producer_consumer<A: Allocator>(p: ProducerConsumer, opts: Options) -> Outcome {
+    let depth = (p.depth.max(1) as usize).next_power_of_two();
+    let mask = depth as u64 - 1;
+    let ring: Vec<AtomicUsize> = (0..depth).map(|_| AtomicUsize::new(0)).collect();
+    let head = Padded(AtomicU64::new(0));
+    let tail = Padded(AtomicU64::new(0));
+    let barrier = Barrier::new(3);
+    let mut bufs = vec![
+        LatencyBuf::with_capacity(p.iters, opts.latency_every),
+        LatencyBuf::with_capacity(p.iters, opts.latency_every),
+    ];
+    let every = opts.latency_every as u64;
+    let t = opts.touch;
+    let (before, spans, failures) = std::thread::scope(|s| {
+        let (ring, head, tail, barrier) = (&ring[..], &head.0, &tail.0, &barrier);
+        let (bp, bc) = bufs.split_at_mut(1);
+        let (lp, lc) = (&mut bp[0], &mut bc[0]);
+        let producer = s.spawn(move || {
+            let mut rng = SplitMix64(p.seed);
+            let span_sz = (p.max.max(p.min) - p.min) as u64 + 1;
+            let mut failures = 0u64;
+            barrier.wait();
+            let start = Instant::now();
+            let t0 = ticks();
+            for i in 0..p.iters {
+                let size = (p.min as u64 + rng.next() % span_sz) as usize;
+                let timed = every != 0 && i % every == 0;
+                let a = if timed { ticks() } else { 0 };
+                // SAFETY: backend initialised by the caller.
+                let q = unsafe { A::malloc(size) };
+                if timed {
+                    lp.push(Kind::Malloc, ticks().wrapping_sub(a));
+                }
+                touch(q, size, t);
+                failures += q.is_null() as u64;
+                let mut spins = 0u32;
+                while i - tail.load(Ordering::Acquire) >= depth as u64 {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                ring[(i & mask) as usize].store(q as usize, Ordering::Relaxed);
+                head.store(i + 1, Ordering::Release);
+            }
+            (
+                Span {
+                    start,
+                    end: Instant::now(),
+                    t0,
+                    t1: ticks(),
+                },
+                failures,
+            )
+        });
+        let consumer = s.spawn(move || {
+            barrier.wait();
+            let start = Instant::now();
+            let t0 = ticks();
+            for i in 0..p.iters {
+                let mut spins = 0u32;
+                while head.load(Ordering::Acquire) <= i {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                let q = ring[(i & mask) as usize].load(Ordering::Relaxed);
+                tail.store(i + 1, Ordering::Release);
+                let timed = every != 0 && i % every == 0;
+                let a = if timed { ticks() } else { 0 };
+                // SAFETY: `q` is null or a live block of A handed over by the producer, freed once.
+                unsafe { A::free(q as *mut u8) };
+                if timed {
+                    lc.push(Kind::Free, ticks().wrapping_sub(a));
+                }
+            }
+            Span {
+                start,
+                end: Instant::now(),
+                t0,
+                t1: ticks(),
+            }
+        });
+        let before = usage();
+        barrier.wait();
+        let (sp, failures) = producer.join().expect("producer panicked");
+        let sc = consumer.join().expect("consumer panicked");
+        (before, [sp, sc], failures)
+    });
+    let mut outcome = Outcome {
+        ops: 2 * p.iters,
+        alloc_failures: failures,
+        ..Outcome::default()
+    };
+    finish(&mut outcome, &before, &spans, &bufs);
+    outcome
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a small PRNG with full 64-bit output, used for live sizes.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// Next 64 random bits.
+    #[inline(always)]
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,185 @@
+//! The replay engine's own op representation: fixed-size, decoded from a workload before the start
+//! barrier, so the timed loop reads one 24-byte record per call and indexes the object table directly.
+//!
+//! Entry points: [`Program`] (per-thread op streams plus the object-table size) and
+//! [`Program::validate`], which every program passes before it is replayed.
+//!
+//! Invariants (checked by [`Program::validate`]): every `obj`/`old` index is `< object_slots` (or
+//! [`NO_OBJECT`] for `old`), alignments of aligned kinds are powers of two. The replay loop relies on
+//! these to index without bounds checks.
+
+/// `old` of a `realloc(NULL, n)`.
+pub const NO_OBJECT: u32 = u32::MAX;
+
+/// The call an [`Op`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// `malloc(size)` into slot `obj`.
+    Malloc = 0,
+    /// `calloc(arg, size)` into slot `obj`.
+    Calloc = 1,
+    /// `realloc(slot old, size)` into slot `obj` (`old` may equal `obj`, or be [`NO_OBJECT`]).
+    Realloc = 2,
+    /// `free(slot obj)`.
+    Free = 3,
+    /// `posix_memalign(align = arg, size)` into slot `obj`.
+    PosixMemalign = 4,
+    /// `aligned_alloc(align = arg, size)` into slot `obj`.
+    AlignedAlloc = 5,
+    /// `memalign(align = arg, size)` into slot `obj`.
+    Memalign = 6,
+    /// `valloc(size)` into slot `obj`.
+    Valloc = 7,
+    /// `pvalloc(size)` into slot `obj`.
+    Pvalloc = 8,
+}
+
+/// Number of [`Kind`]s (latency tables are indexed by `kind as usize`).
+pub const KINDS: usize = 9;
+
+impl Kind {
+    /// The C name of the call, used as the latency key in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Malloc => "malloc",
+            Kind::Calloc => "calloc",
+            Kind::Realloc => "realloc",
+            Kind::Free => "free",
+            Kind::PosixMemalign => "posix_memalign",
+            Kind::AlignedAlloc => "aligned_alloc",
+            Kind::Memalign => "memalign",
+            Kind::Valloc => "valloc",
+            Kind::Pvalloc => "pvalloc",
+        }
+    }
+    /// All kinds, in discriminant order.
+    pub const ALL: [Kind; KINDS] = [
+        Kind::Malloc,
+        Kind::Calloc,
+        Kind::Realloc,
+        Kind::Free,
+        Kind::PosixMemalign,
+        Kind::AlignedAlloc,
+        Kind::Memalign,
+        Kind::Valloc,
+        Kind::Pvalloc,
+    ];
+}
+
+/// One call to replay. 24 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Op {
+    /// Requested bytes (calloc: element size).
+    pub size: u64,
+    /// Slot the call writes (allocations, realloc result) or frees (`Free`).
+    pub obj: u32,
+    /// Realloc: slot of the block passed in, or [`NO_OBJECT`].
+    pub old: u32,
+    /// Calloc: element count; aligned kinds: alignment; otherwise 0.
+    pub arg: u32,
+    /// The call.
+    pub kind: Kind,
+    /// Sync mark: the block this op consumes (`obj` of a free, `old` of a realloc) was created by another
+    /// thread; wait until that thread has published it.
+    pub wait: bool,
+}
+
+/// A decoded workload: one op stream per recorded thread.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    /// Op streams, one per thread.
+    pub threads: Vec<Vec<Op>>,
+    /// Size of the object table (slots are reused only where the workload says so).
+    pub object_slots: usize,
+}
+
+/// A program that would make the replay loop index out of bounds or call an allocator with a bad argument.
+#[derive(Debug, thiserror::Error)]
+#[error("thread {thread}, op {index}: {reason}")]
+pub struct InvalidProgram {
+    /// Thread index.
+    pub thread: usize,
+    /// Op index in that thread.
+    pub index: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Program {
+    /// Total ops over all threads.
+    pub fn total_ops(&self) -> u64 {
+        self.threads.iter().map(|t| t.len() as u64).sum()
+    }
+
+    /// Checks the invariants the replay loop relies on (see the module docs).
+    pub fn validate(&self) -> Result<(), InvalidProgram> {
+        let slots = self.object_slots;
+        for (thread, ops) in self.threads.iter().enumerate() {
+            for (index, op) in ops.iter().enumerate() {
+                let bad = |reason: String| InvalidProgram {
+                    thread,
+                    index,
+                    reason,
+                };
+                if op.obj as usize >= slots {
+                    return Err(bad(format!(
+                        "object slot {} out of range (table has {slots})",
+                        op.obj
+                    )));
+                }
+                if op.kind == Kind::Realloc && op.old != NO_OBJECT && op.old as usize >= slots {
+                    return Err(bad(format!(
+                        "realloc source slot {} out of range (table has {slots})",
+                        op.old
+                    )));
+                }
+                if matches!(
+                    op.kind,
+                    Kind::PosixMemalign | Kind::AlignedAlloc | Kind::Memalign
+                ) && !(op.arg as u64).is_power_of_two()
+                {
+                    return Err(bad(format!("alignment {} is not a power of two", op.arg)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Op>(), 24);
+    }
+
+    #[test]
+    fn validate_rejects_out_of_range_slots() {
+        let op = Op {
+            size: 8,
+            obj: 3,
+            old: NO_OBJECT,
+            arg: 0,
+            kind: Kind::Malloc,
+            wait: false,
+        };
+        let p = Program {
+            threads: vec![vec![op]],
+            object_slots: 3,
+        };
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
+        let p = Program {
+            threads: vec![vec![op]],
+            object_slots: 4,
+        };
+        p.validate().unwrap();
+    }
+}

@@ -1,0 +1,227 @@
+//! One measuring session, shared by `hakmem replay` and `hakmem bench`: the plan (interleaved repeats ×
+//! workloads × configurations), the manifest, the children, the bundle and the summary.
+//!
+//! Entry point: [`Session::run`]. Exit code: 0 when every sample succeeded, 1 when some failed (the bundle
+//! holds them with their reasons).
+
+use crate::bundle::BundleWriter;
+use crate::child::{Job, Source};
+use crate::engine::Touch;
+use crate::orchestrate::{self, Runner, Task};
+use crate::spec::{AllocSpec, BackendKind};
+use crate::{backend, sysinfo};
+use reports::model::{
+    AllocatorInfo, Manifest, Sample, Status, WorkloadInfo, BUNDLE_FORMAT_VERSION,
+};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One workload of a session: what the manifest says about it and how a child runs it (or why it cannot).
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// Manifest entry (its `name` names the samples).
+    pub info: WorkloadInfo,
+    /// How to run it, or the reason it cannot be run (recorded as failed samples).
+    pub source: Result<Source, String>,
+}
+
+/// Everything a session needs.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// `replay` or `bench`.
+    pub kind: &'static str,
+    /// Allocator configurations.
+    pub configs: Vec<AllocSpec>,
+    /// Workloads.
+    pub inputs: Vec<Input>,
+    /// Repeats per configuration × workload.
+    pub repeats: u32,
+    /// Children at once (`None` = cores / widest workload's threads).
+    pub jobs: Option<usize>,
+    /// Per-child timeout.
+    pub timeout: Duration,
+    /// Memory touching.
+    pub touch: Touch,
+    /// Contract checking.
+    pub check: bool,
+    /// Latency sampling period.
+    pub latency_every: u32,
+    /// Bundle directory.
+    pub out: Option<PathBuf>,
+    /// `--export-json` target.
+    pub export_json: Option<PathBuf>,
+    /// Baseline configuration for ratios.
+    pub baseline: Option<String>,
+}
+
+/// Version string of a configuration's allocator, for provenance.
+pub fn allocator_version(spec: &AllocSpec) -> String {
+    match spec.backend {
+        BackendKind::System => backend::glibc_version(),
+        BackendKind::Mimalloc => backend::mimalloc_version(),
+        BackendKind::Hakmem => {
+            format!("hakmem-allocator {} (linked in)", env!("CARGO_PKG_VERSION"))
+        }
+        BackendKind::Preload => {
+            let p = spec.path.clone().unwrap_or_default();
+            match sysinfo::sha256_file(&p) {
+                Ok(h) => format!("{} sha256:{h}", p.display()),
+                Err(e) => format!("{} ({e})", p.display()),
+            }
+        }
+    }
+}
+
+/// Path of the running `hakmem` executable (children are started from it).
+pub fn self_exe() -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    std::fs::read_link("/proc/self/exe")
+        .context("cannot find the hakmem executable through /proc/self/exe")
+}
+
+impl Session {
+    /// Builds the manifest of this session.
+    pub fn manifest(&self, jobs: usize) -> Manifest {
+        Manifest {
+            format_version: BUNDLE_FORMAT_VERSION,
+            kind: self.kind.to_string(),
+            command: std::env::args().collect(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            date: sysinfo::now_rfc3339(),
+            machine: sysinfo::machine(),
+            workloads: self.inputs.iter().map(|i| i.info.clone()).collect(),
+            allocators: self
+                .configs
+                .iter()
+                .map(|c| AllocatorInfo {
+                    allocator: c.backend.name().to_string(),
+                    config: c.label.clone(),
+                    knobs: c.knobs.iter().cloned().collect(),
+                    version: allocator_version(c),
+                    path: c
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            repeats: self.repeats,
+            jobs: jobs as u32,
+            touch: self.touch.name().to_string(),
+            check: self.check,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Runs the session; prints the summary; returns the exit code.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let allowed = sysinfo::allowed_cpus();
+        let widest = self
+            .inputs
+            .iter()
+            .map(|i| i.info.threads.max(1))
+            .max()
+            .unwrap_or(1);
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| orchestrate::default_jobs(allowed.len(), widest))
+            .max(1);
+        let (slots, shared) = orchestrate::plan_cpus(&allowed, jobs, widest);
+        let mut bundle = BundleWriter::create(
+            self.out.as_deref(),
+            self.manifest(jobs),
+            self.export_json.clone(),
+        )?;
+        if shared {
+            let note = format!(
+                "parallel children share cores: {jobs} children × {widest} threads on {} usable cores {:?}",
+                allowed.len(),
+                allowed
+            );
+            eprintln!("note: {note} (use --jobs 1 for exclusive cores)");
+            bundle.note(note)?;
+        }
+        if !sysinfo::reset_peak_rss() {
+            bundle
+                .note("peak RSS could not be reset before replays: peak_rss_bytes includes workload loading".into())?;
+        }
+        bundle.note(
+            "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator)".into(),
+        )?;
+        let mut tasks = Vec::new();
+        let mut failed_early = Vec::new();
+        for repeat in 0..self.repeats {
+            for input in &self.inputs {
+                for spec in &self.configs {
+                    match &input.source {
+                        Ok(source) => tasks.push(Task {
+                            job: Job {
+                                source: source.clone(),
+                                alloc: spec.clone(),
+                                touch: self.touch,
+                                check: self.check,
+                                latency_every: self.latency_every,
+                                cpus: Vec::new(),
+                            },
+                            workload: input.info.name.clone(),
+                            repeat,
+                            threads: input.info.threads.max(1),
+                        }),
+                        Err(reason) => failed_early.push(Sample {
+                            allocator: spec.backend.name().to_string(),
+                            config: spec.label.clone(),
+                            workload: input.info.name.clone(),
+                            repeat,
+                            status: Some(Status::Error),
+                            error: reason.clone(),
+                            ..Sample::default()
+                        }),
+                    }
+                }
+            }
+        }
+        for s in failed_early {
+            bundle.push(s)?;
+        }
+        let runner = Runner {
+            exe: self_exe()?,
+            jobs,
+            timeout: self.timeout,
+            progress: true,
+            wrapper: Vec::new(),
+        };
+        let mut write_err = None;
+        orchestrate::run_tasks(tasks, &runner, &slots, |s| {
+            if write_err.is_none() {
+                if let Err(e) = bundle.push(s) {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e);
+        }
+        bundle.finish()?;
+        let labels: Vec<String> = self.configs.iter().map(|c| c.label.clone()).collect();
+        let table =
+            crate::summary::summary_table(bundle.samples(), &labels, self.baseline.as_deref());
+        let to_stdout = self
+            .export_json
+            .as_ref()
+            .map(|p| p.as_os_str() != "-")
+            .unwrap_or(true);
+        let text = format!("{table}results: {}\n", bundle.dir().display());
+        if to_stdout {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        } else {
+            eprint!("{text}");
+        }
+        let failures = bundle
+            .samples()
+            .iter()
+            .filter(|s| s.status != Some(Status::Ok))
+            .count();
+        Ok(if failures > 0 { 1 } else { 0 })
+    }
+}

@@ -1,0 +1,256 @@
+//! Allocator specs as written on the command line, and their expansion into configurations.
+//!
+//! Grammar: `system` | `mimalloc` | `hakmem` | `hakmem:KEY=VALUE,KEY=VALUE…` | `preload:PATH.so`.
+//! A value may be a sweep `V1|V2|…`; several sweeps in one spec expand to their cartesian product, one
+//! [`AllocSpec`] each, labelled with its concrete knobs (`hakmem:HAKMEM_TINY_UNIFIED_C7=128`).
+//!
+//! Entry point: [`parse_specs`]. Invariant: labels of the returned configurations are unique.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The backend a configuration runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The linked-in HAKMEM crate.
+    Hakmem,
+    /// The C library's malloc.
+    System,
+    /// The mimalloc crate (built from source).
+    Mimalloc,
+    /// The C library's symbols with `LD_PRELOAD=PATH` in the child.
+    Preload,
+}
+
+impl BackendKind {
+    /// Backend name as written in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Hakmem => "hakmem",
+            BackendKind::System => "system",
+            BackendKind::Mimalloc => "mimalloc",
+            BackendKind::Preload => "preload",
+        }
+    }
+}
+
+/// Names accepted as the backend part of a spec.
+pub const VALID_NAMES: &str = "hakmem, hakmem:KEY=VALUE,…, system, mimalloc, preload:PATH.so";
+
+/// One allocator configuration to measure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocSpec {
+    /// Backend.
+    pub backend: BackendKind,
+    /// HAKMEM knobs, in the order given.
+    pub knobs: Vec<(String, String)>,
+    /// The preloaded library (absolute), for `preload`.
+    pub path: Option<PathBuf>,
+    /// Unique label used as the `config` of samples.
+    pub label: String,
+}
+
+/// A spec that cannot be run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// Unknown backend name.
+    #[error("unknown allocator `{0}`; valid: {VALID_NAMES}")]
+    UnknownName(String),
+    /// Malformed `KEY=VALUE` list.
+    #[error("allocator spec `{spec}`: `{item}` is not KEY=VALUE")]
+    BadKnob {
+        /// The whole spec.
+        spec: String,
+        /// The offending item.
+        item: String,
+    },
+    /// A knob the allocator does not have.
+    #[error("allocator spec `{spec}`: unknown HAKMEM knob `{knob}`; valid knobs: {valid}")]
+    UnknownKnob {
+        /// The whole spec.
+        spec: String,
+        /// The unknown knob.
+        knob: String,
+        /// The valid knob names, comma-separated.
+        valid: String,
+    },
+    /// The preload library does not exist or is not a file.
+    #[error("allocator spec `{spec}`: preload library {path}: {cause}")]
+    BadPreload {
+        /// The whole spec.
+        spec: String,
+        /// The path given.
+        path: String,
+        /// Why it cannot be used.
+        cause: String,
+    },
+    /// Two configurations would carry the same label.
+    #[error("allocator configuration `{0}` is given twice")]
+    Duplicate(String),
+}
+
+/// Parses and expands every spec; `valid_knobs` are the HAKMEM knob names.
+pub fn parse_specs(specs: &[String], valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError> {
+    let mut out: Vec<AllocSpec> = Vec::new();
+    for s in specs {
+        for spec in parse_one(s, valid_knobs)? {
+            if out.iter().any(|o| o.label == spec.label) {
+                return Err(SpecError::Duplicate(spec.label));
+            }
+            out.push(spec);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_one(s: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError> {
+    let (name, rest) = match s.split_once(':') {
+        Some((n, r)) => (n, Some(r)),
+        None => (s, None),
+    };
+    let simple = |backend| {
+        Ok(vec![AllocSpec {
+            backend,
+            knobs: Vec::new(),
+            path: None,
+            label: s.to_string(),
+        }])
+    };
+    match (name, rest) {
+        ("system", None) => simple(BackendKind::System),
+        ("mimalloc", None) => simple(BackendKind::Mimalloc),
+        ("hakmem", None) | ("hakmem", Some("")) => simple(BackendKind::Hakmem),
+        ("hakmem", Some(list)) => parse_knobs(s, list, valid_knobs),
+        ("preload", Some(path)) if !path.is_empty() => {
+            let bad = |cause: String| SpecError::BadPreload {
+                spec: s.into(),
+                path: path.into(),
+                cause,
+            };
+            let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+            if !meta.is_file() {
+                return Err(bad("not a regular file".into()));
+            }
+            let abs = std::fs::canonicalize(path).map_err(|e| bad(e.to_string()))?;
+            Ok(vec![AllocSpec {
+                backend: BackendKind::Preload,
+                knobs: Vec::new(),
+                path: Some(abs),
+                label: s.to_string(),
+            }])
+        }
+        _ => Err(SpecError::UnknownName(s.to_string())),
+    }
+}
+
+fn parse_knobs(spec: &str, list: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError> {
+    let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+    for item in list.split(',').filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(SpecError::BadKnob {
+                spec: spec.into(),
+                item: item.into(),
+            });
+        };
+        let k = k.trim();
+        if !valid_knobs.contains(&k) {
+            return Err(SpecError::UnknownKnob {
+                spec: spec.into(),
+                knob: k.into(),
+                valid: valid_knobs.join(", "),
+            });
+        }
+        let values: Vec<String> = v.split('|').map(|x| x.trim().to_string()).collect();
+        if k.is_empty() || values.iter().any(|x| x.is_empty()) {
+            return Err(SpecError::BadKnob {
+                spec: spec.into(),
+                item: item.into(),
+            });
+        }
+        axes.push((k.to_string(), values));
+    }
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (k, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((k.clone(), v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    Ok(combos
+        .into_iter()
+        .map(|knobs| {
+            let label = if knobs.is_empty() {
+                "hakmem".to_string()
+            } else {
+                let kv: Vec<String> = knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("hakmem:{}", kv.join(","))
+            };
+            AllocSpec {
+                backend: BackendKind::Hakmem,
+                knobs,
+                path: None,
+                label,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const KNOBS: &[&str] = &["HAKMEM_TINY_UNIFIED_C7", "HAKMEM_TINY_REFILL_BATCH"];
+
+    fn labels(specs: &[&str]) -> Vec<String> {
+        let s: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        parse_specs(&s, KNOBS)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.label)
+            .collect()
+    }
+
+    #[test]
+    fn sweeps_expand_to_the_cartesian_product() {
+        assert_eq!(
+            labels(&[
+                "hakmem:HAKMEM_TINY_UNIFIED_C7=64|128,HAKMEM_TINY_REFILL_BATCH=16|32",
+                "system"
+            ]),
+            [
+                "hakmem:HAKMEM_TINY_UNIFIED_C7=64,HAKMEM_TINY_REFILL_BATCH=16",
+                "hakmem:HAKMEM_TINY_UNIFIED_C7=64,HAKMEM_TINY_REFILL_BATCH=32",
+                "hakmem:HAKMEM_TINY_UNIFIED_C7=128,HAKMEM_TINY_REFILL_BATCH=16",
+                "hakmem:HAKMEM_TINY_UNIFIED_C7=128,HAKMEM_TINY_REFILL_BATCH=32",
+                "system"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_valid_choices() {
+        let e = parse_specs(&["jemalloc".into()], KNOBS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("valid: hakmem"), "{e}");
+        let e = parse_specs(&["hakmem:NOPE=1".into()], KNOBS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HAKMEM_TINY_REFILL_BATCH"), "{e}");
+        let e = parse_specs(&["preload:/no/such.so".into()], KNOBS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/no/such.so"), "{e}");
+        let e = parse_specs(&["system".into(), "system".into()], KNOBS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
+    }
+}
