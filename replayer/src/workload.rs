@@ -5,28 +5,134 @@
 //! [`random_mixed_steps`] (the step generator the live bench shares with `hakmem gen random-mixed`, so that
 //! live and replayed runs make the same calls).
 
-use crate::engine::{RandomMixed, SplitMix64};
-use crate::program::Program;
+use crate::engine::RandomMixed;
+use crate::program::{Kind, Op, Program, NO_OBJECT};
 use std::path::Path;
+use traces::workload::{ReplayOp, Workload};
 
 /// Loads, decodes and validates a workload.
 pub fn load_program(path: &Path) -> anyhow::Result<Program> {
-    anyhow::bail!(
-        "{}: the workload decoder (traces::workload) is not in this build yet",
-        path.display()
-    )
+    let w = Workload::open(path)?;
+    let program = decode(&w)?;
+    program
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(program)
 }
 
-/// The `(slot, size)` steps of random-mixed with parameters `p`.
+/// Decodes every thread's [`ReplayOp`]s into engine [`Op`]s (threads in parallel).
+pub fn decode(w: &Workload) -> anyhow::Result<Program> {
+    use rayon::prelude::*;
+    let h = w.header();
+    let threads: Result<Vec<Vec<Op>>, String> = (0..h.threads.len())
+        .into_par_iter()
+        .map(|t| {
+            let mut ops = Vec::with_capacity(h.threads[t].ops as usize);
+            for (i, op) in w.ops(t).enumerate() {
+                ops.push(convert(op).map_err(|e| format!("thread {t}, op {i}: {e}"))?);
+            }
+            if ops.len() as u64 != h.threads[t].ops {
+                return Err(format!(
+                    "thread {t}: decoded {} ops, header says {}",
+                    ops.len(),
+                    h.threads[t].ops
+                ));
+            }
+            Ok(ops)
+        })
+        .collect();
+    let threads = threads.map_err(|e| anyhow::anyhow!("{}: {e}", w.path().display()))?;
+    Ok(Program {
+        threads,
+        object_slots: h.object_slots as usize,
+    })
+}
+
+fn align32(align: u64) -> Result<u32, String> {
+    u32::try_from(align)
+        .map_err(|_| format!("alignment {align} is beyond what the replayer supports"))
+}
+
+/// One workload op in the engine's representation. `reallocarray` replays as `realloc` of the product
+/// (a recorded success never overflows), `free_sized` / `free_aligned_sized` as `free`.
+fn convert(op: ReplayOp) -> Result<Op, String> {
+    let mk = |kind, obj, size, arg, old, wait| Op {
+        size,
+        obj,
+        old,
+        arg,
+        kind,
+        wait,
+    };
+    Ok(match op {
+        ReplayOp::Malloc { obj, size } => mk(Kind::Malloc, obj, size, 0, NO_OBJECT, false),
+        ReplayOp::Calloc { obj, nmemb, size } => match u32::try_from(nmemb) {
+            Ok(n) => mk(Kind::Calloc, obj, size, n, NO_OBJECT, false),
+            Err(_) => mk(
+                Kind::Calloc,
+                obj,
+                nmemb.saturating_mul(size),
+                1,
+                NO_OBJECT,
+                false,
+            ),
+        },
+        ReplayOp::Realloc {
+            old,
+            new,
+            size,
+            sync,
+        } => mk(Kind::Realloc, new, size, 0, old.unwrap_or(NO_OBJECT), sync),
+        ReplayOp::ReallocArray {
+            old,
+            new,
+            nmemb,
+            size,
+            sync,
+        } => mk(
+            Kind::Realloc,
+            new,
+            nmemb.saturating_mul(size),
+            0,
+            old.unwrap_or(NO_OBJECT),
+            sync,
+        ),
+        ReplayOp::Free { obj, sync }
+        | ReplayOp::FreeSized { obj, sync, .. }
+        | ReplayOp::FreeAlignedSized { obj, sync, .. } => {
+            mk(Kind::Free, obj, 0, 0, NO_OBJECT, sync)
+        }
+        ReplayOp::PosixMemalign { obj, align, size } => mk(
+            Kind::PosixMemalign,
+            obj,
+            size,
+            align32(align)?,
+            NO_OBJECT,
+            false,
+        ),
+        ReplayOp::AlignedAlloc { obj, align, size } => mk(
+            Kind::AlignedAlloc,
+            obj,
+            size,
+            align32(align)?,
+            NO_OBJECT,
+            false,
+        ),
+        ReplayOp::Memalign { obj, align, size } => {
+            mk(Kind::Memalign, obj, size, align32(align)?, NO_OBJECT, false)
+        }
+        ReplayOp::Valloc { obj, size } => mk(Kind::Valloc, obj, size, 0, NO_OBJECT, false),
+        ReplayOp::Pvalloc { obj, size } => mk(Kind::Pvalloc, obj, size, 0, NO_OBJECT, false),
+    })
+}
+
+/// The `(slot, size)` steps of random-mixed with parameters `p`: `traces::gen::RandomMixed`, the generator
+/// `hakmem gen random-mixed` writes workloads with, so the live loop makes the same calls.
 pub fn random_mixed_steps(p: &RandomMixed) -> impl FnMut() -> (u32, u32) {
-    let mut rng = SplitMix64(p.seed);
-    let ws = p.ws.max(1) as u64;
-    let lo = p.min.min(p.max) as u64;
-    let span = p.max.max(p.min) as u64 - lo + 1;
+    let mut g = traces::gen::RandomMixed::new(p.seed, p.ws, p.min as u64, p.max as u64);
     move || {
-        let slot = (rng.next() % ws) as u32;
-        let size = (lo + rng.next() % span) as u32;
-        (slot, size)
+        let (slot, size) = g.next();
+        (slot, size as u32)
     }
 }
 
