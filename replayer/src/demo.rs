@@ -1,1 +1,426 @@
-//! `hakmem demo`: the whole loop with defaults (being built; owned by the reports work).
+//! `hakmem demo`: the whole loop on this machine with defaults that just work.
+//!
+//! Entry point: [`run_demo`]. Steps, each a child process of the same `hakmem` executable (so the demo
+//! exercises exactly the commands a user would type, and depends only on their command lines):
+//! 1. `hakmem gen random-mixed` for the memo's three bands (16–1024, 8–128, 129–1024 B);
+//! 2. a generated text file, sorted by `sort --parallel=2` under `hakmem record` (a real multi-threaded
+//!    program present on every Linux machine), then `hakmem compile` of its trace;
+//! 3. `hakmem replay` of all workloads through HAKMEM (default and Page Box on C5–C7), system malloc and
+//!    mimalloc, with progress read from the growing `samples.jsonl`;
+//! 4. the report, in process: HTML, Markdown, CSV and JSON beside the bundle, and the terminal summary.
+//!
+//! Invariant: a step that fails stops the demo with its command and the tail of its stderr, except the
+//! recording (steps 2), whose failure leaves the synthetic workloads to be replayed and is reported as a
+//! [`DemoOutcome::problems`] entry.
+
+use reports::progress::Progress;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the demo does; [`DemoOptions::new`] gives the defaults of `hakmem demo`.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// The `hakmem` executable to run the steps with.
+    pub exe: PathBuf,
+    /// Output directory (workloads, traces, the result bundle, the reports).
+    pub out: PathBuf,
+    /// Steps of each random-mixed workload (the memo's benchmark uses 1,000,000).
+    pub iters: u64,
+    /// Lines of the generated file that `sort` sorts.
+    pub sort_lines: u64,
+    /// Repeats per workload × configuration.
+    pub repeats: u32,
+    /// Children at once (`None`: the replayer's default).
+    pub jobs: Option<usize>,
+    /// Allocator configurations (`hakmem replay --alloc` specs).
+    pub allocs: Vec<String>,
+    /// Per-sample timeout in seconds.
+    pub timeout: f64,
+    /// Baseline of the report.
+    pub baseline: String,
+}
+
+/// The default configurations: HAKMEM as shipped, HAKMEM with the Page Box on C5–C7 (the memo's next
+/// step), and the two baselines.
+pub const DEFAULT_ALLOCS: [&str; 4] = [
+    "hakmem",
+    "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7",
+    "system",
+    "mimalloc",
+];
+
+/// The memo's three random-mixed bands: (workload name, min size, max size).
+pub const BANDS: [(&str, u64, u64); 3] = [
+    ("rm-16-1024", 16, 1024),
+    ("rm-8-128", 8, 128),
+    ("rm-129-1024", 129, 1024),
+];
+
+impl DemoOptions {
+    /// The defaults, with the steps run by `exe`, writing into `out`.
+    pub fn new(exe: PathBuf, out: PathBuf) -> DemoOptions {
+        DemoOptions {
+            exe,
+            out,
+            iters: 1_000_000,
+            sort_lines: 300_000,
+            repeats: 5,
+            jobs: None,
+            allocs: DEFAULT_ALLOCS.iter().map(|s| s.to_string()).collect(),
+            timeout: 60.0,
+            baseline: "system".into(),
+        }
+    }
+}
+
+/// What the demo produced.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    /// The result bundle directory.
+    pub bundle: PathBuf,
+    /// The HTML report.
+    pub html: PathBuf,
+    /// The Markdown report.
+    pub markdown: PathBuf,
+    /// The summaries.
+    pub report: reports::Report,
+    /// Steps that went wrong without stopping the demo (e.g. the recording), one line each.
+    pub problems: Vec<String>,
+    /// Wall time of the whole demo.
+    pub elapsed: Duration,
+}
+
+/// Why the demo stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// A step's command failed.
+    #[error("demo step `{step}` failed: `{command}` {status}{stderr}")]
+    Step {
+        /// The step.
+        step: String,
+        /// The command line.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// The last lines of its stderr (with a leading newline), if any.
+        stderr: String,
+    },
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The report could not be built or written.
+    #[error(transparent)]
+    Report(#[from] reports::ReportError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |source| DemoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// How a child ended: status and captured output.
+struct Finished {
+    ok: bool,
+    status: String,
+    stdout: String,
+    stderr: String,
+}
+
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if s.contains([' ', '|', '\'']) {
+                format!("'{s}'")
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cmd` with captured output, calling `tick` every 100 ms while it runs.
+fn run_child(cmd: &mut Command, mut tick: impl FnMut()) -> std::io::Result<Finished> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        tick();
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    let status_text = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        _ => "ended".to_owned(),
+    };
+    Ok(Finished {
+        ok: status.success(),
+        status: status_text,
+        stdout,
+        stderr,
+    })
+}
+
+/// Runs one step; a failure becomes [`DemoError::Step`] with the tail of stderr.
+fn step(name: &str, cmd: &mut Command, tick: impl FnMut()) -> Result<Finished, DemoError> {
+    let line = command_line(cmd);
+    let f = run_child(cmd, tick).map_err(|e| DemoError::Step {
+        step: name.into(),
+        command: line.clone(),
+        status: format!("could not start ({e})"),
+        stderr: String::new(),
+    })?;
+    if f.ok {
+        return Ok(f);
+    }
+    let lines: Vec<&str> = f.stderr.lines().collect();
+    let tail = lines[lines.len().saturating_sub(8)..].join("\n");
+    Err(DemoError::Step {
+        step: name.into(),
+        command: line,
+        status: f.status,
+        stderr: if tail.is_empty() {
+            String::new()
+        } else {
+            format!(":\n{tail}")
+        },
+    })
+}
+
+/// Writes `lines` lines of pseudo-random words (fixed seed) for `sort` to sort.
+pub fn write_sort_input(path: &Path, lines: u64) -> std::io::Result<()> {
+    const WORDS: [&str; 16] = [
+        "slab", "page", "box", "cache", "tiny", "pool", "warm", "shared", "guard", "tier",
+        "refill", "carve", "free", "malloc", "arena", "span",
+    ];
+    let mut state: u64 = 0x005E_ED0F_5027;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    for _ in 0..lines {
+        let r = next();
+        let n = 2 + (r % 6) as usize;
+        let mut parts: Vec<String> = (0..n)
+            .map(|i| WORDS[((r >> (4 * i + 8)) & 15) as usize].to_owned())
+            .collect();
+        parts.push(format!("{:x}", next() % 1_000_000_007));
+        writeln!(w, "{}", parts.join(" "))?;
+    }
+    w.flush()
+}
+
+/// Lines currently in `path` (0 if it does not exist yet).
+fn count_lines(path: &Path) -> u64 {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs the demo. Progress goes to stderr (bars only on a terminal); the caller prints the summary.
+pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
+    let start = Instant::now();
+    let out = &opts.out;
+    let wdir = out.join("workloads");
+    let tdir = out.join("traces");
+    let bundle = out.join("results");
+    for d in [out, &wdir] {
+        std::fs::create_dir_all(d).map_err(io_err(d))?;
+    }
+    // A rerun starts clean: old traces would be compiled again, old samples counted again.
+    for d in [&tdir, &bundle] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(io_err(d))?;
+        }
+    }
+    let mut problems = Vec::new();
+    let hakmem = || Command::new(&opts.exe);
+
+    // 1. The memo's three bands.
+    let mut bar = Progress::auto("generate", BANDS.len() as u64);
+    let mut workloads = Vec::new();
+    for (i, (name, min, max)) in BANDS.iter().enumerate() {
+        bar.set(i as u64, name);
+        let path = wdir.join(format!("{name}.hkw"));
+        let mut cmd = hakmem();
+        cmd.args([
+            "gen",
+            "random-mixed",
+            "--iters",
+            &opts.iters.to_string(),
+            "--ws",
+            "256",
+            "--seed",
+            "42",
+        ])
+        .args(["--min", &min.to_string(), "--max", &max.to_string(), "-o"])
+        .arg(&path);
+        step("generate", &mut cmd, || {})?;
+        workloads.push(path);
+    }
+    bar.finish(&format!(
+        "generated {} random-mixed workloads ({} steps each, ws 256, seed 42) in {:.1}s",
+        BANDS.len(),
+        opts.iters,
+        bar.elapsed().as_secs_f64()
+    ));
+
+    // 2. A real multi-threaded program, recorded and compiled.
+    let mut bar = Progress::auto("record", 3);
+    match record_sort(opts, &tdir, &wdir, &mut bar) {
+        Ok(path) => {
+            workloads.push(path);
+            bar.finish(&format!(
+                "recorded and compiled `sort --parallel=2` over {} lines in {:.1}s",
+                opts.sort_lines,
+                bar.elapsed().as_secs_f64()
+            ));
+        }
+        Err(e) => {
+            bar.finish("");
+            let line = format!("the recorded workload is missing: {e}");
+            eprintln!("warning: {line}");
+            problems.push(line);
+        }
+    }
+
+    // 3. Replay everything through every configuration.
+    let total = (workloads.len() * opts.allocs.len()) as u64 * u64::from(opts.repeats);
+    let mut bar = Progress::auto("replay", total);
+    let mut cmd = hakmem();
+    cmd.arg("replay").args(&workloads);
+    for a in &opts.allocs {
+        cmd.arg("--alloc").arg(a);
+    }
+    cmd.args([
+        "--repeats",
+        &opts.repeats.to_string(),
+        "--timeout",
+        &opts.timeout.to_string(),
+    ])
+    .args(["--baseline", &opts.baseline, "-o"])
+    .arg(&bundle);
+    if let Some(j) = opts.jobs {
+        cmd.args(["--jobs", &j.to_string()]);
+    }
+    let samples = bundle.join(reports::model::SAMPLES_FILE);
+    let replay_line = command_line(&cmd);
+    let f = step("replay", &mut cmd, || {
+        let done = count_lines(&samples);
+        bar.set(done, &format!("{done} of {total} samples"));
+    })?;
+    let log = out.join("replay.log");
+    std::fs::write(&log, format!("$ {replay_line}\n{}{}", f.stdout, f.stderr))
+        .map_err(io_err(&log))?;
+    bar.finish(&format!(
+        "replayed {} workloads × {} configurations × {} repeats in {:.1}s",
+        workloads.len(),
+        opts.allocs.len(),
+        opts.repeats,
+        bar.elapsed().as_secs_f64()
+    ));
+
+    // 4. The report.
+    let report = reports::load_report(std::slice::from_ref(&bundle), Some(&opts.baseline))?;
+    let html = out.join("report.html");
+    let markdown = out.join("report.md");
+    for (format, dest) in [
+        ("html", &html),
+        ("markdown", &markdown),
+        ("csv", &out.join("report.csv")),
+        ("json", &out.join("report.json")),
+    ] {
+        let exporter = reports::export::exporter_for(format).expect("known format");
+        reports::export::write_export(exporter.as_ref(), &report, dest)?;
+    }
+    Ok(DemoOutcome {
+        bundle,
+        html,
+        markdown,
+        report,
+        problems,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Records `sort --parallel=2` over a generated file and compiles the trace of the sort process.
+fn record_sort(
+    opts: &DemoOptions,
+    tdir: &Path,
+    wdir: &Path,
+    bar: &mut Progress,
+) -> Result<PathBuf, DemoError> {
+    let input = opts.out.join("sort-input.txt");
+    let sorted = opts.out.join("sort-output.txt");
+    bar.set(0, "writing the input");
+    write_sort_input(&input, opts.sort_lines).map_err(io_err(&input))?;
+    bar.set(1, "sort --parallel=2 under the recorder");
+    let mut cmd = Command::new(&opts.exe);
+    cmd.args(["record", "-o"])
+        .arg(tdir)
+        .args(["--", "sort", "--parallel=2", "-S", "64M", "-o"])
+        .arg(&sorted)
+        .arg(&input);
+    // A fixed locale: collation under a UTF-8 locale allocates differently from machine to machine.
+    cmd.env("LC_ALL", "C");
+    step("record", &mut cmd, || {})?;
+    // One trace per process; the sort process writes the largest (the recorder may see helpers too).
+    let mut traces: Vec<(u64, PathBuf)> = std::fs::read_dir(tdir)
+        .map_err(io_err(tdir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| (e.metadata().map(|m| m.len()).unwrap_or(0), e.path()))
+        .collect();
+    traces.sort();
+    let Some((_, trace)) = traces.pop() else {
+        return Err(DemoError::Step {
+            step: "record".into(),
+            command: command_line(&cmd),
+            status: format!("wrote no trace into {}", tdir.display()),
+            stderr: String::new(),
+        });
+    };
+    bar.set(2, "compiling the trace");
+    let path = wdir.join("sort.hkw");
+    let mut cmd = Command::new(&opts.exe);
+    cmd.arg("compile").arg(&trace).arg("-o").arg(&path);
+    step("compile", &mut cmd, || {})?;
+    Ok(path)
+}

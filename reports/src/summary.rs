@@ -168,7 +168,7 @@ impl Significance {
         match self {
             Significance::Baseline => "baseline",
             Significance::Significant => "significant",
-            Significance::QuartilesApart => "quartiles apart (too few repeats for p < 0.05)",
+            Significance::QuartilesApart => "quartiles apart",
             Significance::WithinNoise => "within noise",
             Significance::TooFewRepeats => "too few repeats to tell",
         }
@@ -458,8 +458,8 @@ impl WorkloadSummary {
         let Some(base) = self.baseline.as_deref() else {
             return String::new();
         };
-        let cmp = fastest.vs_baseline.as_ref();
-        match cmp {
+        let how = |c: &Comparison| format!("{}{}", c.significance.words(), p_text(c.p_value));
+        match fastest.vs_baseline.as_ref() {
             Some(c) if c.significance == Significance::Baseline => {
                 let runner_up = self
                     .rows
@@ -469,23 +469,21 @@ impl WorkloadSummary {
                     .max_by(|a, b| a.1.ratio.total_cmp(&b.1.ratio));
                 match runner_up {
                     Some((r, c)) => format!(
-                        "{base} (the baseline) is fastest; next is {} at {:.2}× ({}){}",
+                        "{base} (the baseline) is fastest; next is {} at {:.2}× ({})",
                         r.config,
                         c.ratio,
-                        c.significance.words(),
-                        p_text(c.p_value)
+                        how(c)
                     ),
                     None => format!("only {base} has results"),
                 }
             }
             Some(c) => format!(
-                "{} is fastest: {:.2}× {base} (range {:.2}–{:.2}×), {}{}",
+                "{} is fastest: {:.2}× {base} (range {:.2}–{:.2}×; {})",
                 fastest.config,
                 c.ratio,
                 c.low,
                 c.high,
-                c.significance.words(),
-                p_text(c.p_value)
+                how(c)
             ),
             None => String::new(),
         }

@@ -211,7 +211,7 @@ fn workload(
         esc(&w.workload),
         esc(&s.name)
     );
-    if let Some(i) = &w.info {
+    if let Some(i) = w.info.as_ref().filter(|i| i.ops > 0) {
         let _ = write!(
             out,
             r#"<p class="facts">{} ops · {} thread(s) · ideal RSS (peak live bytes) {}{}</p>"#,

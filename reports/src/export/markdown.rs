@@ -66,7 +66,7 @@ impl Exporter for Markdown {
             }
             for w in &s.workloads {
                 out.push_str(&format!("### {}\n\n", w.workload));
-                if let Some(i) = &w.info {
+                if let Some(i) = w.info.as_ref().filter(|i| i.ops > 0) {
                     out.push_str(&format!(
                         "{} ops, {} thread(s), ideal RSS (peak live bytes) {}\n\n",
                         format::count(i.ops as f64),
