@@ -1,0 +1,308 @@
+//! The Gatekeeper box: the single entrance for every allocation call — malloc, free, calloc, realloc,
+//! aligned allocation, usable size.
+//!
+//! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop):
+//! - `malloc(n ≤ 1024)`: class table load, thread-local heap load, cache pop — no atomics, no init check.
+//! - `free(p)`: chunk-map load (`p >> 21`), owner compare against the thread's heap, class load from the slab
+//!   header, cache push — no atomics.
+//!
+//! Everything else is `#[cold] #[inline(never)]`: heap start-up, refills, overflows, remote frees (one CAS on
+//! the owning slab's remote list), Pool sizes, Large mappings, and pointers HAKMEM did not hand out (passed to
+//! the C library's `__libc_free` / `__libc_realloc`, never dereferenced as ours).
+//!
+//! Invariants: every pointer returned is 16-byte aligned (8 for requests ≤ 8 B), `usable_size(p) ≥` the
+//! requested size, and a block is never in two places (a cache, a slab list, the program) at once.
+
+use core::ptr::{addr_of_mut, null_mut};
+use core::sync::atomic::Ordering;
+
+use crate::heap::{self, Heap};
+use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
+use crate::stats::{self, bump, S_REMOTE_FREES};
+use crate::superslab::{remote_push, slab_of, superslab_of};
+use crate::{large, os, release_guard, unified_cache};
+
+extern "C" {
+    fn __libc_free(p: *mut libc::c_void);
+    fn __libc_realloc(p: *mut libc::c_void, size: usize) -> *mut libc::c_void;
+}
+
+/// Allocates `size` bytes (C `malloc`). Null with errno `ENOMEM` on failure.
+///
+/// # Safety
+/// Always safe to call; `unsafe` because the result is raw memory the caller must manage.
+#[inline(always)]
+pub unsafe fn malloc(size: usize) -> *mut u8 {
+    if size <= TINY_MAX {
+        // SAFETY: a valid class.
+        return unsafe { alloc_class(tiny_class(size)) };
+    }
+    // SAFETY: as above.
+    unsafe { malloc_mid(size) }
+}
+
+#[inline(always)]
+unsafe fn alloc_class(cls: usize) -> *mut u8 {
+    let h = heap::current();
+    // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
+    unsafe {
+        let p = unified_cache::pop(addr_of_mut!((*h).caches[cls]));
+        if !p.is_null() {
+            return p;
+        }
+        alloc_miss(h, cls)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn alloc_miss(mut h: *mut Heap, cls: usize) -> *mut u8 {
+    if h == heap::empty() {
+        h = heap::init_thread();
+        if h.is_null() {
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        }
+    }
+    // SAFETY: `h` is now our live heap.
+    unsafe {
+        let p = unified_cache::pop(addr_of_mut!((*h).caches[cls]));
+        if !p.is_null() {
+            return p;
+        }
+        let p = unified_cache::refill(h, cls);
+        if p.is_null() {
+            os::set_errno(libc::ENOMEM);
+        }
+        p
+    }
+}
+
+#[inline(never)]
+unsafe fn malloc_mid(size: usize) -> *mut u8 {
+    if size <= POOL_MAX {
+        // SAFETY: a valid class.
+        unsafe { alloc_class(pool_class(size)) }
+    } else {
+        large::alloc(size, 16)
+    }
+}
+
+/// Frees a block (C `free`); null is ignored; pointers HAKMEM did not hand out go to the C library.
+///
+/// # Safety
+/// `p` is null or a live allocation (of HAKMEM or of the C library) not used afterwards.
+#[inline(always)]
+pub unsafe fn free(p: *mut u8) {
+    let a = p as usize;
+    let kind = os::chunk_kind(a);
+    if kind == os::KIND_SMALL {
+        let ss = superslab_of(a);
+        let h = heap::current();
+        // SAFETY: the chunk map says `ss` is a mapped SuperSlab; owner-only fields are read only when we own it.
+        unsafe {
+            if (*ss).owner.load(Ordering::Relaxed) == h as usize {
+                let cls = (*slab_of(a)).class as usize;
+                let c = addr_of_mut!((*h).caches[cls]);
+                if unified_cache::push(c, p) {
+                    return;
+                }
+                return unified_cache::flush_and_push(h, cls, p);
+            }
+            return free_remote(h, p);
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other(p, kind) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_remote(h: *mut Heap, p: *mut u8) {
+    let a = p as usize;
+    let slab = slab_of(a);
+    // SAFETY: `p` is a live block of that slab; the push is one CAS on the atomic remote list. The class
+    // field of a slab does not change while one of its blocks is live.
+    unsafe {
+        let owner = (*superslab_of(a)).owner.load(Ordering::Relaxed);
+        if h != heap::empty() {
+            bump(
+                &(*h).stats.class[(*slab).class as usize % NUM_CLASSES][S_REMOTE_FREES],
+                1,
+            );
+        } else {
+            stats::REMOTE_FREES_NO_HEAP.fetch_add(1, Ordering::Relaxed);
+        }
+        remote_push(slab, p);
+        if owner == 0 {
+            let n = stats::REMOTE_FREES_ABANDONED.fetch_add(1, Ordering::Relaxed);
+            if n % 256 == 255 {
+                release_guard::maybe_tick();
+            }
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_other(p: *mut u8, kind: u8) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: forwarded contract: a live Large block is unmapped once; anything else belongs to the C library.
+    unsafe {
+        if (kind == os::KIND_LARGE || kind == os::KIND_LARGE_BACK) && large::free(p, kind) {
+            return;
+        }
+        foreign_free(p);
+    }
+}
+
+unsafe fn foreign_free(p: *mut u8) {
+    stats::FOREIGN_FREES.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the pointer is not ours, so by the caller's contract it came from the C library's allocator.
+    unsafe { __libc_free(p as *mut libc::c_void) };
+}
+
+/// Whether HAKMEM handed out `p` (a live SuperSlab block address or a Large block).
+pub fn owns(p: *const u8) -> bool {
+    match os::chunk_kind(p as usize) {
+        os::KIND_SMALL => true,
+        k @ (os::KIND_LARGE | os::KIND_LARGE_BACK) => large::usable(p as *mut u8, k).is_some(),
+        _ => false,
+    }
+}
+
+/// Usable size of a block (C `malloc_usable_size`); 0 for null. For a pointer of the C library, the size its
+/// chunk header records.
+///
+/// # Safety
+/// `p` is null or a live allocation.
+pub unsafe fn usable_size(p: *mut u8) -> usize {
+    let a = p as usize;
+    match os::chunk_kind(a) {
+        // SAFETY: the block's slab header is mapped.
+        os::KIND_SMALL => unsafe { (*slab_of(a)).block_size as usize },
+        _ if p.is_null() => 0,
+        k => match large::usable(p, k) {
+            Some(n) => n,
+            // SAFETY: a live C-library block has its chunk header (size | flags) in the word before it.
+            None => unsafe { foreign_usable(p) },
+        },
+    }
+}
+
+unsafe fn foreign_usable(p: *mut u8) -> usize {
+    // SAFETY: per the caller, `p` is a live glibc chunk: the size word precedes it.
+    let word = unsafe { *(p as *const usize).sub(1) };
+    let size = word & !7;
+    let overhead = if word & 2 != 0 { 16 } else { 8 };
+    size.saturating_sub(overhead)
+}
+
+/// Allocates `n * size` zeroed bytes (C `calloc`); null with ENOMEM on overflow or exhaustion.
+///
+/// # Safety
+/// As [`malloc`].
+#[inline]
+pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        os::set_errno(libc::ENOMEM);
+        return null_mut();
+    };
+    // SAFETY: fresh block of at least `total` bytes; Large blocks are fresh mappings, already zero.
+    unsafe {
+        let p = malloc(total);
+        if !p.is_null() && os::chunk_kind(p as usize) == os::KIND_SMALL {
+            core::ptr::write_bytes(p, 0, total);
+        }
+        p
+    }
+}
+
+/// Resizes a block (C `realloc`): null `p` allocates; size 0 frees and returns null (glibc); on failure
+/// returns null and leaves `p` untouched.
+///
+/// # Safety
+/// As [`free`] for `p`.
+pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        // SAFETY: plain allocation.
+        return unsafe { malloc(size) };
+    }
+    if size == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { free(p) };
+        return null_mut();
+    }
+    let a = p as usize;
+    let kind = os::chunk_kind(a);
+    let old = match kind {
+        // SAFETY: the slab header is mapped.
+        os::KIND_SMALL => unsafe { (*slab_of(a)).block_size as usize },
+        k => match large::usable(p, k) {
+            Some(n) => n,
+            // SAFETY: a C-library block stays with the C library.
+            None => return unsafe { __libc_realloc(p as *mut libc::c_void, size) as *mut u8 },
+        },
+    };
+    if size <= old && size >= old / 2 {
+        return p;
+    }
+    // SAFETY: `q` is a fresh block of at least `size` bytes; `p` has `old` readable bytes.
+    unsafe {
+        let q = malloc(size);
+        if q.is_null() {
+            return q;
+        }
+        core::ptr::copy_nonoverlapping(p, q, old.min(size));
+        free(p);
+        q
+    }
+}
+
+/// Allocates `size` bytes aligned to `align` (any power of two; C `aligned_alloc`). Null (errno EINVAL) if
+/// `align` is not a power of two; null (ENOMEM) on exhaustion.
+///
+/// # Safety
+/// As [`malloc`].
+pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+    if !align.is_power_of_two() {
+        os::set_errno(libc::EINVAL);
+        return null_mut();
+    }
+    if align <= 8 {
+        // SAFETY: plain allocation.
+        return unsafe { malloc(size) };
+    }
+    if align <= 16 {
+        // SAFETY: classes of 16 B and more are 16-byte aligned.
+        return unsafe { malloc(size.max(16)) };
+    }
+    if align <= 4096 && size <= POOL_MAX {
+        // Slab areas start 4 KiB-aligned, so blocks of a class whose size is a multiple of `align` are aligned.
+        let start = crate::route::class_of(size.max(align)).unwrap_or(NUM_CLASSES - 1);
+        for cls in start..NUM_CLASSES {
+            if BLOCK_SIZE[cls] as usize % align == 0 {
+                // SAFETY: a valid class.
+                return unsafe { alloc_class(cls) };
+            }
+        }
+    }
+    large::alloc(size, align)
+}
+
+/// Frees a block whose size is known (C23 `free_sized`); same as [`free`].
+///
+/// # Safety
+/// As [`free`].
+#[inline]
+pub unsafe fn free_sized(p: *mut u8, _size: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { free(p) }
+}
+
+/// The calling thread's heap, for tests of the boxes' invariants.
+pub fn thread_heap() -> *mut Heap {
+    heap::current()
+}

@@ -1,0 +1,389 @@
+//! Thread heaps: the per-thread state every box hangs off, the thread-local pointer to it, process start-up
+//! and thread exit.
+//!
+//! Entrance: [`current`] — one thread-local load, no initialisation check. A thread starts on the static
+//! [`EMPTY`] heap whose caches all have `count == 0` and `cap == 0`, so its first malloc and its first free
+//! miss into a slow path, which calls [`init_thread`]. Thread-locals are `const`-initialised `Cell`s without
+//! `Drop` (nothing is registered with `__cxa_thread_atexit`, nothing allocates); thread exit runs
+//! [`thread_exit`] through a `pthread_key_create` destructor.
+//!
+//! Invariants: a thread's heap pointer is either `EMPTY` (never written) or a live heap owned by that thread;
+//! `heap.live ⇔` some thread owns it; every SuperSlab in `heap.warm` has `owner == heap`.
+
+use core::cell::Cell;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::config::Config;
+use crate::page_box::PageQueue;
+use crate::route::{GROUP, NUM_CLASSES, NUM_TINY};
+use crate::shared_pool::LOCK;
+use crate::stats::HeapStats;
+use crate::unified_cache::Cache;
+use crate::warm_pool::WarmPool;
+use crate::{
+    os, page_box, release_guard, shared_pool, stats, superslab, tier, unified_cache, warm_pool,
+};
+
+/// A thread's allocator state.
+#[repr(C)]
+pub struct Heap {
+    /// Unified Cache, one per class (the hot path).
+    pub caches: [Cache; NUM_CLASSES],
+    /// Page Box, one ring of slabs per class.
+    pub pages: [PageQueue; NUM_CLASSES],
+    /// Refill batch per class.
+    pub batch: [u32; NUM_CLASSES],
+    /// Bit c set ⇔ class c refills through the Page Box.
+    pub page_box: u64,
+    /// Measure refill cycles.
+    pub measure: bool,
+    /// Whether a thread owns this heap.
+    pub live: bool,
+    /// The thread's HOT SuperSlabs.
+    pub warm: WarmPool,
+    /// Counters.
+    pub stats: HeapStats,
+    /// Next heap in the registry (all heaps ever made).
+    pub next_heap: *mut Heap,
+    /// Next heap in the list of heaps waiting for a new thread.
+    pub next_free: *mut Heap,
+}
+
+impl Heap {
+    const EMPTY_HEAP: Heap = Heap {
+        caches: [Cache::EMPTY; NUM_CLASSES],
+        pages: [PageQueue::EMPTY; NUM_CLASSES],
+        batch: [0; NUM_CLASSES],
+        page_box: 0,
+        measure: false,
+        live: false,
+        warm: WarmPool::EMPTY,
+        stats: HeapStats::ZERO,
+        next_heap: null_mut(),
+        next_free: null_mut(),
+    };
+}
+
+struct SyncHeap(Heap);
+// SAFETY: the empty heap is never written (all capacities and counts are 0, so no path stores into it).
+unsafe impl Sync for SyncHeap {}
+
+/// The heap every thread starts with: every cache empty with capacity 0.
+static EMPTY: SyncHeap = SyncHeap(Heap::EMPTY_HEAP);
+
+/// Address of [`EMPTY`].
+#[inline(always)]
+pub fn empty() -> *mut Heap {
+    &EMPTY.0 as *const Heap as *mut Heap
+}
+
+thread_local! {
+    static HEAP: Cell<*mut Heap> = const { Cell::new(&EMPTY.0 as *const Heap as *mut Heap) };
+}
+
+/// The calling thread's heap (possibly [`empty`]): one thread-local load.
+#[inline(always)]
+pub fn current() -> *mut Heap {
+    HEAP.with(|h| h.get())
+}
+
+const UNINIT: u8 = 0;
+const BUSY: u8 = 1;
+const READY: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+static HOOKS: AtomicU8 = AtomicU8::new(UNINIT);
+static mut CONFIG: Config = Config::DEFAULT;
+static mut KEY: libc::pthread_key_t = 0;
+static mut REGISTRY: *mut Heap = null_mut();
+static mut FREE_HEAPS: *mut Heap = null_mut();
+static mut META_CUR: usize = 0;
+static mut META_END: usize = 0;
+
+/// Why [`crate::init`] refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The allocator already served an allocation (or `init` ran) in this process.
+    #[error(
+        "HAKMEM is already initialised in this process (init must precede the first allocation)"
+    )]
+    AlreadyInitialized,
+    /// The configuration breaks its invariants.
+    #[error("invalid HAKMEM configuration: {0}")]
+    Invalid(&'static str),
+}
+
+/// The process configuration (initialising from the environment if nothing did yet).
+pub fn config() -> &'static Config {
+    ensure_global();
+    // SAFETY: CONFIG is written only before STATE becomes READY, and read only after.
+    unsafe { &*core::ptr::addr_of!(CONFIG) }
+}
+
+/// Fixes the configuration before the first allocation.
+pub fn init(cfg: Config) -> Result<(), InitError> {
+    cfg.check_invariants().map_err(InitError::Invalid)?;
+    if STATE
+        .compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(InitError::AlreadyInitialized);
+    }
+    // SAFETY: we hold the BUSY state: nobody else reads or writes CONFIG until READY.
+    unsafe { *core::ptr::addr_of_mut!(CONFIG) = cfg };
+    STATE.store(READY, Ordering::Release);
+    install_hooks();
+    Ok(())
+}
+
+#[inline]
+fn ensure_global() {
+    if STATE.load(Ordering::Acquire) != READY {
+        init_global_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init_global_slow() {
+    if STATE
+        .compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire)
+        .is_ok()
+    {
+        let cfg = Config::from_env();
+        // SAFETY: BUSY state held, as in `init`.
+        unsafe { *core::ptr::addr_of_mut!(CONFIG) = cfg };
+        STATE.store(READY, Ordering::Release);
+        install_hooks();
+    } else {
+        while STATE.load(Ordering::Acquire) != READY {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Registers the thread-exit key, the fork handlers and the exit-time statistics. Runs once, after the
+/// configuration is READY, so any allocation these libc calls make recurses safely into a working heap.
+fn install_hooks() {
+    if HOOKS
+        .compare_exchange(UNINIT, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    // SAFETY: plain libc registrations with valid function pointers; KEY is written once before HOOKS is READY.
+    unsafe {
+        let mut key: libc::pthread_key_t = 0;
+        if libc::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
+            *core::ptr::addr_of_mut!(KEY) = key;
+        }
+        libc::pthread_atfork(
+            Some(shared_pool::fork_prepare),
+            Some(shared_pool::fork_parent),
+            Some(shared_pool::fork_child),
+        );
+        if (*core::ptr::addr_of!(CONFIG)).stats {
+            libc::atexit(stats::print_at_exit);
+        }
+    }
+    HOOKS.store(READY, Ordering::Release);
+    // The thread that ran start-up may already own a heap made before the key existed.
+    let h = current();
+    if h != empty() {
+        // SAFETY: KEY is valid once HOOKS is READY.
+        unsafe { libc::pthread_setspecific(KEY, h as *const libc::c_void) };
+    }
+}
+
+/// Allocates `size` bytes of allocator metadata (never freed; heaps are recycled). Null on failure.
+///
+/// # Safety
+/// Called with the Shared Pool lock held.
+unsafe fn meta_alloc(size: usize) -> *mut u8 {
+    let size = (size + 63) & !63;
+    // SAFETY: the lock serialises META_*.
+    unsafe {
+        if *core::ptr::addr_of!(META_CUR) + size > *core::ptr::addr_of!(META_END) {
+            let len = (size + os::CHUNK - 1) & !(os::CHUNK - 1);
+            let p = os::map(len, false);
+            if p.is_null() {
+                return null_mut();
+            }
+            META_CUR = p as usize;
+            META_END = p as usize + len;
+        }
+        let p = META_CUR as *mut u8;
+        META_CUR += size;
+        p
+    }
+}
+
+/// Makes (or recycles) a heap for the calling thread and installs it. Null if memory is exhausted.
+#[cold]
+#[inline(never)]
+pub fn init_thread() -> *mut Heap {
+    ensure_global();
+    let cfg = config();
+    LOCK.lock();
+    // SAFETY: the lock protects FREE_HEAPS, REGISTRY and the meta arena; a recycled heap is not live.
+    let h = unsafe {
+        let mut h = *core::ptr::addr_of!(FREE_HEAPS);
+        if !h.is_null() {
+            FREE_HEAPS = (*h).next_free;
+        } else {
+            h = make_heap(cfg);
+            if !h.is_null() {
+                (*h).next_heap = REGISTRY;
+                REGISTRY = h;
+            }
+        }
+        if !h.is_null() {
+            (*h).live = true;
+        }
+        h
+    };
+    LOCK.unlock();
+    if h.is_null() {
+        return h;
+    }
+    HEAP.with(|c| c.set(h));
+    if HOOKS.load(Ordering::Acquire) == READY {
+        // SAFETY: KEY is valid once HOOKS is READY; the value is our heap. glibc stores the first 32 keys
+        // inline in the thread descriptor; if it allocates, the heap is already installed.
+        unsafe { libc::pthread_setspecific(KEY, h as *const libc::c_void) };
+    }
+    h
+}
+
+/// # Safety
+/// Shared Pool lock held.
+unsafe fn make_heap(cfg: &Config) -> *mut Heap {
+    let caps: [u32; NUM_CLASSES] = core::array::from_fn(|c| {
+        if c < NUM_TINY {
+            cfg.unified_cap[GROUP[c] as usize]
+        } else {
+            cfg.pool_cap
+        }
+    });
+    let slots: usize = caps.iter().map(|&c| c as usize).sum();
+    let size = core::mem::size_of::<Heap>() + slots * core::mem::size_of::<*mut u8>();
+    // SAFETY: lock held per contract; the block is fresh zeroed memory large enough for Heap + slots.
+    unsafe {
+        let base = meta_alloc(size);
+        if base.is_null() {
+            return null_mut();
+        }
+        let h = base as *mut Heap;
+        core::ptr::write(h, Heap::EMPTY_HEAP);
+        let mut slot = base.add(core::mem::size_of::<Heap>()) as *mut *mut u8;
+        for (c, &cap) in caps.iter().enumerate() {
+            let cache = &mut (*h).caches[c];
+            cache.cap = cap;
+            cache.slots = slot;
+            slot = slot.add(cap as usize);
+            let group_batch = cfg.refill_batch.min((cap / 2).max(1));
+            (*h).batch[c] = group_batch.max(1);
+            let pb = if c < NUM_TINY {
+                cfg.page_box_enabled(GROUP[c] as usize)
+            } else {
+                true
+            };
+            if pb {
+                (*h).page_box |= 1 << c;
+            }
+        }
+        (*h).measure = cfg.measure_unified_cache;
+        h
+    }
+}
+
+/// The pthread-key destructor: hands everything the exiting thread holds back.
+extern "C" fn thread_exit(arg: *mut libc::c_void) {
+    let h = arg as *mut Heap;
+    if h.is_null() || h == empty() {
+        return;
+    }
+    // SAFETY: the key's value is this thread's own live heap.
+    unsafe { teardown(h) };
+}
+
+/// Empties the caches, abandons or frees the heap's SuperSlabs, merges its counters, recycles it.
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn teardown(h: *mut Heap) {
+    // SAFETY: the calling thread owns `h` and every SuperSlab in its Warm Pool.
+    unsafe {
+        unified_cache::drain_all(h);
+        for c in 0..NUM_CLASSES {
+            (*h).pages[c] = PageQueue::EMPTY;
+        }
+        LOCK.lock();
+        let mut ss = (*h).warm.head;
+        while !ss.is_null() {
+            let next = (*ss).next;
+            let mut mask = (*ss).assigned;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+                superslab::slab_collect(slab);
+                if (*slab).used == 0 {
+                    superslab::slab_unassign(slab);
+                }
+            }
+            (*ss).owner.store(0, Ordering::Release);
+            if (*ss).assigned == 0 {
+                release_guard::put_locked(ss);
+            } else {
+                tier::set(ss, tier::DRAINING);
+                shared_pool::abandon_locked(ss);
+            }
+            ss = next;
+        }
+        (*h).warm = WarmPool::EMPTY;
+        stats::retire_locked(&(*h).stats, &(*h).caches);
+        (*h).live = false;
+        (*h).next_free = FREE_HEAPS;
+        FREE_HEAPS = h;
+        release_guard::tick_locked(os::now_ns());
+        LOCK.unlock();
+    }
+    HEAP.with(|c| c.set(empty()));
+}
+
+/// Calls `f` on every heap ever made (live or recycled).
+///
+/// # Safety
+/// Shared Pool lock held; `f` must not allocate through HAKMEM.
+pub unsafe fn for_each_heap_locked(mut f: impl FnMut(&Heap)) {
+    // SAFETY: registry links are written under the lock, heaps are never unmapped.
+    unsafe {
+        let mut h = *core::ptr::addr_of!(REGISTRY);
+        while !h.is_null() {
+            f(&*h);
+            h = (*h).next_heap;
+        }
+    }
+}
+
+/// Checks the heap invariants: caches within capacity, Warm Pool SuperSlabs owned by `h`, Page Box rings
+/// consistent, and every owned slab's equations (see the SuperSlab box).
+///
+/// # Safety
+/// `h` is the calling thread's heap and no other thread frees into its SuperSlabs meanwhile.
+pub unsafe fn check_invariants(h: *mut Heap) -> Result<(), &'static str> {
+    if h == empty() {
+        return Ok(());
+    }
+    // SAFETY: exclusive access per contract.
+    unsafe {
+        for c in 0..NUM_CLASSES {
+            unified_cache::check_invariants(&(*h).caches[c])?;
+            page_box::check_invariants(h, c)?;
+        }
+        warm_pool::check_invariants(h)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The Shared Pool box: the one global lock, and SuperSlabs for threads whose Warm Pool ran dry.
+//!
+//! Entrance: [`acquire`] — under the lock: reclaim an abandoned (DRAINING) SuperSlab, else take FREE ones
+//! waiting in the Release Guard (prefilling the Warm Pool with up to `HAKMEM_WARM_POOL_PREFILL`), else map a
+//! new one (through the Prefault box). Each call counts one lock acquisition for the requesting class. In
+//! steady state a thread never comes here.
+//!
+//! The same lock guards the Release Guard's FREE list, the heap registry and the metadata arena; `fork` takes
+//! it in `prepare` and releases it in parent and child, so the child inherits consistent lists.
+//!
+//! Invariants: every SuperSlab on the abandoned list has `owner == 0` and tier DRAINING (`len == count`).
+
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::heap::Heap;
+use crate::route::NUM_CLASSES;
+use crate::stats::{bump, G_WARM_PREFILLED};
+use crate::superslab::{self, SuperSlab};
+use crate::{heap, os, page_box, prefault, release_guard, tier, warm_pool};
+
+/// A test-and-test-and-set lock that never allocates (usable inside malloc and across `fork`).
+pub struct SpinLock {
+    held: AtomicBool,
+}
+
+impl SpinLock {
+    /// An unlocked lock.
+    pub const fn new() -> Self {
+        SpinLock {
+            held: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the lock, spinning then yielding.
+    pub fn lock(&self) {
+        let mut spins = 0u32;
+        loop {
+            if !self.held.load(Ordering::Relaxed)
+                && self
+                    .held
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            spins += 1;
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_lock(&self) -> bool {
+        self.held
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Releases the lock.
+    pub fn unlock(&self) {
+        self.held.store(false, Ordering::Release);
+    }
+}
+
+impl Default for SpinLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The global lock.
+pub static LOCK: SpinLock = SpinLock::new();
+
+/// Lock acquisitions by class (the memo's `shared_pool_acquire_slab` count).
+pub static LOCK_ACQUISITIONS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
+/// Abandoned SuperSlabs reclaimed by another thread.
+pub static RECLAIMED: AtomicU64 = AtomicU64::new(0);
+/// SuperSlabs abandoned by exiting threads.
+pub static ABANDONED: AtomicU64 = AtomicU64::new(0);
+/// SuperSlabs mapped.
+pub static MAPPED: AtomicU64 = AtomicU64::new(0);
+
+static mut ABANDONED_HEAD: *mut SuperSlab = null_mut();
+static mut ABANDONED_COUNT: u32 = 0;
+
+/// Gets at least one SuperSlab into `h`'s Warm Pool; false when memory is exhausted.
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
+    let cfg = heap::config();
+    LOCK.lock();
+    LOCK_ACQUISITIONS[cls].fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the lock is held; `h` is ours.
+    let ok = unsafe {
+        release_guard::tick_locked(os::now_ns());
+        let mut ok = reclaim_locked(h);
+        let mut taken = 0;
+        while taken < cfg.warm_pool_prefill {
+            let ss = release_guard::take_locked();
+            if ss.is_null() {
+                break;
+            }
+            (*ss).owner.store(h as usize, Ordering::Release);
+            tier::set(ss, tier::HOT);
+            warm_pool::add(h, ss);
+            if ok || taken > 0 {
+                bump(&(*h).stats.scalar[G_WARM_PREFILLED], 1);
+            }
+            taken += 1;
+        }
+        ok |= taken > 0;
+        if !ok {
+            let base = prefault::map_superslab(cfg.ss_prefault);
+            if !base.is_null() {
+                let ss = superslab::format(base, h as usize);
+                os::set_chunk_kind(base as usize, os::KIND_SMALL);
+                tier::set(ss, tier::HOT);
+                MAPPED.fetch_add(1, Ordering::Relaxed);
+                warm_pool::add(h, ss);
+                ok = true;
+            }
+        }
+        ok
+    };
+    LOCK.unlock();
+    ok
+}
+
+/// Takes one abandoned SuperSlab for `h`: collects its remote frees, retires its empty slabs and puts the
+/// others in `h`'s Page Box rings.
+///
+/// # Safety
+/// Lock held; `h` is the calling thread's live heap.
+unsafe fn reclaim_locked(h: *mut Heap) -> bool {
+    // SAFETY: lock held; the abandoned SuperSlab has no owner, so the lock holder may touch its slabs.
+    unsafe {
+        let ss = *core::ptr::addr_of!(ABANDONED_HEAD);
+        if ss.is_null() {
+            return false;
+        }
+        unlink_abandoned(ss);
+        (*ss).owner.store(h as usize, Ordering::Release);
+        tier::set(ss, tier::HOT);
+        RECLAIMED.fetch_add(1, Ordering::Relaxed);
+        let mut mask = (*ss).assigned;
+        while mask != 0 {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+            superslab::slab_collect(slab);
+            if (*slab).used == 0 {
+                superslab::slab_unassign(slab);
+            } else {
+                page_box::attach(h, (*slab).class as usize, slab);
+            }
+        }
+        warm_pool::add(h, ss);
+        true
+    }
+}
+
+unsafe fn unlink_abandoned(ss: *mut SuperSlab) {
+    // SAFETY: lock held by the caller; `ss` is on the abandoned list.
+    unsafe {
+        if (*ss).prev.is_null() {
+            ABANDONED_HEAD = (*ss).next;
+        } else {
+            (*(*ss).prev).next = (*ss).next;
+        }
+        if !(*ss).next.is_null() {
+            (*(*ss).next).prev = (*ss).prev;
+        }
+        (*ss).next = null_mut();
+        (*ss).prev = null_mut();
+        ABANDONED_COUNT -= 1;
+    }
+}
+
+/// Puts a DRAINING SuperSlab (owner already 0) on the abandoned list.
+///
+/// # Safety
+/// Lock held; `ss` is in no list.
+pub unsafe fn abandon_locked(ss: *mut SuperSlab) {
+    // SAFETY: lock held.
+    unsafe {
+        ABANDONED.fetch_add(1, Ordering::Relaxed);
+        (*ss).prev = null_mut();
+        (*ss).next = ABANDONED_HEAD;
+        if !ABANDONED_HEAD.is_null() {
+            (*ABANDONED_HEAD).prev = ss;
+        }
+        ABANDONED_HEAD = ss;
+        ABANDONED_COUNT += 1;
+    }
+}
+
+/// Collects remote frees of every abandoned SuperSlab; those that emptied go FREE (Release Guard tick).
+///
+/// # Safety
+/// Lock held.
+pub unsafe fn drain_abandoned_locked() {
+    // SAFETY: lock held; abandoned SuperSlabs have no owner.
+    unsafe {
+        let mut ss = *core::ptr::addr_of!(ABANDONED_HEAD);
+        while !ss.is_null() {
+            let next = (*ss).next;
+            let mut mask = (*ss).assigned;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+                superslab::slab_collect(slab);
+                if (*slab).used == 0 {
+                    superslab::slab_unassign(slab);
+                }
+            }
+            if (*ss).assigned == 0 {
+                unlink_abandoned(ss);
+                release_guard::put_locked(ss);
+            }
+            ss = next;
+        }
+    }
+}
+
+/// Number of abandoned SuperSlabs waiting.
+pub fn abandoned_now() -> u64 {
+    // SAFETY: a racy read of a counter for statistics only, through a raw pointer.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ABANDONED_COUNT)) as u64 }
+}
+
+/// Checks the abandoned list. Takes the lock.
+pub fn check_invariants() -> Result<(), &'static str> {
+    LOCK.lock();
+    // SAFETY: lock held.
+    let r = unsafe {
+        let mut n = 0;
+        let mut ss = *core::ptr::addr_of!(ABANDONED_HEAD);
+        let mut r = Ok(());
+        while !ss.is_null() {
+            if (*ss).owner.load(Ordering::Relaxed) != 0
+                || (*ss).tier.load(Ordering::Relaxed) != tier::DRAINING
+            {
+                r = Err("abandoned SuperSlab with an owner or not DRAINING");
+            }
+            n += 1;
+            ss = (*ss).next;
+        }
+        if n != *core::ptr::addr_of!(ABANDONED_COUNT) {
+            r = Err("abandoned count mismatch");
+        }
+        r
+    };
+    LOCK.unlock();
+    r
+}
+
+/// `pthread_atfork` prepare: hold the lock across `fork`.
+pub extern "C" fn fork_prepare() {
+    LOCK.lock();
+}
+
+/// `pthread_atfork` parent: release it.
+pub extern "C" fn fork_parent() {
+    LOCK.unlock();
+}
+
+/// `pthread_atfork` child: release it (the child has one thread; its heap stays valid).
+pub extern "C" fn fork_child() {
+    LOCK.unlock();
+}

@@ -1,0 +1,363 @@
+//! The SuperSlab box: 2 MiB regions aligned to 2 MiB, header at the base, split into 32 slabs of 64 KiB.
+//!
+//! Entrance: the slab operations below ([`slab_take`], [`slab_push_local`], [`remote_push`],
+//! [`slab_collect`], [`slab_assign`], [`slab_unassign`]); a block's SuperSlab is found by masking its address
+//! (`addr & !(2 MiB - 1)`) and its slab by `(addr >> 16) & 31` — no per-block header.
+//!
+//! ```text
+//!  base ─┬─ SuperSlab header (owner, tier, lists, 32 × Slab) ── 4 KiB
+//!        ├─ slab 0 blocks                                     ── up to 64 KiB
+//!        ├─ slab 1 blocks (64 KiB) … slab 31 blocks (64 KiB)
+//!  base + 2 MiB
+//! ```
+//!
+//! Ownership: `owner` (a heap address, or 0 when abandoned/free) is the only thread allowed to touch the
+//! non-atomic slab fields; while `owner == 0` the Shared Pool lock holder has that right. Any thread may push
+//! onto a slab's `remote` list (one CAS); only the owner takes it, in one exchange ([`slab_collect`]).
+//!
+//! Invariants (per assigned slab, with no frees in flight):
+//! `used + |free| + |remote| + (end - carve) / block_size == capacity`,
+//! `start <= carve <= end`, every block on `free`/`remote` lies in `[start, carve)` at a multiple of
+//! `block_size`; `assigned` bit i ⇔ `slabs[i].assigned`.
+
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+
+use crate::os::CHUNK;
+use crate::route::BLOCK_SIZE;
+
+/// log2 of the slab size.
+pub const SLAB_SHIFT: usize = 16;
+/// Slab size (64 KiB).
+pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
+/// Slabs per SuperSlab.
+pub const SLABS: usize = CHUNK / SLAB_SIZE;
+/// Bytes reserved for the header at the start of slab 0 (keeps every slab area 4 KiB aligned).
+pub const HEADER: usize = 4096;
+/// Marks a SuperSlab header.
+pub const MAGIC: usize = 0x4841_4b4d_5353_4c42; // "HAKMSSLB"
+/// `assigned` when every slab is in use.
+pub const ALL_ASSIGNED: u32 = u32::MAX;
+
+/// A free block: its first word links to the next.
+#[repr(C)]
+pub struct Block {
+    /// Next free block.
+    pub next: *mut Block,
+}
+
+/// One 64 KiB slab of one size class (64 bytes of metadata inside the SuperSlab header).
+#[repr(C, align(64))]
+pub struct Slab {
+    /// Local free list (owner only).
+    pub free: *mut Block,
+    /// Blocks freed by other threads (any thread pushes; the owner takes all at once).
+    pub remote: AtomicPtr<Block>,
+    /// Next never-handed-out address.
+    pub carve: usize,
+    /// End of the block area (`start + capacity * block_size`).
+    pub end: usize,
+    /// Next slab in the owner's Page Box ring of this class.
+    pub next: *mut Slab,
+    /// Previous slab in that ring.
+    pub prev: *mut Slab,
+    /// Blocks handed out of the slab's lists (in the program, in a Unified Cache, or on `remote`).
+    pub used: u32,
+    /// Blocks the slab holds.
+    pub capacity: u32,
+    /// Block size in bytes.
+    pub block_size: u32,
+    /// Size class.
+    pub class: u8,
+    /// Whether the slab is assigned to a class.
+    pub assigned: bool,
+    /// Index inside the SuperSlab.
+    pub index: u8,
+}
+
+/// The header at the base of every SuperSlab.
+#[repr(C)]
+pub struct SuperSlab {
+    /// Owning heap address, 0 when abandoned or free.
+    pub owner: AtomicUsize,
+    /// [`MAGIC`].
+    pub magic: usize,
+    /// Tier (see the Tier box).
+    pub tier: AtomicU8,
+    /// Bit i set ⇔ slab i assigned.
+    pub assigned: u32,
+    /// Next in whatever list holds the SuperSlab (Warm Pool, abandoned list, FREE list).
+    pub next: *mut SuperSlab,
+    /// Previous in that list.
+    pub prev: *mut SuperSlab,
+    /// When it became FREE (ns, monotonic).
+    pub free_since: u64,
+    /// The slabs.
+    pub slabs: [Slab; SLABS],
+}
+
+const _: () = assert!(core::mem::size_of::<SuperSlab>() <= HEADER);
+const _: () = assert!(core::mem::size_of::<Slab>() == 64);
+
+/// The SuperSlab containing `addr`.
+#[inline(always)]
+pub fn superslab_of(addr: usize) -> *mut SuperSlab {
+    (addr & !(CHUNK - 1)) as *mut SuperSlab
+}
+
+/// The slab containing `addr` (which must lie in a SuperSlab).
+#[inline(always)]
+pub fn slab_of(addr: usize) -> *mut Slab {
+    let ss = superslab_of(addr);
+    // SAFETY: the index is < SLABS and the header is mapped for any address inside a SuperSlab.
+    unsafe {
+        core::ptr::addr_of_mut!((*ss).slabs)
+            .cast::<Slab>()
+            .add((addr >> SLAB_SHIFT) & (SLABS - 1))
+    }
+}
+
+/// Prepares a freshly mapped (zero) region as a SuperSlab owned by `owner`.
+///
+/// # Safety
+/// `base` is a fresh, zeroed, CHUNK-aligned mapping of CHUNK bytes.
+pub unsafe fn format(base: *mut u8, owner: usize) -> *mut SuperSlab {
+    let ss = base as *mut SuperSlab;
+    // SAFETY: the header lies inside the fresh mapping; zero is a valid state for every field.
+    unsafe {
+        (*ss).magic = MAGIC;
+        (*ss).owner.store(owner, Ordering::Release);
+        for i in 0..SLABS {
+            (*ss).slabs[i].index = i as u8;
+        }
+    }
+    ss
+}
+
+/// Start of slab `i`'s block area.
+#[inline]
+pub fn slab_start(ss: *mut SuperSlab, i: usize) -> usize {
+    ss as usize + if i == 0 { HEADER } else { i * SLAB_SIZE }
+}
+
+/// Assigns the first unassigned slab of `ss` to class `cls`; null if all are taken.
+///
+/// # Safety
+/// The caller owns `ss` (or holds the Shared Pool lock while it is unowned).
+pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
+    // SAFETY: owner-only fields, per the contract.
+    unsafe {
+        let mask = (*ss).assigned;
+        if mask == ALL_ASSIGNED {
+            return null_mut();
+        }
+        let i = mask.trailing_ones() as usize;
+        let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+        let bs = BLOCK_SIZE[cls] as usize;
+        let start = slab_start(ss, i);
+        let cap = (ss as usize + (i + 1) * SLAB_SIZE - start) / bs;
+        debug_assert!((*slab).remote.load(Ordering::Relaxed).is_null());
+        (*slab).free = null_mut();
+        (*slab).carve = start;
+        (*slab).end = start + cap * bs;
+        (*slab).next = slab;
+        (*slab).prev = slab;
+        (*slab).used = 0;
+        (*slab).capacity = cap as u32;
+        (*slab).block_size = bs as u32;
+        (*slab).class = cls as u8;
+        (*slab).assigned = true;
+        (*ss).assigned = mask | (1 << i);
+        slab
+    }
+}
+
+/// Returns an empty slab (`used == 0`) to its SuperSlab's unassigned set.
+///
+/// # Safety
+/// The caller owns the SuperSlab (or holds the lock while unowned); the slab is not in any ring.
+pub unsafe fn slab_unassign(slab: *mut Slab) {
+    // SAFETY: owner-only fields, per the contract.
+    unsafe {
+        debug_assert_eq!((*slab).used, 0);
+        let ss = superslab_of(slab as usize);
+        (*slab).assigned = false;
+        (*slab).free = null_mut();
+        (*ss).assigned &= !(1u32 << (*slab).index);
+    }
+}
+
+/// Moves the remote list into the local free list; returns how many blocks came back.
+///
+/// # Safety
+/// The caller owns the slab's SuperSlab.
+#[inline]
+pub unsafe fn slab_collect(slab: *mut Slab) -> u32 {
+    // SAFETY: owner-only fields; the remote list is taken in one atomic exchange.
+    unsafe {
+        if (*slab).remote.load(Ordering::Relaxed).is_null() {
+            return 0;
+        }
+        let head = (*slab).remote.swap(null_mut(), Ordering::Acquire);
+        let mut n = 1u32;
+        let mut tail = head;
+        while !(*tail).next.is_null() {
+            tail = (*tail).next;
+            n += 1;
+        }
+        (*tail).next = (*slab).free;
+        (*slab).free = head;
+        (*slab).used -= n;
+        n
+    }
+}
+
+/// Takes up to `want` blocks (free list first, then remote frees, then fresh carving) into `out`.
+///
+/// # Safety
+/// The caller owns the SuperSlab; `out` has room for `want` pointers.
+#[inline]
+pub unsafe fn slab_take(slab: *mut Slab, out: *mut *mut u8, want: usize) -> usize {
+    // SAFETY: owner-only fields; `out` has room by contract; free-list nodes are blocks of this slab.
+    unsafe {
+        let mut got = 0;
+        let mut f = (*slab).free;
+        if f.is_null() {
+            slab_collect(slab);
+            f = (*slab).free;
+        }
+        while got < want && !f.is_null() {
+            *out.add(got) = f as *mut u8;
+            f = (*f).next;
+            got += 1;
+        }
+        (*slab).free = f;
+        if got < want {
+            let bs = (*slab).block_size as usize;
+            let mut c = (*slab).carve;
+            let end = (*slab).end;
+            while got < want && c < end {
+                *out.add(got) = c as *mut u8;
+                c += bs;
+                got += 1;
+            }
+            (*slab).carve = c;
+        }
+        (*slab).used += got as u32;
+        got
+    }
+}
+
+/// Whether the slab can hand out a block now (local, remote or uncarved).
+///
+/// # Safety
+/// The caller owns the SuperSlab.
+#[inline]
+pub unsafe fn slab_has_free(slab: *mut Slab) -> bool {
+    // SAFETY: owner-only fields plus one atomic load.
+    unsafe {
+        !(*slab).free.is_null()
+            || (*slab).carve < (*slab).end
+            || !(*slab).remote.load(Ordering::Relaxed).is_null()
+    }
+}
+
+/// Gives one block back to its slab's local list (owner).
+///
+/// # Safety
+/// The caller owns the SuperSlab; `p` is a block of `slab` currently counted in `used`.
+#[inline]
+pub unsafe fn slab_push_local(slab: *mut Slab, p: *mut u8) {
+    // SAFETY: owner-only fields; `p` is a block we may overwrite.
+    unsafe {
+        let b = p as *mut Block;
+        (*b).next = (*slab).free;
+        (*slab).free = b;
+        (*slab).used -= 1;
+    }
+}
+
+/// Pushes a block freed by a non-owner onto its slab's remote list: one CAS, no lock.
+///
+/// # Safety
+/// `p` is a live block of `slab`, given up by the caller.
+#[inline]
+pub unsafe fn remote_push(slab: *mut Slab, p: *mut u8) {
+    // SAFETY: `remote` is atomic; the block is ours to overwrite.
+    unsafe {
+        let b = p as *mut Block;
+        let mut head = (*slab).remote.load(Ordering::Relaxed);
+        loop {
+            (*b).next = head;
+            match (*slab).remote.compare_exchange_weak(
+                head,
+                b,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+}
+
+/// Checks the slab equations of the module docs. Needs exclusive access (no frees in flight).
+///
+/// # Safety
+/// The caller owns the SuperSlab and no other thread frees into it meanwhile.
+pub unsafe fn check_slab(slab: *mut Slab) -> Result<(), &'static str> {
+    // SAFETY: exclusive access per contract; the lists only hold blocks of this slab (checked as we walk).
+    unsafe {
+        if !(*slab).assigned {
+            return Ok(());
+        }
+        let ss = superslab_of(slab as usize);
+        let start = slab_start(ss, (*slab).index as usize);
+        let bs = (*slab).block_size as usize;
+        if (*slab).carve < start || (*slab).carve > (*slab).end {
+            return Err("carve outside the slab");
+        }
+        let mut n = 0usize;
+        for head in [(*slab).free, (*slab).remote.load(Ordering::Acquire)] {
+            let mut b = head;
+            while !b.is_null() {
+                let a = b as usize;
+                if a < start || a >= (*slab).carve || (a - start) % bs != 0 {
+                    return Err("free block outside the carved area or misaligned");
+                }
+                n += 1;
+                if n > (*slab).capacity as usize {
+                    return Err("free lists longer than the capacity (cycle or double free)");
+                }
+                b = (*b).next;
+            }
+        }
+        let uncarved = ((*slab).end - (*slab).carve) / bs;
+        if (*slab).used as usize + n + uncarved != (*slab).capacity as usize {
+            return Err("used + |free| + |remote| + uncarved != capacity");
+        }
+        Ok(())
+    }
+}
+
+/// Checks every slab of a SuperSlab and the `assigned` mask.
+///
+/// # Safety
+/// As [`check_slab`].
+pub unsafe fn check_invariants(ss: *mut SuperSlab) -> Result<(), &'static str> {
+    // SAFETY: exclusive access per contract.
+    unsafe {
+        if (*ss).magic != MAGIC {
+            return Err("bad SuperSlab magic");
+        }
+        for i in 0..SLABS {
+            let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+            if (*slab).assigned != ((*ss).assigned & (1 << i) != 0) {
+                return Err("assigned mask disagrees with the slab");
+            }
+            check_slab(slab)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! The Unified Cache box: per-thread, per-class array stacks of free blocks — the hot path.
+//!
+//! Entrances: [`pop`] / [`push`] (inlined into the Gatekeeper: a load, a compare, a store or two; no
+//! atomics, no branches on statistics), and on their misses [`refill`] (cache empty: one batch of at most
+//! `max_batch ≤ 256` blocks from the Page Box, or from the Warm Pool scan for classes outside the Page Box) and
+//! [`flush_and_push`] (cache full: the older half goes back to its slabs).
+//!
+//! Invariants: `0 <= count <= cap`; `slots[0..count)` are distinct free blocks of this class in SuperSlabs
+//! owned by this heap; a refill moves `1 <= n <= batch <= min(256, cap)` blocks.
+
+use core::sync::atomic::AtomicU64;
+
+use crate::heap::Heap;
+use crate::route::NUM_CLASSES;
+use crate::stats::{bump, S_FLUSHES, S_FLUSH_BLOCKS, S_MISSES, S_REFILL_BLOCKS, S_REFILL_CYCLES};
+use crate::{os, page_box, superslab, warm_pool};
+
+/// One class's cache (24 bytes).
+#[repr(C)]
+pub struct Cache {
+    /// Blocks held.
+    pub count: u32,
+    /// Capacity (0 only in the empty start-up heap).
+    pub cap: u32,
+    /// `cap` slots.
+    pub slots: *mut *mut u8,
+    /// Allocations served from the cache.
+    pub hits: AtomicU64,
+}
+
+impl Cache {
+    /// An empty cache of capacity 0.
+    pub const EMPTY: Cache = Cache {
+        count: 0,
+        cap: 0,
+        slots: core::ptr::null_mut(),
+        hits: AtomicU64::new(0),
+    };
+}
+
+/// Pops a block, or null if the cache is empty. Cost: two loads, a decrement and a store.
+///
+/// # Safety
+/// `c` is a cache of the calling thread's heap (or of the empty heap).
+#[inline(always)]
+pub unsafe fn pop(c: *mut Cache) -> *mut u8 {
+    // SAFETY: per contract, `c` is ours; count <= cap so slots[count-1] is in bounds.
+    unsafe {
+        let n = (*c).count;
+        if n == 0 {
+            return core::ptr::null_mut();
+        }
+        let n = n - 1;
+        (*c).count = n;
+        bump(&(*c).hits, 1);
+        *(*c).slots.add(n as usize)
+    }
+}
+
+/// Pushes a block if there is room. Cost: two loads, a compare, two stores.
+///
+/// # Safety
+/// As [`pop`]; `p` is a free block of this class owned by this heap.
+#[inline(always)]
+pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
+    // SAFETY: per contract; count < cap so the slot is in bounds.
+    unsafe {
+        let n = (*c).count;
+        if n >= (*c).cap {
+            return false;
+        }
+        *(*c).slots.add(n as usize) = p;
+        (*c).count = n + 1;
+        true
+    }
+}
+
+/// Cache miss: refills class `cls` with one batch and returns one block (null when out of memory).
+///
+/// # Safety
+/// `h` is the calling thread's live heap and its cache for `cls` is empty.
+#[cold]
+#[inline(never)]
+pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
+    // SAFETY: `h` is ours per contract; the cache is empty so its `cap >= batch` slots are free to fill.
+    unsafe {
+        let c = &mut (*h).caches[cls];
+        debug_assert_eq!(c.count, 0);
+        let st = &(*h).stats.class[cls];
+        bump(&st[S_MISSES], 1);
+        let want = (*h).batch[cls] as usize;
+        let t0 = if (*h).measure { os::cycles() } else { 0 };
+        let got = if (*h).page_box & (1 << cls) != 0 {
+            page_box::refill(h, cls, c.slots, want)
+        } else {
+            warm_pool::refill_scan(h, cls, c.slots, want)
+        };
+        if (*h).measure {
+            bump(&st[S_REFILL_CYCLES], os::cycles().wrapping_sub(t0));
+        }
+        if got == 0 {
+            return core::ptr::null_mut();
+        }
+        bump(&st[S_REFILL_BLOCKS], got as u64);
+        let c = &mut (*h).caches[cls];
+        c.count = got as u32 - 1;
+        bump(&c.hits, 1);
+        *c.slots.add(got - 1)
+    }
+}
+
+/// Cache full: gives the older half back to the slabs, then pushes `p`.
+///
+/// # Safety
+/// `h` is the calling thread's live heap; `p` is a free block of class `cls` owned by `h`.
+#[cold]
+#[inline(never)]
+pub unsafe fn flush_and_push(h: *mut Heap, cls: usize, p: *mut u8) {
+    // SAFETY: per contract; the moved range stays inside `slots[0..cap)`.
+    unsafe {
+        let c = &mut (*h).caches[cls];
+        let cap = c.cap as usize;
+        let n = (cap / 2).max(1).min(c.count as usize);
+        flush_range(h, cls, 0, n);
+        let c = &mut (*h).caches[cls];
+        let rest = c.count as usize - n;
+        core::ptr::copy(c.slots.add(n), c.slots, rest);
+        c.count = rest as u32;
+        let pushed = push(c, p);
+        debug_assert!(pushed);
+    }
+}
+
+/// Gives `slots[from..from+n)` back to their slabs.
+unsafe fn flush_range(h: *mut Heap, cls: usize, from: usize, n: usize) {
+    // SAFETY: the caller passes a range inside the cache; each block belongs to a slab owned by `h`.
+    unsafe {
+        let st = &(*h).stats.class[cls];
+        bump(&st[S_FLUSHES], 1);
+        bump(&st[S_FLUSH_BLOCKS], n as u64);
+        let slots = (*h).caches[cls].slots;
+        for i in from..from + n {
+            page_box::give_back(h, *slots.add(i));
+        }
+    }
+}
+
+/// Empties every cache back into the slabs (thread exit).
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn drain_all(h: *mut Heap) {
+    // SAFETY: per contract.
+    unsafe {
+        for cls in 0..NUM_CLASSES {
+            let n = (*h).caches[cls].count as usize;
+            if n > 0 {
+                flush_range(h, cls, 0, n);
+                (*h).caches[cls].count = 0;
+            }
+        }
+    }
+}
+
+/// Checks `count <= cap` and that every cached block belongs to a slab of this class.
+///
+/// # Safety
+/// `c` belongs to the calling thread's heap.
+pub unsafe fn check_invariants(c: &Cache) -> Result<(), &'static str> {
+    if c.count > c.cap {
+        return Err("unified cache count > cap");
+    }
+    for i in 0..c.count as usize {
+        // SAFETY: i < count <= cap.
+        let p = unsafe { *c.slots.add(i) } as usize;
+        let slab = superslab::slab_of(p);
+        // SAFETY: cached blocks live in our SuperSlabs, whose headers are mapped.
+        let (assigned, bs) = unsafe { ((*slab).assigned, (*slab).block_size) };
+        if !assigned {
+            return Err("cached block in an unassigned slab");
+        }
+        if i == 0 || bs == 0 {
+            continue;
+        }
+        // SAFETY: slot 0 exists as count >= 1.
+        let first = unsafe { *c.slots } as usize;
+        // SAFETY: same as above.
+        let bs0 = unsafe { (*superslab::slab_of(first)).block_size };
+        if bs != bs0 {
+            return Err("cached blocks of different sizes");
+        }
+    }
+    Ok(())
+}
