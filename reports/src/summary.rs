@@ -287,7 +287,63 @@ impl Report {
     }
 }
 
+/// Failed samples that share configuration, status and reason, as one line for readers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailureGroup {
+    /// Configuration.
+    pub config: String,
+    /// Status.
+    pub status: Status,
+    /// Reason.
+    pub error: String,
+    /// Workloads concerned, first appearance first.
+    pub workloads: Vec<String>,
+    /// Samples in the group.
+    pub count: usize,
+}
+
+impl FailureGroup {
+    /// `crashed`, `timeout`, ... as written in bundles.
+    pub fn status_name(&self) -> String {
+        status_name(self.status)
+    }
+}
+
+/// A status as written in bundles (`crashed`, `alloc_failed`, ...).
+pub fn status_name(s: Status) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 impl Section {
+    /// The failures grouped by configuration, status and reason, in order of first appearance.
+    pub fn failure_groups(&self) -> Vec<FailureGroup> {
+        let mut groups: Vec<FailureGroup> = Vec::new();
+        for f in &self.failures {
+            match groups
+                .iter_mut()
+                .find(|g| g.config == f.config && g.status == f.status && g.error == f.error)
+            {
+                Some(g) => {
+                    g.count += 1;
+                    if !g.workloads.contains(&f.workload) {
+                        g.workloads.push(f.workload.clone());
+                    }
+                }
+                None => groups.push(FailureGroup {
+                    config: f.config.clone(),
+                    status: f.status,
+                    error: f.error.clone(),
+                    workloads: vec![f.workload.clone()],
+                    count: 1,
+                }),
+            }
+        }
+        groups
+    }
+
     fn build(bundle: &Bundle, baseline: Option<&str>) -> Section {
         let m = &bundle.manifest;
         let mut workload_names: Vec<String> = m.workloads.iter().map(|w| w.name.clone()).collect();

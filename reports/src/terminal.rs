@@ -126,21 +126,14 @@ pub fn render_terminal(report: &Report, style: Style) -> String {
         }
         if !s.failures.is_empty() {
             out.push_str(&format!("{} failed sample(s):\n", s.failures.len()));
-            for f in s.failures.iter().take(10) {
-                let status = serde_json::to_value(f.status).unwrap();
+            for g in s.failure_groups() {
                 out.push_str(&format!(
-                    "  {} {} #{}: {} {}\n",
-                    f.workload,
-                    f.config,
-                    f.repeat,
-                    status.as_str().unwrap_or(""),
-                    f.error.lines().next().unwrap_or("")
-                ));
-            }
-            if s.failures.len() > 10 {
-                out.push_str(&format!(
-                    "  … and {} more (see the HTML report)\n",
-                    s.failures.len() - 10
+                    "  {} on {} ({}×): {} {}\n",
+                    g.config,
+                    g.workloads.join(", "),
+                    g.count,
+                    g.status_name(),
+                    g.error.lines().next().unwrap_or("")
                 ));
             }
             out.push('\n');

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Allocator configurations to compare (repeat the flag) [default: hakmem,
-    /// hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7, system, mimalloc].
+    /// hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=7, system, mimalloc].
     #[arg(long = "alloc", value_name = "SPEC")]
     pub allocs: Vec<String>,
     /// Seconds before a sample is killed and recorded as a timeout.

@@ -541,6 +541,10 @@ fn profile(out: &mut String, w: &WorkloadSummary) {
         return;
     };
     let p = Profile::read(&info.profile);
+    if p.facts.is_empty() && p.histograms.is_empty() && info.ops == 0 {
+        out.push_str("<p>The bundle does not describe this workload (no profile from <code>hakmem info --json</code>).</p></section>");
+        return;
+    }
     if p.facts.is_empty() && p.histograms.is_empty() {
         let _ = write!(
             out,
@@ -584,20 +588,31 @@ fn failures(out: &mut String, s: &Section) {
         out.push_str("<p>None: every sample completed.</p></section>");
         return;
     }
-    out.push_str(r#"<table><thead><tr><th>workload</th><th>config</th><th class="num">repeat</th><th>status</th><th>reason</th></tr></thead><tbody>"#);
-    for f in &s.failures {
-        let status = serde_json::to_value(f.status).unwrap_or_default();
+    out.push_str(r#"<table><thead><tr><th>config</th><th>workloads</th><th class="num">samples</th><th>status</th><th>reason</th></tr></thead><tbody>"#);
+    for g in s.failure_groups() {
         let _ = write!(
             out,
             r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="failed">{}</td><td><code>{}</code></td></tr>"#,
+            esc(&g.config),
+            esc(&g.workloads.join(", ")),
+            g.count,
+            esc(&g.status_name()),
+            esc(&g.error)
+        );
+    }
+    out.push_str("</tbody></table>");
+    out.push_str(r#"<details><summary>Every failed sample</summary><table><thead><tr><th>workload</th><th>config</th><th class="num">repeat</th><th>status</th></tr></thead><tbody>"#);
+    for f in &s.failures {
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="failed">{}</td></tr>"#,
             esc(&f.workload),
             esc(&f.config),
             f.repeat,
-            esc(status.as_str().unwrap_or("")),
-            esc(&f.error)
+            esc(&crate::summary::status_name(f.status))
         );
     }
-    out.push_str("</tbody></table></section>");
+    out.push_str("</tbody></table></details></section>");
 }
 
 fn provenance(out: &mut String, s: &Section) {

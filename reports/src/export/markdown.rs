@@ -128,16 +128,18 @@ impl Exporter for Markdown {
                 }
             }
             if !s.failures.is_empty() {
-                out.push_str("Failed samples:\n\n| workload | config | repeat | status | reason |\n|---|---|---:|---|---|\n");
-                for f in &s.failures {
-                    let status = serde_json::to_value(f.status).unwrap();
+                out.push_str(&format!(
+                    "{} failed sample(s):\n\n| config | workloads | samples | status | reason |\n|---|---|---:|---|---|\n",
+                    s.failures.len()
+                ));
+                for g in s.failure_groups() {
                     out.push_str(&format!(
                         "| {} | {} | {} | {} | {} |\n",
-                        cell(&f.workload),
-                        cell(&f.config),
-                        f.repeat,
-                        status.as_str().unwrap_or(""),
-                        cell(&f.error.replace('\n', " "))
+                        cell(&g.config),
+                        cell(&g.workloads.join(", ")),
+                        g.count,
+                        g.status_name(),
+                        cell(&g.error.replace('\n', " "))
                     ));
                 }
                 out.push('\n');
