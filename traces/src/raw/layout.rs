@@ -166,6 +166,11 @@ pub mod word {
 /// | 17 | THREAD_EXIT | 0 | — |
 /// | 18 | FORK | child pid | — |
 /// | 19 | EXEC | 0 | — |
+/// | 20 | MALLOC8 | size (16 bits) << 27 \| (ptr − previous malloc ptr of the chunk) / 16 (27 bits, signed) | — |
+///
+/// MALLOC8 is the one-word malloc: size < 65536, pointer a multiple of 16 bytes away (within ±1 GiB) from the previous
+/// malloc's pointer in the same chunk (the first malloc of a chunk compares with 0). With FREE16 it makes
+/// a malloc/free workload cost 8 bytes per event.
 pub mod kind {
     /// Long gap.
     pub const TIME: u64 = 1;
@@ -205,9 +210,13 @@ pub mod kind {
     pub const FORK: u64 = 18;
     /// exec marker.
     pub const EXEC: u64 = 19;
+    /// One-word malloc (see the table).
+    pub const MALLOC8: u64 = 20;
     /// Largest valid kind.
-    pub const MAX: u64 = 19;
+    pub const MAX: u64 = 20;
 
     /// Payload words after word 0, indexed by kind (index 0 is unused).
-    pub const PAYLOAD: [u8; 20] = [0, 0, 1, 1, 0, 1, 2, 2, 3, 3, 2, 2, 1, 1, 1, 2, 0, 0, 0, 0];
+    pub const PAYLOAD: [u8; 21] = [
+        0, 0, 1, 1, 0, 1, 2, 2, 3, 3, 2, 2, 1, 1, 1, 2, 0, 0, 0, 0, 0,
+    ];
 }

@@ -448,6 +448,7 @@ impl RawTrace {
             base_ns: c.base_mono_ns.saturating_sub(start_ns),
             mult: self.mult,
             wide: None,
+            last_ptr: 0,
         }
     }
 
@@ -514,6 +515,7 @@ pub struct ChunkEvents<'a> {
     base_ns: u64,
     mult: u64,
     wide: Option<u64>,
+    last_ptr: u64,
 }
 
 impl Iterator for ChunkEvents<'_> {
@@ -544,7 +546,21 @@ impl Iterator for ChunkEvents<'_> {
                     self.wide = Some(pw(0));
                     continue;
                 }
-                kind::MALLOC => Op::Malloc { size, ptr: pw(0) },
+                kind::MALLOC8 => {
+                    let pd = (((a as i64) << 37) >> 37) << 4;
+                    self.last_ptr = self.last_ptr.wrapping_add(pd as u64);
+                    Op::Malloc {
+                        size: a >> 27,
+                        ptr: self.last_ptr,
+                    }
+                }
+                kind::MALLOC => {
+                    self.last_ptr = pw(0);
+                    Op::Malloc {
+                        size,
+                        ptr: self.last_ptr,
+                    }
+                }
                 kind::FREE16 => Op::Free { ptr: a << 4 },
                 kind::FREE => Op::Free { ptr: pw(0) },
                 kind::CALLOC => Op::Calloc {

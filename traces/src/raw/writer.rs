@@ -32,10 +32,11 @@ fn w0(k: u64, dt: u64, a: u64) -> u64 {
 }
 
 /// Encodes `op`, which happened `delta` TSC ticks after the previous record of the same chunk (or after the
-/// chunk's base TSC), into `out`; returns the number of words. Pure, no allocation; the layout is in
+/// chunk's base TSC), into `out`; returns the number of words. `last_ptr` is the pointer of the chunk's
+/// previous malloc (0 at the chunk start); a malloc updates it. Pure, no allocation; the layout is in
 /// [`super::layout::word`] and [`super::layout::kind`].
 #[inline(always)]
-pub fn encode(op: &Op, delta: u64, out: &mut [u64; MAX_WORDS]) -> usize {
+pub fn encode(op: &Op, delta: u64, last_ptr: &mut u64, out: &mut [u64; MAX_WORDS]) -> usize {
     let mut n = 0;
     let mut dt = delta;
     if dt > word::DT_MAX {
@@ -58,9 +59,17 @@ pub fn encode(op: &Op, delta: u64, out: &mut [u64; MAX_WORDS]) -> usize {
     };
     match *op {
         Op::Malloc { size, ptr } => {
-            sized(kind::MALLOC, size, out, &mut n);
-            out[n] = ptr;
-            n += 1;
+            let pd = ptr.wrapping_sub(*last_ptr) as i64;
+            if size < 1 << 16 && pd & 15 == 0 && (-(1i64 << 30)..1i64 << 30).contains(&pd) {
+                let a = (size << 27) | ((pd >> 4) as u64 & ((1 << 27) - 1));
+                out[n] = w0(kind::MALLOC8, dt, a);
+                n += 1;
+            } else {
+                sized(kind::MALLOC, size, out, &mut n);
+                out[n] = ptr;
+                n += 1;
+            }
+            *last_ptr = ptr;
         }
         Op::Free { ptr } => {
             if ptr & 15 == 0 && ptr < FREE16_LIMIT {
@@ -170,6 +179,7 @@ pub struct ChunkCursor {
     cur: *mut u64,
     end: *mut u64,
     last_tsc: u64,
+    last_ptr: u64,
 }
 
 impl ChunkCursor {
@@ -178,6 +188,7 @@ impl ChunkCursor {
         cur: core::ptr::null_mut(),
         end: core::ptr::null_mut(),
         last_tsc: 0,
+        last_ptr: 0,
     };
 
     /// Appends `op` stamped `tsc`. Returns `false`, writing nothing, when the chunk has no room (or there is
@@ -193,7 +204,8 @@ impl ChunkCursor {
     pub unsafe fn push(&mut self, tsc: u64, op: &Op) -> bool {
         let delta = tsc.saturating_sub(self.last_tsc);
         let mut buf = [0u64; MAX_WORDS];
-        let n = encode(op, delta, &mut buf);
+        let mut last_ptr = self.last_ptr;
+        let n = encode(op, delta, &mut last_ptr, &mut buf);
         if (self.end as usize).wrapping_sub(self.cur as usize) < n * 8 || self.cur.is_null() {
             return false;
         }
@@ -202,13 +214,16 @@ impl ChunkCursor {
         // stored last, after a compiler fence, so a reader of a killed process sees whole groups only (x86
         // stores become visible in program order).
         unsafe {
-            for (i, w) in buf.iter().enumerate().take(n).skip(1) {
-                core::ptr::write_volatile(self.cur.add(i), w.to_le());
+            let mut i = 1;
+            while i < n {
+                core::ptr::write_volatile(self.cur.add(i), buf[i].to_le());
+                i += 1;
             }
             compiler_fence(Ordering::Release);
             core::ptr::write_volatile(self.cur, buf[0].to_le());
             self.cur = self.cur.add(n);
         }
+        self.last_ptr = last_ptr;
         if tsc > self.last_tsc {
             self.last_tsc = tsc;
         }
@@ -398,6 +413,7 @@ impl SharedTrace {
                 cur: c.add(CHUNK_HEADER_LEN) as *mut u64,
                 end: c.add(self.chunk_size) as *mut u64,
                 last_tsc: tsc,
+                last_ptr: 0,
             })
         }
     }
