@@ -79,6 +79,8 @@ pub struct ConfigSummary {
     pub failed: usize,
     /// Ops/s over successful samples.
     pub ops_per_sec: Option<Quartiles>,
+    /// Ops/s of each successful sample, in file order (what the quartiles and the U test are computed from).
+    pub ops_per_sec_values: Vec<f64>,
     /// Peak RSS in bytes.
     pub peak_rss: Option<Quartiles>,
     /// RSS after the workload, in bytes.
@@ -217,7 +219,7 @@ pub struct Sweep {
 /// One point of a [`Sweep`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
-    /// The knob's value (`(unset)` for the configuration without it).
+    /// The knob's value (`(default)` for the configuration without it).
     pub value: String,
     /// The configuration label.
     pub config: String,
@@ -446,16 +448,9 @@ impl WorkloadSummary {
                     .position(|r| r.allocator == "system" && has_data(r))
             })
             .or_else(|| rows.iter().position(has_data));
-        let ok_values = |c: &str| -> Vec<f64> {
-            samples
-                .iter()
-                .filter(|s| s.config == c && is_ok(s))
-                .map(|s| s.ops_per_sec)
-                .collect()
-        };
         if let Some(bi) = base_idx {
             let base = rows[bi].clone();
-            let base_values = ok_values(&base.config);
+            let base_values = base.ops_per_sec_values.clone();
             let bq = base.ops_per_sec.expect("the baseline has data");
             for (i, row) in rows.iter_mut().enumerate() {
                 let Some(q) = row.ops_per_sec else { continue };
@@ -479,7 +474,7 @@ impl WorkloadSummary {
                     &bq,
                     &base_values,
                     &q,
-                    &ok_values(&row.config),
+                    &row.ops_per_sec_values,
                 ));
             }
         }
@@ -543,6 +538,54 @@ impl WorkloadSummary {
             ),
             None => String::new(),
         }
+    }
+}
+
+impl WorkloadSummary {
+    /// One sentence about HAKMEM itself: its best configuration against the baseline and against the default
+    /// `hakmem` configuration. `None` without successful HAKMEM samples (or when HAKMEM is the baseline).
+    pub fn hakmem_verdict(&self) -> Option<String> {
+        let hak: Vec<&ConfigSummary> = self
+            .rows
+            .iter()
+            .filter(|r| r.allocator == "hakmem" && r.ops_per_sec.is_some())
+            .collect();
+        let best = hak.iter().max_by(|a, b| {
+            a.ops_per_sec
+                .unwrap()
+                .median
+                .total_cmp(&b.ops_per_sec.unwrap().median)
+        })?;
+        let base = self.baseline.as_deref()?;
+        let vs_base = best.vs_baseline.as_ref()?;
+        if vs_base.significance == Significance::Baseline {
+            return None;
+        }
+        let mut text = format!(
+            "HAKMEM's best here is {} at {:.2}× {base}",
+            best.config, vs_base.ratio
+        );
+        let default = hak.iter().find(|r| r.config == "hakmem");
+        match default {
+            Some(d) if d.config != best.config && hak.len() > 1 => {
+                let c = compare(
+                    &d.config,
+                    &d.ops_per_sec.unwrap(),
+                    &d.ops_per_sec_values,
+                    &best.ops_per_sec.unwrap(),
+                    &best.ops_per_sec_values,
+                );
+                text.push_str(&format!(
+                    ", {:.2}× the default hakmem ({}{})",
+                    c.ratio,
+                    c.significance.words(),
+                    p_text(c.p_value)
+                ));
+            }
+            Some(_) if hak.len() > 1 => text.push_str(": no variant beats the default"),
+            _ => {}
+        }
+        Some(text)
     }
 }
 
@@ -667,6 +710,7 @@ impl ConfigSummary {
             ok: ok.len(),
             failed: samples.len() - ok.len(),
             ops_per_sec: Quartiles::of(&f(&|s| s.ops_per_sec)),
+            ops_per_sec_values: f(&|s| s.ops_per_sec),
             peak_rss: Quartiles::of(&f(&|s| s.peak_rss_bytes as f64)),
             post_rss: Quartiles::of(&f(&|s| s.post_rss_bytes as f64)),
             cpu_seconds: median(&f(&|s| s.cpu_seconds)),
@@ -718,7 +762,7 @@ pub fn knobs_of(row: &ConfigSummary) -> BTreeMap<String, String> {
     out
 }
 
-const UNSET: &str = "(unset)";
+const UNSET: &str = "(default)";
 
 /// Groups HAKMEM rows that differ in exactly one knob into sweeps of at least three points.
 fn find_sweeps(rows: &[ConfigSummary]) -> Vec<Sweep> {

@@ -47,6 +47,29 @@ pub fn nice_axis(max: f64) -> (f64, f64) {
     (step, (max / step).ceil() * step)
 }
 
+/// Drops trailing zeros of the number in a tick label: `50.0M` → `50M`, `1.00 µs` → `1 µs`, `2.50k` → `2.5k`.
+pub fn compact(label: &str) -> String {
+    let end = label
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(label.len());
+    let (num, unit) = label.split_at(end);
+    if !num.contains('.') {
+        return label.to_owned();
+    }
+    let num = num.trim_end_matches('0').trim_end_matches('.');
+    format!("{num}{unit}")
+}
+
+/// [`nice_axis`] in the binary unit (KiB, MiB, GiB) that `max` is counted in.
+pub fn binary_axis(max: f64) -> (f64, f64) {
+    let mut scale = 1.0;
+    while max / scale >= 1024.0 {
+        scale *= 1024.0;
+    }
+    let (step, top) = nice_axis(max / scale);
+    (step * scale, top * scale)
+}
+
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
@@ -80,7 +103,7 @@ fn x_grid(
             out,
             r#"<line class="grid" x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{y1:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             y1 + 14.0,
-            esc(&fmt(v))
+            esc(&compact(&fmt(v)))
         );
         v += step;
     }
@@ -129,7 +152,7 @@ pub fn hbar_whiskers(title: &str, bars: &[WhiskerBar], fmt: &dyn Fn(f64) -> Stri
             r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             x0 - 8.0,
             cy + 4.0,
-            esc(&shorten(&b.label, 44))
+            esc(&shorten(&crate::table::short_label(&b.label), 40))
         );
         let _ = write!(
             out,
@@ -179,11 +202,13 @@ pub struct Series {
 }
 
 /// One row of bars per group, one bar per series; an optional labelled reference line (the ideal).
+/// With `binary`, gridlines fall on round numbers of KiB/MiB/GiB.
 pub fn grouped_hbars(
     title: &str,
     series: &[Series],
     groups: &[(String, Vec<Option<f64>>)],
     reference: Option<(f64, String)>,
+    binary: bool,
     fmt: &dyn Fn(f64) -> String,
 ) -> String {
     let bar_h = 12.0;
@@ -196,7 +221,11 @@ pub fn grouped_hbars(
         .flat_map(|g| g.1.iter().flatten().copied())
         .chain(reference.iter().map(|r| r.0))
         .fold(0.0, f64::max);
-    let (step, top) = nice_axis(vmax);
+    let (step, top) = if binary {
+        binary_axis(vmax)
+    } else {
+        nice_axis(vmax)
+    };
     let sx = |v: f64| x0 + (x1 - x0) * (v / top).clamp(0.0, 1.0);
     let mut out = String::new();
     open(&mut out, h, title);
@@ -211,6 +240,15 @@ pub fn grouped_hbars(
         );
         lx += 30.0 + 7.5 * s.name.chars().count() as f64;
     }
+    if let Some((_, label)) = &reference {
+        let _ = write!(
+            out,
+            r#"<line class="reference" x1="{lx:.1}" y1="10" x2="{:.1}" y2="10"/><text class="legend reference-label" x="{:.1}" y="14">{}</text>"#,
+            lx + 18.0,
+            lx + 24.0,
+            esc(label)
+        );
+    }
     let y_end = legend_h + group_h * groups.len() as f64;
     x_grid(&mut out, (x0, x1, legend_h, y_end), top, step, fmt);
     for (gi, (label, values)) in groups.iter().enumerate() {
@@ -220,7 +258,7 @@ pub fn grouped_hbars(
             r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             x0 - 8.0,
             gy + group_h / 2.0,
-            esc(&shorten(label, 44))
+            esc(&shorten(&crate::table::short_label(label), 40))
         );
         for (si, v) in values.iter().enumerate() {
             let Some(v) = v else { continue };
@@ -239,14 +277,11 @@ pub fn grouped_hbars(
             );
         }
     }
-    if let Some((v, label)) = reference {
-        let x = sx(v);
+    if let Some((v, _)) = &reference {
+        let x = sx(*v);
         let _ = write!(
             out,
-            r#"<line class="reference" x1="{x:.1}" y1="{legend_h:.1}" x2="{x:.1}" y2="{y_end:.1}"/><text class="reference-label" x="{:.1}" y="{:.1}">{}</text>"#,
-            x + 4.0,
-            legend_h + 10.0,
-            esc(&label)
+            r#"<line class="reference" x1="{x:.1}" y1="{legend_h:.1}" x2="{x:.1}" y2="{y_end:.1}"/>"#
         );
     }
     out.push_str("</svg>");
@@ -304,7 +339,7 @@ pub fn log_dots(
             out,
             r#"<line class="grid" x1="{x:.1}" y1="{legend_h:.1}" x2="{x:.1}" y2="{y_end:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             y_end + 14.0,
-            esc(&fmt(v))
+            esc(&compact(&fmt(v)))
         );
         d += 1.0;
     }
@@ -315,7 +350,7 @@ pub fn log_dots(
             r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             x0 - 8.0,
             cy + 4.0,
-            esc(&shorten(label, 44))
+            esc(&shorten(&crate::table::short_label(label), 40))
         );
         let pos: Vec<f64> = values
             .iter()
@@ -386,7 +421,7 @@ pub fn line_chart(
             r#"<line class="grid" x1="{x0:.1}" y1="{y:.1}" x2="{x1:.1}" y2="{y:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             x0 - 8.0,
             y + 4.0,
-            esc(&fmt(v))
+            esc(&compact(&fmt(v)))
         );
         v += step;
     }
@@ -430,15 +465,20 @@ pub fn line_chart(
 
 /// Vertical bars, one per bin, labels under them (workload profile histograms).
 pub fn histogram(title: &str, bins: &[(String, f64)], fmt: &dyn Fn(f64) -> String) -> String {
-    let h = 240.0;
-    let (x0, x1, y0, y1) = (70.0, W - 20.0, 16.0, h - 50.0);
+    const HW: f64 = 520.0;
+    let h = 220.0;
+    let (x0, x1, y0, y1) = (56.0, HW - 10.0, 12.0, h - 34.0);
     let vmax = bins.iter().map(|b| b.1).fold(0.0, f64::max);
     let (step, top) = nice_axis(vmax);
     let n = bins.len().max(1) as f64;
     let bw = (x1 - x0) / n;
     let py = |v: f64| y1 - (y1 - y0) * (v / top).clamp(0.0, 1.0);
     let mut out = String::new();
-    open(&mut out, h, title);
+    let _ = write!(
+        out,
+        r#"<svg class="chart hist" viewBox="0 0 {HW} {h}" width="100%" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
+        t = esc(title)
+    );
     let mut v = 0.0;
     while v <= top * 1.000_001 {
         let y = py(v);
@@ -447,11 +487,11 @@ pub fn histogram(title: &str, bins: &[(String, f64)], fmt: &dyn Fn(f64) -> Strin
             r#"<line class="grid" x1="{x0:.1}" y1="{y:.1}" x2="{x1:.1}" y2="{y:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             x0 - 6.0,
             y + 4.0,
-            esc(&fmt(v))
+            esc(&compact(&fmt(v)))
         );
         v += step;
     }
-    let every = (bins.len() / 16).max(1);
+    let every = (bins.len() / 10).max(1);
     for (i, (label, count)) in bins.iter().enumerate() {
         let x = x0 + bw * i as f64;
         let _ = write!(
@@ -470,7 +510,7 @@ pub fn histogram(title: &str, bins: &[(String, f64)], fmt: &dyn Fn(f64) -> Strin
                 r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                 x + bw / 2.0,
                 y1 + 16.0,
-                esc(&shorten(label, 12))
+                esc(&shorten(label, 10))
             );
         }
     }
@@ -489,6 +529,16 @@ mod unit {
                 "{max}: {step} {top}"
             );
         }
+    }
+
+    #[test]
+    fn compact_ticks() {
+        assert_eq!(super::compact("50.0M"), "50M");
+        assert_eq!(super::compact("1.00 µs"), "1 µs");
+        assert_eq!(super::compact("2.50k"), "2.5k");
+        assert_eq!(super::compact("0.00"), "0");
+        assert_eq!(super::compact("1.91 MiB"), "1.91 MiB");
+        assert_eq!(super::compact("64"), "64");
     }
 
     #[test]

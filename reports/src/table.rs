@@ -33,6 +33,20 @@ pub struct Table {
     pub rows: Vec<Vec<(String, Tone)>>,
 }
 
+/// A configuration label shortened for charts and column headers: the `HAKMEM_TINY_` / `HAKMEM_` prefixes
+/// of knob names are dropped (`hakmem:PAGE_BOX_CLASSES=5,6,7`); other labels are unchanged.
+pub fn short_label(config: &str) -> String {
+    match config.split_once(':') {
+        Some((backend, knobs)) if backend == "hakmem" => {
+            format!(
+                "{backend}:{}",
+                knobs.replace("HAKMEM_TINY_", "").replace("HAKMEM_", "")
+            )
+        }
+        _ => config.to_owned(),
+    }
+}
+
 /// The tone of a comparison.
 pub fn tone_of(row: &ConfigSummary) -> Tone {
     match &row.vs_baseline {

@@ -121,6 +121,9 @@ pub fn render_terminal(report: &Report, style: Style) -> String {
             if !v.is_empty() {
                 out.push_str(&format!("  {v}\n"));
             }
+            if let Some(h) = w.hakmem_verdict() {
+                out.push_str(&format!("  {h}\n"));
+            }
             out.push_str(&render_table(&summary_table(w), style));
             out.push('\n');
         }

@@ -38,7 +38,7 @@ fn sections_carry_the_data() {
             && section("throughput").contains("class=\"whisker\"")
     );
     assert!(
-        section("memory").contains("ideal 145 KiB"),
+        section("memory").contains("ideal (peak live bytes) 145 KiB"),
         "{}",
         section("memory")
     );
@@ -89,4 +89,12 @@ fn user_text_is_escaped() {
     let h = html(&[b]);
     assert!(!h.contains("<script>alert") && h.contains("&lt;script&gt;alert"));
     assert!(!h.contains("system<b>") && h.contains("system&lt;b&gt;"));
+}
+
+/// With `HAKMEM_REPORT_PREVIEW=FILE`, writes the constructed report's HTML there, to look at in a browser.
+#[test]
+fn preview_when_asked() {
+    if let Some(path) = std::env::var_os("HAKMEM_REPORT_PREVIEW") {
+        std::fs::write(path, html(&[main_bundle(), small_bundle()])).unwrap();
+    }
 }

@@ -118,7 +118,7 @@ fn sweep_of_one_knob_is_found_in_knob_order() {
         .collect();
     assert_eq!(sw.len(), 1, "{:?}", w.sweeps);
     let values: Vec<&str> = sw[0].points.iter().map(|p| p.value.as_str()).collect();
-    assert_eq!(values, ["(unset)", "64", "256", "512"]);
+    assert_eq!(values, ["(default)", "64", "256", "512"]);
     // The Page Box knob has one set value only: not a sweep.
     assert!(w
         .sweeps

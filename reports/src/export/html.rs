@@ -167,10 +167,13 @@ fn overview(out: &mut String, report: &Report) {
         for (wi, w) in s.workloads.iter().enumerate() {
             let _ = write!(
                 out,
-                r##"<li><a href="#{}">{}</a>: {}</li>"##,
+                r##"<li><a href="#{}">{}</a>: {}{}</li>"##,
                 anchor(si, wi),
                 esc(&crate::table::workload_label(report, &s.name, &w.workload)),
-                esc(&w.verdict())
+                esc(&w.verdict()),
+                w.hakmem_verdict()
+                    .map(|h| format!(r#"<br><span class="verdict2">{}</span>"#, esc(&h)))
+                    .unwrap_or_default()
             );
         }
     }
@@ -226,6 +229,9 @@ fn workload(
         );
     }
     let _ = write!(out, r#"<p class="verdict">{}</p>"#, esc(&w.verdict()));
+    if let Some(h) = w.hakmem_verdict() {
+        let _ = write!(out, r#"<p class="verdict2">{}</p>"#, esc(&h));
+    }
 
     out.push_str(r#"<section class="summary"><h4>Summary</h4>"#);
     out.push_str(&html_table(&summary_table(w), "summary-table"));
@@ -325,7 +331,8 @@ fn memory(out: &mut String, w: &WorkloadSummary, _palette: &Palette) {
             &format!("Memory on {}", w.workload),
             &series,
             &groups,
-            ideal.map(|v| (v, format!("ideal {}", format::bytes(v)))),
+            ideal.map(|v| (v, format!("ideal (peak live bytes) {}", format::bytes(v)))),
+            true,
             &format::bytes,
         ));
         out.push_str(r#"<table><thead><tr><th>config</th><th class="num">peak RSS</th><th class="num">vs baseline</th><th class="num">post RSS</th><th class="num">peak / ideal</th><th class="num">minor faults</th></tr></thead><tbody>"#);
@@ -436,9 +443,9 @@ fn boxes(out: &mut String, w: &WorkloadSummary) {
                 esc(&h.counter),
                 h.spread,
                 format::count(v(&h.min_config)),
-                esc(&h.min_config),
+                esc(&crate::table::short_label(&h.min_config)),
                 format::count(v(&h.max_config)),
-                esc(&h.max_config)
+                esc(&crate::table::short_label(&h.max_config))
             );
         }
         out.push_str("</tbody></table>");
@@ -454,9 +461,17 @@ fn boxes(out: &mut String, w: &WorkloadSummary) {
         .collect();
     keys.sort();
     keys.dedup();
-    out.push_str(r#"<details open><summary>All counters (median over repeats)</summary><table class="boxstats"><thead><tr><th>box</th><th>counter</th>"#);
+    out.push_str(r#"<details open><summary>All counters (median over repeats)</summary><div class="scroll"><table class="boxstats"><thead><tr><th>box</th><th>counter</th>"#);
     for r in &hak {
-        let _ = write!(out, r#"<th class="num">{}</th>"#, esc(&r.config));
+        let _ = write!(
+            out,
+            r#"<th class="num" title="{}">{}</th>"#,
+            esc(&r.config),
+            esc(&crate::table::short_label(&r.config))
+                .replace(',', ",&#8203;")
+                .replace('=', "=&#8203;")
+                .replace(':', ":&#8203;")
+        );
     }
     out.push_str("</tr></thead><tbody>");
     let mut last_box: Option<&String> = None;
@@ -487,7 +502,7 @@ fn boxes(out: &mut String, w: &WorkloadSummary) {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table></details></section>");
+    out.push_str("</tbody></table></div></details></section>");
 }
 
 fn sweeps(out: &mut String, w: &WorkloadSummary) {
