@@ -46,11 +46,10 @@ unsafe fn alloc_class(cls: usize) -> *mut u8 {
     let h = heap::current();
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
-        let p = unified_cache::pop(addr_of_mut!((*h).caches[cls]));
-        if !p.is_null() {
-            return p;
+        match unified_cache::try_pop(unified_cache::cache_of(h, cls)) {
+            Some(p) => p,
+            None => alloc_miss(h, cls),
         }
-        alloc_miss(h, cls)
     }
 }
 
@@ -103,7 +102,7 @@ pub unsafe fn free(p: *mut u8) {
         unsafe {
             if (*ss).owner.load(Ordering::Relaxed) == h as usize {
                 let cls = (*slab_of(a)).class as usize;
-                let c = addr_of_mut!((*h).caches[cls]);
+                let c = unified_cache::cache_of(h, cls);
                 if unified_cache::push(c, p) {
                     return;
                 }

@@ -93,36 +93,51 @@ pub unsafe fn detach(h: *mut Heap, cls: usize, slab: *mut Slab) {
 pub unsafe fn refill(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usize) -> usize {
     // SAFETY: per contract; every slab in the ring is owned by `h`.
     unsafe {
-        let q = &mut (*h).pages[cls];
-        let mut got = 0;
-        let cur = q.current;
-        if !cur.is_null() {
-            got = superslab::slab_take(cur, out, want);
-            if got < want && q.count > 1 {
-                let mut s = (*cur).next;
-                let mut scanned = 0;
-                while got < want && s != cur && scanned < SCAN_LIMIT {
-                    if superslab::slab_has_free(s) {
-                        got += superslab::slab_take(s, out.add(got), want - got);
-                        q.current = s;
-                    }
-                    s = (*s).next;
-                    scanned += 1;
-                }
+        for attempt in 0..2 {
+            let got = take_from_ring(h, cls, out, want);
+            if got > 0 {
+                bump(&(*h).stats.class[cls][S_PB_HITS], 1);
+                return got;
             }
+            if attempt == 1 {
+                break;
+            }
+            // Warm Pool (and behind it the Shared Pool, which may reclaim partial slabs into the ring).
+            let slab = warm_pool::acquire_slab(h, cls);
+            if slab.is_null() {
+                return 0;
+            }
+            bump(&(*h).stats.class[cls][S_PB_NEW_PAGES], 1);
+            attach(h, cls, slab);
+            (*h).pages[cls].current = slab;
         }
-        if got > 0 {
-            bump(&(*h).stats.class[cls][S_PB_HITS], 1);
-            return got;
-        }
-        let slab = warm_pool::acquire_slab(h, cls);
-        if slab.is_null() {
+        0
+    }
+}
+
+/// Takes blocks from the current page, then from up to [`SCAN_LIMIT`] further pages of the ring.
+unsafe fn take_from_ring(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usize) -> usize {
+    // SAFETY: the caller's contract (`refill`).
+    unsafe {
+        let q = &mut (*h).pages[cls];
+        let cur = q.current;
+        if cur.is_null() {
             return 0;
         }
-        bump(&(*h).stats.class[cls][S_PB_NEW_PAGES], 1);
-        attach(h, cls, slab);
-        (*h).pages[cls].current = slab;
-        superslab::slab_take(slab, out, want)
+        let mut got = superslab::slab_take(cur, out, want);
+        if got < want && q.count > 1 {
+            let mut s = (*cur).next;
+            let mut scanned = 0;
+            while got < want && s != cur && scanned < SCAN_LIMIT {
+                if superslab::slab_has_free(s) {
+                    got += superslab::slab_take(s, out.add(got), want - got);
+                    q.current = s;
+                }
+                s = (*s).next;
+                scanned += 1;
+            }
+        }
+        got
     }
 }
 

@@ -88,7 +88,7 @@ pub static MAPPED: AtomicU64 = AtomicU64::new(0);
 static mut ABANDONED_HEAD: *mut SuperSlab = null_mut();
 static mut ABANDONED_COUNT: u32 = 0;
 
-/// Gets at least one SuperSlab into `h`'s Warm Pool; false when memory is exhausted.
+/// Gets a SuperSlab with an unassigned slab into `h`'s Warm Pool; false when memory is exhausted.
 ///
 /// # Safety
 /// `h` is the calling thread's live heap.
@@ -99,9 +99,15 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
     // SAFETY: the lock is held; `h` is ours.
     let ok = unsafe {
         release_guard::tick_locked(os::now_ns());
-        let mut ok = reclaim_locked(h);
+        // A reclaimed SuperSlab may be full of live slabs: it still feeds the Page Box rings, but the caller
+        // needs an unassigned slab, so keep going until one is in the Warm Pool.
+        let mut space = false;
+        let reclaimed = reclaim_locked(h);
+        if !reclaimed.is_null() {
+            space = (*reclaimed).assigned != superslab::ALL_ASSIGNED;
+        }
         let mut taken = 0;
-        while taken < cfg.warm_pool_prefill {
+        while taken < cfg.warm_pool_prefill.max(1) {
             let ss = release_guard::take_locked();
             if ss.is_null() {
                 break;
@@ -109,13 +115,13 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
             (*ss).owner.store(h as usize, Ordering::Release);
             tier::set(ss, tier::HOT);
             warm_pool::add(h, ss);
-            if ok || taken > 0 {
+            if space {
                 bump(&(*h).stats.scalar[G_WARM_PREFILLED], 1);
             }
+            space = true;
             taken += 1;
         }
-        ok |= taken > 0;
-        if !ok {
+        if !space {
             let base = prefault::map_superslab(cfg.ss_prefault);
             if !base.is_null() {
                 let ss = superslab::format(base, h as usize);
@@ -123,26 +129,26 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
                 tier::set(ss, tier::HOT);
                 MAPPED.fetch_add(1, Ordering::Relaxed);
                 warm_pool::add(h, ss);
-                ok = true;
+                space = true;
             }
         }
-        ok
+        space
     };
     LOCK.unlock();
     ok
 }
 
-/// Takes one abandoned SuperSlab for `h`: collects its remote frees, retires its empty slabs and puts the
-/// others in `h`'s Page Box rings.
+/// Takes one abandoned SuperSlab for `h` (null if none): collects its remote frees, retires its empty slabs
+/// and puts the others in `h`'s Page Box rings.
 ///
 /// # Safety
 /// Lock held; `h` is the calling thread's live heap.
-unsafe fn reclaim_locked(h: *mut Heap) -> bool {
+unsafe fn reclaim_locked(h: *mut Heap) -> *mut SuperSlab {
     // SAFETY: lock held; the abandoned SuperSlab has no owner, so the lock holder may touch its slabs.
     unsafe {
         let ss = *core::ptr::addr_of!(ABANDONED_HEAD);
         if ss.is_null() {
-            return false;
+            return ss;
         }
         unlink_abandoned(ss);
         (*ss).owner.store(h as usize, Ordering::Release);
@@ -161,7 +167,7 @@ unsafe fn reclaim_locked(h: *mut Heap) -> bool {
             }
         }
         warm_pool::add(h, ss);
-        true
+        ss
     }
 }
 

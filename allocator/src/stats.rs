@@ -92,7 +92,7 @@ pub unsafe fn retire_locked(s: &HeapStats, caches: &[Cache; NUM_CLASSES]) {
             RETIRED.class[c][k]
                 .fetch_add(s.class[c][k].swap(0, Ordering::Relaxed), Ordering::Relaxed);
         }
-        RETIRED_HITS[c].fetch_add(caches[c].hits.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        RETIRED_HITS[c].fetch_add(caches[c].take_hits(), Ordering::Relaxed);
     }
     for k in 0..NSCALAR {
         RETIRED.scalar[k].fetch_add(s.scalar[k].swap(0, Ordering::Relaxed), Ordering::Relaxed);
@@ -117,7 +117,7 @@ fn add_heap(
         }
         raw.hits[c] += match retired_hits {
             Some(h) => h[c].load(Ordering::Relaxed),
-            None => caches[c].hits.load(Ordering::Relaxed),
+            None => caches[c].hits(),
         };
     }
     for k in 0..NSCALAR {
@@ -134,8 +134,8 @@ fn collect() -> Raw {
     };
     let _ = heap::config();
     LOCK.lock();
-    const NO_CACHES: [Cache; NUM_CLASSES] = [Cache::EMPTY; NUM_CLASSES];
-    add_heap(&mut raw, &RETIRED, &NO_CACHES, Some(&RETIRED_HITS));
+    let no_caches: [Cache; NUM_CLASSES] = [const { Cache::EMPTY }; NUM_CLASSES];
+    add_heap(&mut raw, &RETIRED, &no_caches, Some(&RETIRED_HITS));
     // SAFETY: lock held; the closure only reads counters.
     unsafe { heap::for_each_heap_locked(|h: &Heap| add_heap(&mut raw, &h.stats, &h.caches, None)) };
     LOCK.unlock();

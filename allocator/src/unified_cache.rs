@@ -8,37 +8,104 @@
 //! Invariants: `0 <= count <= cap`; `slots[0..count)` are distinct free blocks of this class in SuperSlabs
 //! owned by this heap; a refill moves `1 <= n <= batch <= min(256, cap)` blocks.
 
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use core::ptr::addr_of_mut;
 
 use crate::heap::Heap;
 use crate::route::NUM_CLASSES;
 use crate::stats::{bump, S_FLUSHES, S_FLUSH_BLOCKS, S_MISSES, S_REFILL_BLOCKS, S_REFILL_CYCLES};
 use crate::{os, page_box, superslab, warm_pool};
 
-/// One class's cache (24 bytes).
+/// One class's cache (32 bytes).
+///
+/// ```text
+///  state: 63 ──────────── 32 31 ──────────── 0
+///         pops since fold      count (blocks held)
+/// ```
+/// A pop adds `2^32 − 1` (count − 1, pops + 1 in one add), a push adds 1, so counting hits costs no extra
+/// instruction on the hot path. Slow paths fold the pops into `hits_folded` (so 2^32 pops of one class between
+/// two refills or overflows of that class would wrap the unfolded part).
 #[repr(C)]
 pub struct Cache {
-    /// Blocks held.
-    pub count: u32,
+    /// `count | pops << 32`; written only by the owning thread (relaxed load + store).
+    pub state: AtomicU64,
     /// Capacity (0 only in the empty start-up heap).
     pub cap: u32,
     /// `cap` slots.
     pub slots: *mut *mut u8,
-    /// Allocations served from the cache.
-    pub hits: AtomicU64,
+    /// Pops folded out of `state`.
+    pub hits_folded: AtomicU64,
 }
+
+const POP: u64 = (1 << 32) - 1;
 
 impl Cache {
     /// An empty cache of capacity 0.
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Cache = Cache {
-        count: 0,
+        state: AtomicU64::new(0),
         cap: 0,
         slots: core::ptr::null_mut(),
-        hits: AtomicU64::new(0),
+        hits_folded: AtomicU64::new(0),
     };
+
+    /// Blocks held.
+    #[inline(always)]
+    pub fn count(&self) -> u32 {
+        self.state.load(Ordering::Relaxed) as u32
+    }
+
+    /// Allocations served from this cache.
+    pub fn hits(&self) -> u64 {
+        self.hits_folded.load(Ordering::Relaxed) + (self.state.load(Ordering::Relaxed) >> 32)
+    }
+
+    /// Sets the count, folding the pops into `hits_folded` (owner only).
+    #[inline]
+    pub fn set_count(&self, n: u32) {
+        let w = self.state.load(Ordering::Relaxed);
+        bump(&self.hits_folded, w >> 32);
+        self.state.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Takes all hits out (thread exit).
+    pub fn take_hits(&self) -> u64 {
+        let w = self.state.load(Ordering::Relaxed);
+        self.state.store(w & 0xffff_ffff, Ordering::Relaxed);
+        self.hits_folded.swap(0, Ordering::Relaxed) + (w >> 32)
+    }
 }
 
-/// Pops a block, or null if the cache is empty. Cost: two loads, a decrement and a store.
+/// Pops a block, `None` if the cache is empty (same cost as [`pop`], without a null test on the block).
+///
+/// # Safety
+/// As [`pop`].
+#[inline(always)]
+pub unsafe fn try_pop(c: *mut Cache) -> Option<*mut u8> {
+    // SAFETY: per contract, `c` is ours; count <= cap so slots[count-1] is in bounds.
+    unsafe {
+        let w = (*c).state.load(Ordering::Relaxed);
+        if w as u32 == 0 {
+            return None;
+        }
+        let w = w.wrapping_add(POP);
+        (*c).state.store(w, Ordering::Relaxed);
+        Some(*(*c).slots.add(w as u32 as usize))
+    }
+}
+
+/// The cache of class `cls` in heap `h`, without a bounds check.
+///
+/// # Safety
+/// `cls < NUM_CLASSES` and `h` points to a heap.
+#[inline(always)]
+pub unsafe fn cache_of(h: *mut Heap, cls: usize) -> *mut Cache {
+    // SAFETY: per contract.
+    unsafe { addr_of_mut!((*h).caches).cast::<Cache>().add(cls) }
+}
+
+/// Pops a block, or null if the cache is empty. Cost: a load, a test, an add, a store, two loads.
 ///
 /// # Safety
 /// `c` is a cache of the calling thread's heap (or of the empty heap).
@@ -46,14 +113,13 @@ impl Cache {
 pub unsafe fn pop(c: *mut Cache) -> *mut u8 {
     // SAFETY: per contract, `c` is ours; count <= cap so slots[count-1] is in bounds.
     unsafe {
-        let n = (*c).count;
-        if n == 0 {
+        let w = (*c).state.load(Ordering::Relaxed);
+        if w as u32 == 0 {
             return core::ptr::null_mut();
         }
-        let n = n - 1;
-        (*c).count = n;
-        bump(&(*c).hits, 1);
-        *(*c).slots.add(n as usize)
+        let w = w.wrapping_add(POP);
+        (*c).state.store(w, Ordering::Relaxed);
+        *(*c).slots.add(w as u32 as usize)
     }
 }
 
@@ -65,12 +131,13 @@ pub unsafe fn pop(c: *mut Cache) -> *mut u8 {
 pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
     // SAFETY: per contract; count < cap so the slot is in bounds.
     unsafe {
-        let n = (*c).count;
+        let w = (*c).state.load(Ordering::Relaxed);
+        let n = w as u32;
         if n >= (*c).cap {
             return false;
         }
         *(*c).slots.add(n as usize) = p;
-        (*c).count = n + 1;
+        (*c).state.store(w + 1, Ordering::Relaxed);
         true
     }
 }
@@ -84,8 +151,8 @@ pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
 pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
     // SAFETY: `h` is ours per contract; the cache is empty so its `cap >= batch` slots are free to fill.
     unsafe {
-        let c = &mut (*h).caches[cls];
-        debug_assert_eq!(c.count, 0);
+        let c = &(*h).caches[cls];
+        debug_assert_eq!(c.count(), 0);
         let st = &(*h).stats.class[cls];
         bump(&st[S_MISSES], 1);
         let want = (*h).batch[cls] as usize;
@@ -102,9 +169,9 @@ pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
             return core::ptr::null_mut();
         }
         bump(&st[S_REFILL_BLOCKS], got as u64);
-        let c = &mut (*h).caches[cls];
-        c.count = got as u32 - 1;
-        bump(&c.hits, 1);
+        let c = &(*h).caches[cls];
+        c.set_count(got as u32 - 1);
+        bump(&c.hits_folded, 1);
         *c.slots.add(got - 1)
     }
 }
@@ -118,14 +185,14 @@ pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
 pub unsafe fn flush_and_push(h: *mut Heap, cls: usize, p: *mut u8) {
     // SAFETY: per contract; the moved range stays inside `slots[0..cap)`.
     unsafe {
-        let c = &mut (*h).caches[cls];
-        let cap = c.cap as usize;
-        let n = (cap / 2).max(1).min(c.count as usize);
+        let c = addr_of_mut!((*h).caches[cls]);
+        let cap = (*c).cap as usize;
+        let count = (*c).count() as usize;
+        let n = (cap / 2).max(1).min(count);
         flush_range(h, cls, 0, n);
-        let c = &mut (*h).caches[cls];
-        let rest = c.count as usize - n;
-        core::ptr::copy(c.slots.add(n), c.slots, rest);
-        c.count = rest as u32;
+        let rest = count - n;
+        core::ptr::copy((*c).slots.add(n), (*c).slots, rest);
+        (*c).set_count(rest as u32);
         let pushed = push(c, p);
         debug_assert!(pushed);
     }
@@ -153,10 +220,10 @@ pub unsafe fn drain_all(h: *mut Heap) {
     // SAFETY: per contract.
     unsafe {
         for cls in 0..NUM_CLASSES {
-            let n = (*h).caches[cls].count as usize;
+            let n = (*h).caches[cls].count() as usize;
             if n > 0 {
                 flush_range(h, cls, 0, n);
-                (*h).caches[cls].count = 0;
+                (*h).caches[cls].set_count(0);
             }
         }
     }
@@ -167,10 +234,10 @@ pub unsafe fn drain_all(h: *mut Heap) {
 /// # Safety
 /// `c` belongs to the calling thread's heap.
 pub unsafe fn check_invariants(c: &Cache) -> Result<(), &'static str> {
-    if c.count > c.cap {
+    if c.count() > c.cap {
         return Err("unified cache count > cap");
     }
-    for i in 0..c.count as usize {
+    for i in 0..c.count() as usize {
         // SAFETY: i < count <= cap.
         let p = unsafe { *c.slots.add(i) } as usize;
         let slab = superslab::slab_of(p);

@@ -1,0 +1,19 @@
+//! Integration tests of the HAKMEM allocator, one module per area.
+
+/// Shared helpers: a seeded PRNG, artifact lookup, C compilation.
+mod util;
+
+/// Per-box invariants after operations, configuration parsing, statistics names.
+mod boxes;
+
+/// Random sequences of every call against a reference model, single- and multi-threaded.
+mod model;
+
+/// Multi-threaded stress: cross-thread frees, thread churn (abandon / reclaim), RSS falling.
+mod stress;
+
+/// `libhakmem.so` under real programs and a C program exercising the C API, fork and errno.
+mod preload;
+
+/// A multi-threaded Rust program using `Hakmem` as `#[global_allocator]`.
+mod global_alloc;
