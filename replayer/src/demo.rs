@@ -66,7 +66,7 @@ impl DemoOptions {
             out,
             iters: 1_000_000,
             sort_lines: 300_000,
-            repeats: 5,
+            repeats: 9,
             jobs: None,
             allocs: DEFAULT_ALLOCS.iter().map(|s| s.to_string()).collect(),
             timeout: 60.0,

@@ -21,8 +21,9 @@ pub struct Args {
     /// Lines of the file `sort --parallel=2` sorts under the recorder.
     #[arg(long, default_value_t = 300_000)]
     pub sort_lines: u64,
-    /// Repeats per workload × configuration (5 lets the U test reach p < 0.05).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Repeats per workload × configuration (from 4 the U test can reach p < 0.05; 9 copes with a busy
+    /// machine).
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeats: u32,
     /// Children at once [default: the replayer's, from the cores].
     #[arg(long)]
