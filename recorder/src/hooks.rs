@@ -81,7 +81,7 @@ hooks! {
     /// `posix_memalign`: validated like glibc's, served by the real memalign.
     fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
         let word = core::mem::size_of::<usize>();
-        let ret = if align % word != 0 || !(align / word).is_power_of_two() {
+        let ret = if align & (word - 1) != 0 || !(align / word).is_power_of_two() {
             libc::EINVAL
         } else {
             // SAFETY: forwarding a valid alignment.
@@ -158,6 +158,8 @@ hooks! {
     /// `fork`: the parent records a `Fork` marker with the child's pid; the child starts its own trace
     /// (the `pthread_atfork` child handler, see [`crate::session`]).
     fn fork() -> libc::pid_t {
+        // The child handler is registered when the session starts: start it now if no call has yet.
+        crate::session::ensure_started();
         let f = real::FORK.get();
         if f == 0 {
             // SAFETY: errno of this thread.

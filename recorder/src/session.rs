@@ -94,6 +94,9 @@ fn truncate(len: u64) -> bool {
 #[cold]
 #[inline(never)]
 pub fn ensure_started() -> bool {
+    if STATE.load(Ordering::Acquire) == RECORDING {
+        return true;
+    }
     match STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {
             // SAFETY: we won UNINIT → STARTING: nobody else touches SESSION now.

@@ -196,7 +196,7 @@ fn arm_exit_key() {
     let key = EXIT_KEY.load(Ordering::Acquire);
     if key != u32::MAX {
         // SAFETY: a key we created; the value only needs to be non-null.
-        unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+        unsafe { libc::pthread_setspecific(key, core::ptr::dangling::<libc::c_void>()) };
     }
 }
 

@@ -436,16 +436,18 @@ impl RawTrace {
     }
 
     /// Decodes the events of one chunk (index into [`Self::chunks`]).
+    ///
+    /// Timestamps use one linear map for the whole file, `ns = (tsc − start_tsc) × slope`, so that events
+    /// of different threads keep the order of their TSC reads (the TSC is invariant and synchronised
+    /// across cores); the chunk anchors only serve to fit the slope.
     pub fn chunk_events(&self, index: usize) -> ChunkEvents<'_> {
         let c = &self.chunks[index];
-        let start_ns = self.header.start_mono_ns;
         ChunkEvents {
             bytes: &self.data.bytes()[..c.end],
             pos: c.offset + CHUNK_HEADER_LEN,
             tid: c.tid,
-            base_tsc: c.base_tsc,
+            start_tsc: self.header.start_tsc,
             tsc: c.base_tsc,
-            base_ns: c.base_mono_ns.saturating_sub(start_ns),
             mult: self.mult,
             wide: None,
             last_ptr: 0,
@@ -510,9 +512,8 @@ pub struct ChunkEvents<'a> {
     bytes: &'a [u8],
     pos: usize,
     tid: u32,
-    base_tsc: u64,
+    start_tsc: u64,
     tsc: u64,
-    base_ns: u64,
     mult: u64,
     wide: Option<u64>,
     last_ptr: u64,
@@ -611,10 +612,10 @@ impl Iterator for ChunkEvents<'_> {
                 kind::EXEC => Op::Exec,
                 _ => return None,
             };
-            let ticks = self.tsc.wrapping_sub(self.base_tsc);
-            let ns = ((ticks as u128 * self.mult as u128) >> 32) as u64;
+            let ticks = self.tsc.saturating_sub(self.start_tsc);
+            let ns = ((ticks as u128 * self.mult as u128) >> 32).min(u64::MAX as u128) as u64;
             return Some(Event {
-                ts_ns: self.base_ns.saturating_add(ns),
+                ts_ns: ns,
                 tid: self.tid,
                 op,
             });
@@ -622,7 +623,7 @@ impl Iterator for ChunkEvents<'_> {
     }
 }
 
-/// Lazily decodes one thread's events across its chunks.
+/// Lazily decodes one thread's events across its chunks (timestamps made non-decreasing).
 pub struct ThreadEvents<'a> {
     trace: &'a RawTrace,
     chunks: &'a [usize],
