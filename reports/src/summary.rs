@@ -240,6 +240,8 @@ pub struct BoxHighlight {
     pub min_config: String,
     /// Configuration with the largest value.
     pub max_config: String,
+    /// Ranking score: `ln(spread) × ln(2 + max − min)`.
+    pub score: f64,
 }
 
 /// Highlights kept per workload.
@@ -846,16 +848,20 @@ fn box_highlights(rows: &[ConfigSummary]) -> Vec<BoxHighlight> {
             let min = vals.iter().min_by(|a, b| a.0.total_cmp(&b.0))?;
             let max = vals.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
             let spread = (max.0 + 1.0) / (min.0 + 1.0);
-            (spread >= 1.1).then(|| BoxHighlight {
+            let diff = max.0 - min.0;
+            (spread >= 1.1 && diff >= 2.0).then(|| BoxHighlight {
                 r#box: b.clone(),
                 counter: c.clone(),
                 spread,
                 min_config: min.1.clone(),
                 max_config: max.1.clone(),
+                score: spread.ln() * (2.0 + diff).ln(),
             })
         })
         .collect();
-    out.sort_by(|a, b| b.spread.total_cmp(&a.spread));
+    // Large relative differences first, but a 0 → 1 flip ranks below 40 → 7,951: the score weighs the
+    // ratio by the size of the difference.
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out.truncate(MAX_HIGHLIGHTS);
     out
 }

@@ -461,7 +461,21 @@ fn boxes(out: &mut String, w: &WorkloadSummary) {
         .collect();
     keys.sort();
     keys.dedup();
-    out.push_str(r#"<details open><summary>All counters (median over repeats)</summary><div class="scroll"><table class="boxstats"><thead><tr><th>box</th><th>counter</th>"#);
+    // Counters that are zero everywhere say nothing; long tables start folded so the highlights lead.
+    keys.retain(|(b, c)| {
+        hak.iter().any(|r| {
+            r.box_stats
+                .get(*b)
+                .and_then(|m| m.get(*c))
+                .is_some_and(|v| *v != 0.0)
+        })
+    });
+    let _ = write!(
+        out,
+        r#"<details{}><summary>All {} non-zero counters (median over repeats)</summary><div class="scroll"><table class="boxstats"><thead><tr><th>box</th><th>counter</th>"#,
+        if keys.len() <= 40 { " open" } else { "" },
+        keys.len()
+    );
     for r in &hak {
         let _ = write!(
             out,
