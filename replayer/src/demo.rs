@@ -252,6 +252,36 @@ pub fn write_sort_input(path: &Path, lines: u64) -> std::io::Result<()> {
     w.flush()
 }
 
+/// `hakmem info --json PATH` run by `exe`: a workload's profile for the report, `None` if it fails.
+pub fn describe_workload(exe: &Path, path: &Path) -> Option<serde_json::Value> {
+    let out = Command::new(exe)
+        .args(["info", "--json"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Loads `paths` as bundles, fills workload profiles the bundles lack with `hakmem info --json` run by
+/// `exe`, and summarises them against `baseline`.
+pub fn load_report(
+    exe: &Path,
+    paths: &[PathBuf],
+    baseline: Option<&str>,
+) -> Result<reports::Report, reports::ReportError> {
+    let mut bundles = Vec::new();
+    for p in paths {
+        let mut b = reports::Bundle::load(p)?;
+        b.fill_profiles(&|w| describe_workload(exe, w));
+        bundles.push(b);
+    }
+    Ok(reports::Report::build(&bundles, baseline))
+}
+
 /// Lines currently in `path` (0 if it does not exist yet).
 fn count_lines(path: &Path) -> u64 {
     std::fs::read(path)
@@ -376,7 +406,11 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     ));
 
     // 4. The report.
-    let report = reports::load_report(std::slice::from_ref(&bundle), Some(&opts.baseline))?;
+    let report = load_report(
+        &opts.exe,
+        std::slice::from_ref(&bundle),
+        Some(&opts.baseline),
+    )?;
     let html = out.join("report.html");
     let markdown = out.join("report.md");
     for (format, dest) in [

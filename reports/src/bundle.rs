@@ -81,6 +81,55 @@ impl Bundle {
         })
     }
 
+    /// Fills the workload descriptions a writer left empty (no profile, or zero ops, threads or peak live
+    /// bytes) from `describe(path)`, which returns `hakmem info --json`-style JSON for a workload file, and
+    /// notes in the manifest that it did so. Relative paths are tried as given, then beside the bundle.
+    /// Returns how many workloads were filled.
+    pub fn fill_profiles(
+        &mut self,
+        describe: &dyn Fn(&Path) -> Option<serde_json::Value>,
+    ) -> usize {
+        let mut filled = Vec::new();
+        for w in &mut self.manifest.workloads {
+            let incomplete =
+                w.profile.is_null() || w.ops == 0 || w.threads == 0 || w.peak_live_bytes == 0;
+            if !incomplete || w.path.is_empty() {
+                continue;
+            }
+            let given = PathBuf::from(&w.path);
+            let candidates = [
+                given.clone(),
+                self.dir.join(&given),
+                self.dir.join("..").join(&given),
+            ];
+            let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+                continue;
+            };
+            let Some(v) = describe(path) else { continue };
+            let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            if w.ops == 0 {
+                w.ops = num("ops");
+            }
+            if w.threads == 0 {
+                w.threads = u32::try_from(num("threads")).unwrap_or(0);
+            }
+            if w.peak_live_bytes == 0 {
+                w.peak_live_bytes = num("peak_live_bytes");
+            }
+            if w.profile.is_null() {
+                w.profile = v;
+            }
+            filled.push(w.name.clone());
+        }
+        if !filled.is_empty() {
+            self.manifest.notes.push(format!(
+                "workload description of {} read at report time with `hakmem info --json` (the bundle had none)",
+                filled.join(", ")
+            ));
+        }
+        filled.len()
+    }
+
     /// A name for this bundle in reports: its directory name.
     pub fn name(&self) -> String {
         self.dir

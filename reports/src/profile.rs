@@ -46,8 +46,21 @@ impl Profile {
             Value::String(s) => self.facts.push((path.to_owned(), s.clone())),
             Value::Bool(b) => self.facts.push((path.to_owned(), b.to_string())),
             Value::Null => {}
+            Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => {
+                let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                self.facts.push((path.to_owned(), texts.join("; ")));
+            }
             _ => {
-                if let Some(h) = histogram_of(v) {
+                if let Some(mut h) = histogram_of(v) {
+                    // Categories (an object of counts, e.g. calls by kind) hide their zeros; ranges keep them.
+                    if v.is_object() {
+                        h.retain(|b| b.1 != 0.0);
+                    }
+                    if path.contains("thread") && v.is_array() {
+                        for (i, b) in h.iter_mut().enumerate() {
+                            b.0 = format!("thread {i}");
+                        }
+                    }
                     if h.iter().any(|b| b.1 != 0.0) {
                         self.histograms.push((path.to_owned(), h));
                     }
@@ -125,6 +138,7 @@ pub fn histogram_of(v: &Value) -> Option<Vec<(String, f64)>> {
                             o.get("lo").and_then(label_of),
                             o.get("hi").and_then(label_of),
                         ) {
+                            (Some(lo), Some(hi)) if lo == hi => lo,
                             (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
                             _ => LABEL_KEYS
                                 .iter()

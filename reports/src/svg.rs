@@ -368,8 +368,10 @@ pub fn log_dots(
             if *v > 0.0 {
                 let _ = write!(
                     out,
-                    r#"<circle class="dot p{j}" cx="{:.1}" cy="{cy:.1}" r="5"><title>{} {}: {}</title></circle>"#,
+                    r#"<circle class="dot p{j}" cx="{:.1}" cy="{:.1}" r="5"><title>{} {}: {}</title></circle>"#,
                     sx(*v),
+                    // Equal percentiles (a coarse clock) would hide each other: stagger them a little.
+                    cy + (j as f64 - 1.5) * 2.5,
                     esc(label),
                     esc(names.get(j).copied().unwrap_or("")),
                     esc(&fmt(*v))
@@ -467,7 +469,7 @@ pub fn line_chart(
 pub fn histogram(title: &str, bins: &[(String, f64)], fmt: &dyn Fn(f64) -> String) -> String {
     const HW: f64 = 520.0;
     let h = 220.0;
-    let (x0, x1, y0, y1) = (56.0, HW - 10.0, 12.0, h - 34.0);
+    let (x0, x1, y0, y1) = (56.0, HW - 28.0, 12.0, h - 34.0);
     let vmax = bins.iter().map(|b| b.1).fold(0.0, f64::max);
     let (step, top) = nice_axis(vmax);
     let n = bins.len().max(1) as f64;
@@ -491,7 +493,15 @@ pub fn histogram(title: &str, bins: &[(String, f64)], fmt: &dyn Fn(f64) -> Strin
         );
         v += step;
     }
-    let every = (bins.len() / 10).max(1);
+    // Label every k-th bin so that labels (about 6.5 units a character at 11 px) never overlap.
+    let widest = bins
+        .iter()
+        .map(|b| b.0.chars().count().min(10))
+        .max()
+        .unwrap_or(1) as f64
+        * 6.5
+        + 6.0;
+    let every = ((widest / bw).ceil() as usize).max(1);
     for (i, (label, count)) in bins.iter().enumerate() {
         let x = x0 + bw * i as f64;
         let _ = write!(

@@ -36,7 +36,9 @@ pub struct Args {
 
 /// Runs `hakmem report`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let report = reports::load_report(&args.bundles, args.baseline.as_deref())?;
+    let exe =
+        std::env::current_exe().context("finding the hakmem executable (for `hakmem info`)")?;
+    let report = replayer::demo::load_report(&exe, &args.bundles, args.baseline.as_deref())?;
     for w in report.warnings() {
         eprintln!("warning: {w}");
     }

@@ -584,23 +584,23 @@ fn profile(out: &mut String, w: &WorkloadSummary) {
         );
     }
     if !p.facts.is_empty() {
-        out.push_str(r#"<table class="facts"><tbody>"#);
+        out.push_str(r#"<div class="factgrid">"#);
         for (k, v) in &p.facts {
             let _ = write!(
                 out,
-                r#"<tr><th>{}</th><td class="num">{}</td></tr>"#,
+                r#"<div><span class="k">{}</span><span class="v">{}</span></div>"#,
                 esc(k),
                 esc(v)
             );
         }
-        out.push_str("</tbody></table>");
+        out.push_str("</div>");
     }
     out.push_str(r#"<div class="hists">"#);
     for (title, bins) in &p.histograms {
         let _ = write!(
             out,
             r#"<figure><figcaption>{}</figcaption>{}</figure>"#,
-            esc(title),
+            esc(&title.replace('_', " ")),
             svg::histogram(title, bins, &format::si)
         );
     }
@@ -692,8 +692,16 @@ fn provenance(out: &mut String, s: &Section) {
                 esc(&w.name),
                 esc(&w.path),
                 esc(&w.hash),
-                format::count(w.ops as f64),
-                w.threads
+                if w.ops == 0 {
+                    "—".to_owned()
+                } else {
+                    format::count(w.ops as f64)
+                },
+                if w.threads == 0 {
+                    "—".to_owned()
+                } else {
+                    w.threads.to_string()
+                }
             );
         }
         out.push_str("</tbody></table>");
@@ -723,10 +731,21 @@ fn provenance(out: &mut String, s: &Section) {
 }
 
 fn pvals(s: &Section) -> String {
-    format!(
-        "How sure: two-sided Mann-Whitney U test of each configuration's {} repeat(s) against the baseline's \
-         (exact when there are no ties). With 3 repeats a side no p-value can fall below 0.05; then separated \
-         interquartile ranges (*) are the best evidence available: run more repeats to settle it.",
-        s.manifest.repeats
-    )
+    let n = s.manifest.repeats.max(1) as usize;
+    // Exact two-sided minimum of the U test with n against n samples: 2 / C(2n, n).
+    let mut c = 1.0f64;
+    for k in 0..n {
+        c *= (2 * n - k) as f64 / (k + 1) as f64;
+    }
+    let p_min = (2.0 / c).min(1.0);
+    let mut text = format!(
+        "How sure: two-sided Mann-Whitney U test of each configuration's repeats against the baseline's \
+         (exact when there are no ties). With {n} repeat(s) a side the smallest possible p is {}",
+        crate::summary::format_p(p_min)
+    );
+    if p_min >= crate::summary::ALPHA {
+        text.push_str(", so separated interquartile ranges (*) are the best evidence available: run more repeats");
+    }
+    text.push('.');
+    text
 }
