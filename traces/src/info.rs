@@ -80,6 +80,8 @@ pub struct Info {
     pub null_frees: u64,
     /// `realloc(p, 0)` calls that freed (replayed as `free`).
     pub realloc_zero_frees: u64,
+    /// Objects whose free was never logged (address reused without a free).
+    pub missing_frees: u64,
     /// Size of the replayer's object table.
     pub object_slots: u64,
     /// Of which shared (cross-thread) slots.
@@ -149,6 +151,7 @@ impl Info {
             failed_allocs: s.failed_allocs,
             null_frees: s.null_frees,
             realloc_zero_frees: s.realloc_zero_frees,
+            missing_frees: s.missing_frees,
             object_slots: h.object_slots as u64,
             shared_slots: h.shared_slots as u64,
             file_bytes,
@@ -207,9 +210,10 @@ impl Info {
         );
         let _ = writeln!(
             o,
-            "  anomalies       {} unknown frees, {} double frees, {} inversions repaired, {} failed allocs, {} free(NULL), {} realloc(p,0)",
+            "  anomalies       {} unknown frees, {} double frees, {} inversions repaired, {} failed allocs, {} free(NULL), {} realloc(p,0), {} missing frees",
             self.unknown_frees, self.double_frees, self.inversions_repaired, self.failed_allocs, self.null_frees,
-            self.realloc_zero_frees
+            self.realloc_zero_frees,
+            self.missing_frees
         );
         let _ = writeln!(
             o,

@@ -8,6 +8,7 @@
 //! the compiler.
 #![deny(missing_docs)]
 
+pub mod compile;
 pub mod event;
 pub mod gen;
 pub mod info;

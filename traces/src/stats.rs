@@ -83,6 +83,9 @@ pub struct Stats {
     pub null_frees: u64,
     /// Recorded `realloc(p, 0)` calls that freed `p` and returned NULL; replayed as `free`.
     pub realloc_zero_frees: u64,
+    /// Objects whose address was handed out again with no free of them ever logged (not even late, see
+    /// inversions): their free was missed; they stay live to the end.
+    pub missing_frees: u64,
 }
 
 impl Default for Stats {
@@ -106,6 +109,7 @@ impl Default for Stats {
             failed_allocs: 0,
             null_frees: 0,
             realloc_zero_frees: 0,
+            missing_frees: 0,
         }
     }
 }
@@ -195,6 +199,7 @@ impl Stats {
         self.failed_allocs += other.failed_allocs;
         self.null_frees += other.null_frees;
         self.realloc_zero_frees += other.realloc_zero_frees;
+        self.missing_frees += other.missing_frees;
     }
 
     /// Checks the invariants of the module docs; `Err` names the first one broken.

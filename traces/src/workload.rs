@@ -977,8 +977,9 @@ pub struct ThreadEncoder {
     pub tid: u32,
     buf: Vec<u8>,
     ops: u64,
-    local_slots: u32,
-    shared_slots: u32,
+    /// One more than the largest local / shared slot index used (u64: index `u32::MAX` must not wrap).
+    local_slots: u64,
+    shared_slots: u64,
 }
 
 impl ThreadEncoder {
@@ -994,8 +995,8 @@ impl ThreadEncoder {
     #[inline]
     fn note(&mut self, r: ObjRef) {
         match r {
-            ObjRef::Local(i) => self.local_slots = self.local_slots.max(i + 1),
-            ObjRef::Shared(i) => self.shared_slots = self.shared_slots.max(i + 1),
+            ObjRef::Local(i) => self.local_slots = self.local_slots.max(i as u64 + 1),
+            ObjRef::Shared(i) => self.shared_slots = self.shared_slots.max(i as u64 + 1),
         }
     }
 
@@ -1020,6 +1021,16 @@ impl ThreadEncoder {
     /// Encoded bytes so far.
     pub fn encoded_len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The encoded stream so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reserves room for `additional` more encoded bytes.
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
     }
 }
 
@@ -1086,34 +1097,33 @@ impl WorkloadWriter {
 
     /// Builds the header (layout, slot bases, checksums).
     fn header(&self) -> Result<Header, String> {
+        let too_many = || "more than 2^32 object slots".to_string();
         let shared = self
             .threads
             .iter()
             .map(|t| t.shared_slots)
             .max()
             .unwrap_or(0);
-        let mut base = shared as u64;
+        let mut base = shared;
         let mut threads = Vec::with_capacity(self.threads.len());
         for t in &self.threads {
             threads.push(ThreadHeader {
                 pid: t.pid,
                 tid: t.tid,
                 ops: t.ops,
-                local_base: u32::try_from(base)
-                    .map_err(|_| "more than 2^32 object slots".to_string())?,
-                local_slots: t.local_slots,
+                local_base: u32::try_from(base).map_err(|_| too_many())?,
+                local_slots: u32::try_from(t.local_slots).map_err(|_| too_many())?,
                 offset: 0,
                 len: t.buf.len() as u64,
                 checksum: varint::checksum(&t.buf),
             });
-            base += t.local_slots as u64;
+            base += t.local_slots;
         }
-        let object_slots =
-            u32::try_from(base).map_err(|_| "more than 2^32 object slots".to_string())?;
+        let object_slots = u32::try_from(base).map_err(|_| too_many())?;
         let header = Header {
             total_ops: self.threads.iter().map(|t| t.ops).sum(),
             object_slots,
-            shared_slots: shared,
+            shared_slots: u32::try_from(shared).map_err(|_| too_many())?,
             threads,
             stats: self.stats.clone(),
             source: self.source.clone(),
@@ -1164,7 +1174,7 @@ impl WorkloadWriter {
             for t in &self.threads {
                 w.write_all(&t.buf)?;
             }
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            w.into_inner().map_err(|e| e.into_error())?;
             std::fs::rename(&tmp, path)
         };
         if let Err(e) = write() {

@@ -1,0 +1,859 @@
+//! The compiler: recorded events (per thread, per process) → a replayable workload.
+//!
+//! Entry points: [`compile`] (in-memory per-thread event iterators: the core), [`compile_files`] (raw trace
+//! files, one per process, through [`crate::raw::RawTrace`]). Both return a [`Compiled`] whose
+//! [`WorkloadWriter`] writes the `.hkw`.
+//!
+//! # Passes
+//! 1. **Resolve** (per process, processes in parallel): merge the process's threads by timestamp (ties: per
+//!    thread order, then lower thread index first) and map addresses to objects. An allocation creates a
+//!    new object (a reused address is a new object); a free/realloc consumes the object live at its
+//!    address. Every replayed op is appended, with provisional unique object ids, to its thread's buffer;
+//!    the statistics (sizes, lifetimes in ops, peak live bytes/objects, cross-thread counts) are taken in
+//!    this merged order. An object consumed by a thread other than its creator is marked *shared*.
+//! 2. **Assign slots** (all threads of all processes in parallel): shared objects get their own shared slot
+//!    each (numbered in creation order, processes one after the other); every other object is local to its
+//!    thread and takes a local slot from that thread's LIFO free list, so local slots are reused.
+//!
+//! # Anomalies (counted in [`Stats`], never replayed as recorded)
+//! - free/realloc of a pointer never allocated in the trace (allocated before recording): *unknown free*,
+//!   dropped (a realloc keeps its new block: replayed as `realloc(NULL, size)`).
+//! - free/realloc of an address whose object was already freed: *double free*, dropped likewise.
+//! - `free(NULL)`: dropped. Failed allocations (NULL result, `posix_memalign` error, failed realloc that
+//!   leaves the old block live): dropped. `realloc(p, 0)` returning NULL: replayed as `free(p)`.
+//! - **Log inversion**: an allocation returns an address whose object is still live. The recorder logs a
+//!   free before the real free but a realloc *after* it returns, so another thread can log a new block at
+//!   the old address before the realloc is logged (or clocks of two CPUs disagree slightly). The live
+//!   object is set aside as a *pending* object for that address; the next consumption of the address
+//!   by a thread other than the new object's creator within [`CompileOptions::inversion_window_ns`] is
+//!   attributed to the pending object (repaired, counted in `inversions_repaired`). A pending object never
+//!   claimed within the window is counted in `missing_frees` and stays live (its free was never logged).
+//!
+//! Invariant: the merged order is a valid sequential schedule of the output (every object is created
+//! before it is consumed, every local slot is free before reuse), so replay sync points cannot deadlock.
+
+use crate::event::{Event, Op};
+use crate::raw::{RawError, RawTrace};
+use crate::stats::Stats;
+use crate::workload::{ObjRef, StoredOp, ThreadEncoder, WorkloadWriter};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+
+/// Knobs of the compiler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// How late (ns after the new allocation at the same address) another thread's free may arrive and
+    /// still be attributed to the object it replaced (log-inversion repair). Default 10 ms.
+    pub inversion_window_ns: u64,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            inversion_window_ns: 10_000_000,
+        }
+    }
+}
+
+/// One thread's recorded events, in the order the thread made them.
+pub struct ThreadStream<I> {
+    /// Kernel thread id (stored in the workload header).
+    pub tid: u32,
+    /// The events (their `tid` fields are not consulted).
+    pub events: I,
+}
+
+/// One recorded process: its threads. Addresses are private to a process.
+pub struct ProcessStreams<I> {
+    /// Process id (stored in the workload header).
+    pub pid: u32,
+    /// Threads.
+    pub threads: Vec<ThreadStream<I>>,
+}
+
+/// Result of compilation.
+pub struct Compiled {
+    /// The workload, ready to [`WorkloadWriter::write`].
+    pub writer: WorkloadWriter,
+    /// Events read (including thread/process markers).
+    pub events: u64,
+    /// Wall seconds per phase (`open`, `resolve`, `assign`), for benchmarks.
+    pub phases: Vec<(&'static str, f64)>,
+}
+
+/// What went wrong compiling files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompileError {
+    /// A raw trace could not be read (the message names the file).
+    #[error(transparent)]
+    Raw(#[from] RawError),
+    /// The inputs need more object slots than a workload can address.
+    #[error("{0}")]
+    TooLarge(String),
+    /// No input.
+    #[error("no raw trace given")]
+    NoInput,
+}
+
+/// Address hash: a folded 64×64→128 multiply, so both the low bits (bucket index) and the high bits
+/// (hashbrown's tag) depend on every address bit, including the ones alignment leaves at zero.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        let m = ((v ^ self.0) as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+type AddrMap<V> = HashMap<u64, V, BuildHasherDefault<AddrHasher>>;
+
+/// What is known about an address: the object that last lived there.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Thread index (in the process) that created the object.
+    creator: u32,
+    /// Its creation number in that thread (k-th object the thread created).
+    k: u32,
+    /// Still live?
+    live: bool,
+    /// Requested bytes.
+    size: u64,
+    /// Global op index at creation.
+    birth: u64,
+}
+
+/// A live object displaced by a new allocation at its address (see "Log inversion").
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    entry: Entry,
+    /// Timestamp of the displacing allocation.
+    ts: u64,
+    /// Thread that made it.
+    by: u32,
+}
+
+/// Pass-1 output of one thread.
+///
+/// The intermediate stream uses the workload encoding with provisional references: a creating op names
+/// `Local(0)` (implicitly the thread's next creation number), a consuming op names `Local(d)` for its own
+/// object created `d` creations ago, or `Shared(k)` for creation `k` of another thread, whose index is the
+/// next entry of `creators`.
+struct Pass1Thread {
+    enc: ThreadEncoder,
+    /// Per creation number: consumed by another thread?
+    shared: Vec<bool>,
+    /// Creator thread of each cross-thread consumption, in stream order.
+    creators: Vec<u32>,
+}
+
+/// Output of pass 1 for one process.
+struct Resolved {
+    threads: Vec<Pass1Thread>,
+    stats: Stats,
+    events: u64,
+}
+
+/// Pass-1 state of one process.
+struct Resolver {
+    map: AddrMap<Entry>,
+    pending: AddrMap<Pending>,
+    threads: Vec<Pass1Thread>,
+    stats: Stats,
+    clock: u64,
+    window: u64,
+}
+
+impl Resolver {
+    /// Creates an object at `addr` for thread `t`.
+    #[inline]
+    fn create(&mut self, t: u32, addr: u64, size: u64, ts: u64) -> ObjRef {
+        let th = &mut self.threads[t as usize];
+        let k = th.shared.len() as u32;
+        th.shared.push(false);
+        let fresh = Entry {
+            creator: t,
+            k,
+            live: true,
+            size,
+            birth: self.clock,
+        };
+        self.stats.on_alloc(size);
+        if let Some(old) = self.map.insert(addr, fresh) {
+            if old.live {
+                self.displace(addr, old, ts, t);
+            }
+        }
+        ObjRef::Local(0)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn displace(&mut self, addr: u64, old: Entry, ts: u64, by: u32) {
+        if self
+            .pending
+            .insert(addr, Pending { entry: old, ts, by })
+            .is_some()
+        {
+            self.stats.missing_frees += 1;
+        }
+    }
+
+    /// Consumes the object at `addr` on behalf of thread `t`. `None`: unknown or double free (counted).
+    #[inline]
+    fn consume(&mut self, t: u32, addr: u64, ts: u64, is_free: bool) -> Option<ObjRef> {
+        if !self.pending.is_empty() {
+            if let Some(e) = self.consume_pending(t, addr, ts) {
+                return Some(self.finish_consume(t, e, is_free));
+            }
+        }
+        match self.map.get_mut(&addr) {
+            Some(e) if e.live => {
+                e.live = false;
+                let e = *e;
+                Some(self.finish_consume(t, e, is_free))
+            }
+            Some(_) => {
+                self.stats.double_frees += 1;
+                None
+            }
+            None => {
+                self.stats.unknown_frees += 1;
+                None
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn consume_pending(&mut self, t: u32, addr: u64, ts: u64) -> Option<Entry> {
+        let p = *self.pending.get(&addr)?;
+        let in_window = ts.saturating_sub(p.ts) <= self.window;
+        if in_window && t != p.by {
+            self.pending.remove(&addr);
+            self.stats.inversions_repaired += 1;
+            return Some(p.entry);
+        }
+        if !in_window {
+            self.pending.remove(&addr);
+            self.stats.missing_frees += 1;
+        }
+        None
+    }
+
+    #[inline]
+    fn finish_consume(&mut self, t: u32, e: Entry, is_free: bool) -> ObjRef {
+        self.stats.on_free(e.size, self.clock - e.birth);
+        if e.creator == t {
+            let th = &self.threads[t as usize];
+            return ObjRef::Local(th.shared.len() as u32 - 1 - e.k);
+        }
+        self.threads[e.creator as usize].shared[e.k as usize] = true;
+        self.threads[t as usize].creators.push(e.creator);
+        if is_free {
+            self.stats.cross_thread_frees += 1;
+        } else {
+            self.stats.cross_thread_reallocs += 1;
+        }
+        ObjRef::Shared(e.k)
+    }
+
+    #[inline]
+    fn emit(&mut self, t: u32, op: StoredOp) {
+        self.stats.on_op(op.kind());
+        self.threads[t as usize].enc.push(&op);
+        self.clock += 1;
+    }
+
+    /// Resolves one event of thread `t`.
+    #[inline]
+    fn event(&mut self, t: u32, ev: &Event) {
+        let ts = ev.ts_ns;
+        match ev.op {
+            Op::Malloc { size, ptr } => {
+                if ptr == 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, size, ts);
+                self.emit(t, StoredOp::Malloc { obj, size });
+            }
+            Op::Free { ptr } => {
+                if ptr == 0 {
+                    self.stats.null_frees += 1;
+                    return;
+                }
+                if let Some(obj) = self.consume(t, ptr, ts, true) {
+                    self.emit(t, StoredOp::Free { obj });
+                }
+            }
+            Op::Calloc { nmemb, size, ptr } => {
+                if ptr == 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, nmemb.saturating_mul(size), ts);
+                self.emit(t, StoredOp::Calloc { obj, nmemb, size });
+            }
+            Op::Realloc { old, size, new } => self.realloc(t, ts, old, new, 1, size, false),
+            Op::ReallocArray {
+                old,
+                nmemb,
+                size,
+                new,
+            } => self.realloc(t, ts, old, new, nmemb, size, true),
+            Op::FreeSized { ptr, size } => {
+                if ptr == 0 {
+                    self.stats.null_frees += 1;
+                    return;
+                }
+                if let Some(obj) = self.consume(t, ptr, ts, true) {
+                    self.emit(t, StoredOp::FreeSized { obj, size });
+                }
+            }
+            Op::FreeAlignedSized { ptr, align, size } => {
+                if ptr == 0 {
+                    self.stats.null_frees += 1;
+                    return;
+                }
+                if let Some(obj) = self.consume(t, ptr, ts, true) {
+                    self.emit(t, StoredOp::FreeAlignedSized { obj, align, size });
+                }
+            }
+            Op::PosixMemalign {
+                align,
+                size,
+                ptr,
+                ret,
+            } => {
+                if ptr == 0 || ret != 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, size, ts);
+                self.emit(t, StoredOp::PosixMemalign { obj, align, size });
+            }
+            Op::AlignedAlloc { align, size, ptr } => {
+                if ptr == 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, size, ts);
+                self.emit(t, StoredOp::AlignedAlloc { obj, align, size });
+            }
+            Op::Memalign { align, size, ptr } => {
+                if ptr == 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, size, ts);
+                self.emit(t, StoredOp::Memalign { obj, align, size });
+            }
+            Op::Valloc { size, ptr } => {
+                if ptr == 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, size, ts);
+                self.emit(t, StoredOp::Valloc { obj, size });
+            }
+            Op::Pvalloc { size, ptr } => {
+                if ptr == 0 {
+                    return self.failed();
+                }
+                let obj = self.create(t, ptr, size, ts);
+                self.emit(t, StoredOp::Pvalloc { obj, size });
+            }
+            Op::ThreadStart | Op::ThreadExit | Op::Fork { .. } | Op::Exec => {}
+        }
+    }
+
+    #[cold]
+    fn failed(&mut self) {
+        self.stats.failed_allocs += 1;
+    }
+
+    /// realloc / reallocarray (`nmemb = 1` for realloc).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn realloc(&mut self, t: u32, ts: u64, old: u64, new: u64, nmemb: u64, size: u64, array: bool) {
+        let bytes = nmemb.saturating_mul(size);
+        if new == 0 {
+            if old != 0 && bytes == 0 {
+                // glibc: realloc(p, 0) frees p and returns NULL. Replay it as the free it was.
+                if let Some(obj) = self.consume(t, old, ts, true) {
+                    self.stats.realloc_zero_frees += 1;
+                    self.emit(t, StoredOp::Free { obj });
+                }
+            } else {
+                // Failed: the old block (if any) stays live.
+                self.failed();
+            }
+            return;
+        }
+        let old_ref = if old == 0 {
+            None
+        } else {
+            self.consume(t, old, ts, false)
+        };
+        let obj = self.create(t, new, bytes, ts);
+        let op = if array {
+            StoredOp::ReallocArray {
+                old: old_ref,
+                new: obj,
+                nmemb,
+                size,
+            }
+        } else {
+            StoredOp::Realloc {
+                old: old_ref,
+                new: obj,
+                size,
+            }
+        };
+        self.emit(t, op);
+    }
+}
+
+/// Events handed from a decoder thread to the resolver in batches of this many (64 KiB: below glibc's mmap
+/// threshold, and recycled, so batches never cost page faults).
+const BATCH: usize = 1024;
+/// Up to this many threads per process, each thread's events are decoded on a helper thread ahead of the
+/// resolver (a pipeline: decoding overlaps resolving); beyond it they are decoded inline.
+const MAX_PIPELINED: usize = 64;
+
+/// The receiving end of a decoder thread; empty batches go back to it for reuse.
+struct Batched {
+    rx: std::sync::mpsc::Receiver<Vec<Event>>,
+    back: std::sync::mpsc::SyncSender<Vec<Event>>,
+    cur: Vec<Event>,
+    pos: usize,
+}
+
+impl Iterator for Batched {
+    type Item = Event;
+
+    #[inline]
+    fn next(&mut self) -> Option<Event> {
+        if let Some(e) = self.cur.get(self.pos) {
+            self.pos += 1;
+            return Some(*e);
+        }
+        self.refill()
+    }
+}
+
+impl Batched {
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) -> Option<Event> {
+        loop {
+            let next = self.rx.recv().ok()?;
+            let done = std::mem::replace(&mut self.cur, next);
+            let _ = self.back.try_send(done);
+            self.pos = 0;
+            if let Some(e) = self.cur.first() {
+                self.pos = 1;
+                return Some(*e);
+            }
+        }
+    }
+}
+
+/// Pass 1 for one process: merge its threads by time and resolve addresses.
+fn resolve<I: Iterator<Item = Event> + Send>(
+    proc_: ProcessStreams<I>,
+    opts: &CompileOptions,
+) -> Resolved {
+    let pid = proc_.pid;
+    let n = proc_.threads.len();
+    if n == 0 || n > MAX_PIPELINED {
+        let (tids, iters) = proc_.threads.into_iter().map(|t| (t.tid, t.events)).unzip();
+        return merge_resolve(pid, tids, iters, opts);
+    }
+    std::thread::scope(|sc| {
+        let mut tids = Vec::with_capacity(n);
+        let mut sources = Vec::with_capacity(n);
+        for th in proc_.threads {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(8);
+            let (back, spare) = std::sync::mpsc::sync_channel::<Vec<Event>>(10);
+            let mut it = th.events;
+            sc.spawn(move || loop {
+                let mut b = spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                b.clear();
+                b.extend(it.by_ref().take(BATCH));
+                let last = b.len() < BATCH;
+                if b.is_empty() || tx.send(b).is_err() || last {
+                    break;
+                }
+            });
+            tids.push(th.tid);
+            sources.push(Batched {
+                rx,
+                back,
+                cur: Vec::new(),
+                pos: 0,
+            });
+        }
+        merge_resolve(pid, tids, sources, opts)
+    })
+}
+
+fn merge_resolve<I: Iterator<Item = Event>>(
+    pid: u32,
+    tids: Vec<u32>,
+    mut iters: Vec<I>,
+    opts: &CompileOptions,
+) -> Resolved {
+    let mut r = Resolver {
+        map: AddrMap::default(),
+        pending: AddrMap::default(),
+        threads: tids
+            .iter()
+            .map(|&tid| Pass1Thread {
+                enc: ThreadEncoder::new(pid, tid),
+                shared: Vec::new(),
+                creators: Vec::new(),
+            })
+            .collect(),
+        stats: Stats::default(),
+        clock: 0,
+        window: opts.inversion_window_ns,
+    };
+    let mut events = 0u64;
+    let mut heads: Vec<Option<Event>> = iters.iter_mut().map(|it| it.next()).collect();
+    loop {
+        // The thread with the earliest head (ties: lower index), and the earliest head among the others:
+        // the chosen thread runs until it passes that limit, so the scan is paid once per run.
+        let mut best: Option<(u64, usize)> = None;
+        for (i, h) in heads.iter().enumerate() {
+            if let Some(e) = h {
+                if best.is_none_or(|(ts, _)| e.ts_ns < ts) {
+                    best = Some((e.ts_ns, i));
+                }
+            }
+        }
+        let Some((_, t)) = best else { break };
+        let mut limit = (u64::MAX, usize::MAX);
+        for (i, h) in heads.iter().enumerate() {
+            if i != t {
+                if let Some(e) = h {
+                    if (e.ts_ns, i) < limit {
+                        limit = (e.ts_ns, i);
+                    }
+                }
+            }
+        }
+        let it = &mut iters[t];
+        let mut cur = heads[t].take();
+        while let Some(ev) = cur {
+            if (ev.ts_ns, t) > limit {
+                cur = Some(ev);
+                break;
+            }
+            events += 1;
+            r.event(t as u32, &ev);
+            cur = it.next();
+        }
+        heads[t] = cur;
+    }
+    r.stats.missing_frees += r.pending.len() as u64;
+    Resolved {
+        threads: r.threads,
+        stats: r.stats,
+        events,
+    }
+}
+
+/// Pass 2 for one thread: rewrite provisional references into shared or local slots.
+/// `shared_slot[t][k]` is the global shared slot of creation `k` of thread `t`, or `u32::MAX` if local.
+fn assign_slots(th: &Pass1Thread, me: usize, shared_slot: &[Vec<u32>]) -> ThreadEncoder {
+    let mut out = ThreadEncoder::new(th.enc.pid, th.enc.tid);
+    out.reserve(th.enc.encoded_len());
+    let mine = &shared_slot[me];
+    // Local slot of each of my creations (meaningful for local ones only).
+    let mut local_of: Vec<u32> = vec![0; mine.len()];
+    let mut free_local: Vec<u32> = Vec::new();
+    let mut next_local = 0u32;
+    let mut created = 0u32;
+    let mut creators = th.creators.iter();
+    let bytes = th.enc.bytes();
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let op = StoredOp::decode(bytes, &mut pos).expect("pass-1 output decodes");
+        let op = map_op(op, |r, creating| {
+            if creating {
+                let k = created as usize;
+                created += 1;
+                let s = mine[k];
+                if s != u32::MAX {
+                    return ObjRef::Shared(s);
+                }
+                let l = free_local.pop().unwrap_or_else(|| {
+                    next_local += 1;
+                    next_local - 1
+                });
+                local_of[k] = l;
+                return ObjRef::Local(l);
+            }
+            match r {
+                ObjRef::Local(d) => {
+                    let l = local_of[(created - 1 - d) as usize];
+                    free_local.push(l);
+                    ObjRef::Local(l)
+                }
+                ObjRef::Shared(k) => {
+                    let c = *creators
+                        .next()
+                        .expect("one creator per cross-thread consumption");
+                    ObjRef::Shared(shared_slot[c as usize][k as usize])
+                }
+            }
+        });
+        out.push(&op);
+    }
+    out
+}
+
+/// Applies `f(ref, creating)` to an op's references, the consumed one first (so a realloc can reuse the
+/// slot it frees).
+#[inline]
+fn map_op(op: StoredOp, mut f: impl FnMut(ObjRef, bool) -> ObjRef) -> StoredOp {
+    match op {
+        StoredOp::Malloc { obj, size } => StoredOp::Malloc {
+            obj: f(obj, true),
+            size,
+        },
+        StoredOp::Calloc { obj, nmemb, size } => StoredOp::Calloc {
+            obj: f(obj, true),
+            nmemb,
+            size,
+        },
+        StoredOp::Realloc { old, new, size } => {
+            let old = old.map(|o| f(o, false));
+            StoredOp::Realloc {
+                old,
+                new: f(new, true),
+                size,
+            }
+        }
+        StoredOp::ReallocArray {
+            old,
+            new,
+            nmemb,
+            size,
+        } => {
+            let old = old.map(|o| f(o, false));
+            StoredOp::ReallocArray {
+                old,
+                new: f(new, true),
+                nmemb,
+                size,
+            }
+        }
+        StoredOp::Free { obj } => StoredOp::Free { obj: f(obj, false) },
+        StoredOp::FreeSized { obj, size } => StoredOp::FreeSized {
+            obj: f(obj, false),
+            size,
+        },
+        StoredOp::FreeAlignedSized { obj, align, size } => StoredOp::FreeAlignedSized {
+            obj: f(obj, false),
+            align,
+            size,
+        },
+        StoredOp::PosixMemalign { obj, align, size } => StoredOp::PosixMemalign {
+            obj: f(obj, true),
+            align,
+            size,
+        },
+        StoredOp::AlignedAlloc { obj, align, size } => StoredOp::AlignedAlloc {
+            obj: f(obj, true),
+            align,
+            size,
+        },
+        StoredOp::Memalign { obj, align, size } => StoredOp::Memalign {
+            obj: f(obj, true),
+            align,
+            size,
+        },
+        StoredOp::Valloc { obj, size } => StoredOp::Valloc {
+            obj: f(obj, true),
+            size,
+        },
+        StoredOp::Pvalloc { obj, size } => StoredOp::Pvalloc {
+            obj: f(obj, true),
+            size,
+        },
+    }
+}
+
+/// Compiles recorded processes (each a set of per-thread event streams) into one workload: threads of
+/// the first process first. `source` is stored as the workload's provenance.
+pub fn compile<I>(
+    processes: Vec<ProcessStreams<I>>,
+    opts: &CompileOptions,
+    source: &str,
+) -> Result<Compiled, CompileError>
+where
+    I: Iterator<Item = Event> + Send,
+{
+    let t = std::time::Instant::now();
+    let resolved: Vec<Resolved> = processes
+        .into_par_iter()
+        .map(|p| resolve(p, opts))
+        .collect();
+    let phases = vec![("resolve", t.elapsed().as_secs_f64())];
+    finish(resolved, source, Vec::new(), phases)
+}
+
+/// Pass 2 and assembly.
+fn finish(
+    resolved: Vec<Resolved>,
+    source: &str,
+    mut notes: Vec<String>,
+    mut phases: Vec<(&'static str, f64)>,
+) -> Result<Compiled, CompileError> {
+    let t = std::time::Instant::now();
+    // Shared slots: numbered thread by thread (processes one after the other), in creation order.
+    let mut bases = Vec::new();
+    let mut total_shared = 0u64;
+    for r in &resolved {
+        let mut b = Vec::with_capacity(r.threads.len());
+        for th in &r.threads {
+            b.push(total_shared);
+            total_shared += th.shared.iter().filter(|s| **s).count() as u64;
+        }
+        bases.push(b);
+    }
+    if total_shared > u32::MAX as u64 - 1 {
+        return Err(CompileError::TooLarge(format!(
+            "{total_shared} cross-thread objects exceed 2^32 slots"
+        )));
+    }
+    let tables: Vec<Vec<Vec<u32>>> = resolved
+        .par_iter()
+        .zip(&bases)
+        .map(|(r, b)| {
+            r.threads
+                .par_iter()
+                .zip(b)
+                .map(|(th, &base)| {
+                    let mut next = base as u32;
+                    th.shared
+                        .iter()
+                        .map(|&s| {
+                            if s {
+                                next += 1;
+                                next - 1
+                            } else {
+                                u32::MAX
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = resolved
+        .iter()
+        .enumerate()
+        .flat_map(|(p, r)| (0..r.threads.len()).map(move |t| (p, t)))
+        .collect();
+    let encoded: Vec<ThreadEncoder> = jobs
+        .par_iter()
+        .map(|&(p, t)| assign_slots(&resolved[p].threads[t], t, &tables[p]))
+        .collect();
+    // Threads whose every event was dropped (markers only, unknown frees...) are left out.
+    let threads: Vec<ThreadEncoder> = encoded.into_iter().filter(|e| e.ops() > 0).collect();
+    let mut stats = Stats::default();
+    let mut events = 0;
+    for r in &resolved {
+        stats.merge(&r.stats);
+        events += r.events;
+    }
+    if resolved.len() > 1 {
+        notes.push(format!(
+            "{} processes compiled side by side; peak live figures are the sum of the per-process peaks",
+            resolved.len()
+        ));
+    }
+    let mut writer = WorkloadWriter::from_threads(source, threads);
+    writer.stats = stats;
+    writer.notes = notes;
+    phases.push(("assign", t.elapsed().as_secs_f64()));
+    Ok(Compiled {
+        writer,
+        events,
+        phases,
+    })
+}
+
+/// Compiles raw trace files (one per process) into one workload. Files are opened and resolved in
+/// parallel; each file's recovery state (clean, or what a crash left) becomes a note in the workload.
+pub fn compile_files(paths: &[PathBuf], opts: &CompileOptions) -> Result<Compiled, CompileError> {
+    if paths.is_empty() {
+        return Err(CompileError::NoInput);
+    }
+    let t = std::time::Instant::now();
+    let traces: Vec<RawTrace> = paths
+        .par_iter()
+        .map(|p| RawTrace::open(p))
+        .collect::<Result<_, _>>()?;
+    let mut phases = vec![("open", t.elapsed().as_secs_f64())];
+    let t = std::time::Instant::now();
+    let notes: Vec<String> = traces
+        .iter()
+        .map(|t| {
+            format!(
+                "{} (pid {}): {}",
+                t.path().display(),
+                t.header().pid,
+                t.recovery().summary()
+            )
+        })
+        .collect();
+    let resolved: Vec<Resolved> = traces
+        .par_iter()
+        .map(|tr| {
+            let threads = (0..tr.threads().len())
+                .map(|i| ThreadStream {
+                    tid: tr.threads()[i].tid,
+                    events: tr.thread_events(i),
+                })
+                .collect();
+            resolve(
+                ProcessStreams {
+                    pid: tr.header().pid,
+                    threads,
+                },
+                opts,
+            )
+        })
+        .collect();
+    phases.push(("resolve", t.elapsed().as_secs_f64()));
+    let source = format!(
+        "hakmem compile {}",
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    finish(resolved, &source, notes, phases)
+}
+
+/// Compiles one raw trace in memory (what `info` does for raw traces).
+pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Compiled, CompileError> {
+    compile_files(&[path.to_path_buf()], opts)
+}
