@@ -5,8 +5,9 @@
 //! 1. `hakmem gen random-mixed` for the memo's three bands (16–1024, 8–128, 129–1024 B);
 //! 2. a generated text file, sorted by `sort --parallel=2` under `hakmem record` (a real multi-threaded
 //!    program present on every Linux machine), then `hakmem compile` of its trace;
-//! 3. `hakmem replay` of all workloads through HAKMEM (default and Page Box on C7), system malloc and
-//!    mimalloc, with progress read from the growing `samples.jsonl`;
+//! 3. `hakmem replay` of all workloads through HAKMEM ([`DEFAULT_ALLOCS`]: default, Page Box off, Page Box on
+//!    C5–C7, a C7 capacity sweep), system malloc and mimalloc, with progress read from the growing
+//!    `samples.jsonl`;
 //! 4. the report, in process: HTML, Markdown, CSV and JSON beside the bundle, and the terminal summary.
 //!
 //! Invariant: a step that fails stops the demo with its command and the tail of its stderr, except the
@@ -42,14 +43,28 @@ pub struct DemoOptions {
     pub baseline: String,
 }
 
-/// The default configurations: HAKMEM as shipped, HAKMEM with the Page Box on C7 (the memo's first
-/// measurement: Page Box off vs `7`), and the two baselines.
-pub const DEFAULT_ALLOCS: [&str; 4] = [
+/// The default configurations, after the memo: HAKMEM as shipped (Page Box on every class), with the Page Box
+/// off (the memo's starting point), with the Page Box on C5–C7 only (the memo's proposed profile), a sweep of
+/// the C7 Unified Cache capacity (the memo's tuning step; the default is 64), and the two baselines.
+pub const DEFAULT_ALLOCS: [&str; 6] = [
     "hakmem",
-    "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=7",
+    "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=none",
+    "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5-7",
+    "hakmem:HAKMEM_TINY_UNIFIED_C7=32|128|256",
     "system",
     "mimalloc",
 ];
+
+/// Configurations a spec expands to: the product of the `|`-separated alternatives of its knobs.
+pub fn expanded_configs(spec: &str) -> usize {
+    match spec.split_once(':') {
+        Some(("hakmem", knobs)) => knobs
+            .split(',')
+            .map(|k| k.split('|').count().max(1))
+            .product(),
+        _ => 1,
+    }
+}
 
 /// The memo's three random-mixed bands: (workload name, min size, max size).
 pub const BANDS: [(&str, u64, u64); 3] = [
@@ -357,7 +372,8 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     }
 
     // 3. Replay everything through every configuration.
-    let total = (workloads.len() * opts.allocs.len()) as u64 * u64::from(opts.repeats);
+    let configs: usize = opts.allocs.iter().map(|a| expanded_configs(a)).sum();
+    let total = (workloads.len() * configs) as u64 * u64::from(opts.repeats);
     let mut bar = Progress::auto("replay", total);
     let mut cmd = hakmem();
     cmd.arg("replay").args(&workloads);
@@ -400,7 +416,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     bar.finish(&format!(
         "replayed {} workloads × {} configurations × {} repeats in {:.1}s",
         workloads.len(),
-        opts.allocs.len(),
+        configs,
         opts.repeats,
         bar.elapsed().as_secs_f64()
     ));

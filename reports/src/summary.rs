@@ -18,6 +18,10 @@ use std::collections::BTreeMap;
 
 /// p-value under which a difference is called significant.
 pub const ALPHA: f64 = 0.05;
+/// Largest p-value that still counts disjoint interquartile ranges as evidence ("quartiles apart"): with 3
+/// repeats a side the U test's possible p-values are 0.1, 0.2, 0.4, 0.7, 1, and interpolated quartiles
+/// can be disjoint while the samples interleave (p = 0.7).
+pub const APART_P_MAX: f64 = 0.2;
 
 /// Everything a report shows, ready to render.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -145,7 +149,8 @@ pub enum Significance {
     Baseline,
     /// Mann-Whitney p < [`ALPHA`].
     Significant,
-    /// The interquartile ranges do not overlap, but the test cannot reach p < [`ALPHA`] with so few repeats.
+    /// The interquartile ranges do not overlap and p ≤ [`APART_P_MAX`], but the test cannot reach p < [`ALPHA`]
+    /// with so few repeats.
     QuartilesApart,
     /// The difference is within the noise.
     WithinNoise,
@@ -188,7 +193,7 @@ impl Significance {
 /// The legend printed under tables.
 pub const LEGEND: &str =
     "ratio = median ops/s over the baseline's (above 1: faster), range = q1/q3_base..q3/q1_base; \
-** p < 0.05 (Mann-Whitney U), * interquartile ranges apart, ~ within noise, ? fewer than 2 repeats";
+** p < 0.05 (Mann-Whitney U), * interquartile ranges apart and p <= 0.2, ~ within noise, ? fewer than 2 repeats";
 
 /// A failed sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -634,7 +639,7 @@ fn compare(
         Significance::TooFewRepeats
     } else if p_value.is_some_and(|p| p < ALPHA) {
         Significance::Significant
-    } else if q.iqr_disjoint(bq) {
+    } else if q.iqr_disjoint(bq) && p_value.is_some_and(|p| p <= APART_P_MAX) {
         Significance::QuartilesApart
     } else {
         Significance::WithinNoise

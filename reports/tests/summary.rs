@@ -176,3 +176,28 @@ fn quartiles_hold_their_invariant_over_every_row() {
     }
     assert_eq!(rows, 7 * 2 + 2);
 }
+
+#[test]
+fn disjoint_quartiles_with_interleaved_samples_are_noise() {
+    // mimalloc 1, 2, 3 against system 0.5, 10, 11: interpolated quartiles are disjoint, yet one system
+    // sample is the slowest of all, so U gives p = 0.7: not evidence.
+    let mut b = small_bundle();
+    for s in &mut b.samples {
+        s.ops_per_sec = match (s.config.as_str(), s.repeat) {
+            ("mimalloc", r) => [1.0, 2.0, 3.0][r as usize],
+            (_, r) => [0.5, 10.0, 11.0][r as usize],
+        };
+    }
+    let r = Report::build(&[b], None);
+    let row = r.sections[0].workloads[0].row("mimalloc").unwrap();
+    let c = row.vs_baseline.clone().unwrap();
+    assert!(row.ops_per_sec.unwrap().iqr_disjoint(
+        &r.sections[0].workloads[0]
+            .row("system")
+            .unwrap()
+            .ops_per_sec
+            .unwrap()
+    ));
+    assert!((c.p_value.unwrap() - 0.7).abs() < 1e-12, "{c:?}");
+    assert_eq!(c.significance, Significance::WithinNoise);
+}

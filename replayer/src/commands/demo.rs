@@ -29,7 +29,8 @@ pub struct Args {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Allocator configurations to compare (repeat the flag) [default: hakmem,
-    /// hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=7, system, mimalloc].
+    /// hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=none, hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5-7,
+    /// 'hakmem:HAKMEM_TINY_UNIFIED_C7=32|128|256', system, mimalloc].
     #[arg(long = "alloc", value_name = "SPEC")]
     pub allocs: Vec<String>,
     /// Seconds before a sample is killed and recorded as a timeout.
