@@ -1,31 +1,91 @@
-//! The HAKMEM backend: the linked-in `hakmem-allocator` crate, configured from a spec's knobs before its
-//! first allocation, and its per-box statistics.
+//! The HAKMEM backend: the linked-in `hakmem-allocator` crate (never installed as `#[global_allocator]`:
+//! the harness itself uses the C library), configured from a spec's knobs before its first allocation,
+//! and its per-box statistics.
 //!
-//! Entry points: [`configure`], [`run`], [`box_stats`], [`knob_names`].
+//! Entry points: [`Hakmem`] (the [`Allocator`]), [`knob_names`], [`validate`] (parent side),
+//! [`configure`] (child side, before the first HAKMEM allocation), [`run`], [`box_stats`].
 
+use crate::backend::{AlignedKind, Allocator};
 use crate::child::Job;
 use crate::engine::{Options, Outcome};
 use crate::program::Program;
+use hakmem_allocator::{Config, KNOBS};
 use std::collections::BTreeMap;
+
+/// HAKMEM called directly through its C-semantics functions.
+pub struct Hakmem;
+
+impl Allocator for Hakmem {
+    const NAME: &'static str = "hakmem";
+
+    #[inline(always)]
+    unsafe fn malloc(size: usize) -> *mut u8 {
+        // SAFETY: C malloc semantics; configured by `configure` before the first call.
+        unsafe { hakmem_allocator::malloc(size) }
+    }
+    #[inline(always)]
+    unsafe fn calloc(nmemb: usize, size: usize) -> *mut u8 {
+        // SAFETY: C calloc semantics.
+        unsafe { hakmem_allocator::calloc(nmemb, size) }
+    }
+    #[inline(always)]
+    unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `p` is null or a live HAKMEM block.
+        unsafe { hakmem_allocator::realloc(p, size) }
+    }
+    #[inline(always)]
+    unsafe fn free(p: *mut u8) {
+        // SAFETY: the caller guarantees `p` is null or a live HAKMEM block, freed once.
+        unsafe { hakmem_allocator::free(p) }
+    }
+    #[inline(always)]
+    unsafe fn aligned(kind: AlignedKind, align: usize, size: usize) -> *mut u8 {
+        let page = 4096;
+        let (align, size) = match kind {
+            AlignedKind::Valloc => (page, size),
+            AlignedKind::Pvalloc => (page, size.div_ceil(page).max(1) * page),
+            _ => (align.max(std::mem::size_of::<usize>()), size),
+        };
+        // SAFETY: power-of-two alignment (Program::validate).
+        unsafe { hakmem_allocator::aligned_alloc(align, size) }
+    }
+    #[inline(always)]
+    unsafe fn usable_size(p: *mut u8) -> usize {
+        // SAFETY: the caller guarantees `p` is a live HAKMEM block.
+        unsafe { hakmem_allocator::usable_size(p) }
+    }
+}
 
 /// Names of the HAKMEM knobs a spec may set.
 pub fn knob_names() -> Vec<&'static str> {
-    Vec::new()
+    KNOBS.iter().map(|k| k.name).collect()
 }
 
-/// Applies `knobs` on top of the environment's configuration and initialises HAKMEM.
-pub fn configure(_knobs: &[(String, String)]) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "the hakmem backend is not linked into this build yet (hakmem-allocator has no API yet)"
-    )
+/// Checks that every knob value parses (in the parent, so a bad value stops the run before any child).
+pub fn validate(label: &str, knobs: &[(String, String)]) -> anyhow::Result<()> {
+    let mut c = Config::default();
+    for (k, v) in knobs {
+        c.set(k, v)
+            .map_err(|e| anyhow::anyhow!("allocator spec `{label}`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Applies `knobs` on top of the environment's `HAKMEM_*` configuration and initialises HAKMEM.
+pub fn configure(knobs: &[(String, String)]) -> anyhow::Result<()> {
+    let mut c = Config::from_env();
+    for (k, v) in knobs {
+        c.set(k, v).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    hakmem_allocator::init(c).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Runs a job through HAKMEM.
-pub fn run(_job: &Job, _program: Option<&Program>, _opts: Options) -> Outcome {
-    Outcome::default()
+pub fn run(job: &Job, program: Option<&Program>, opts: Options) -> Outcome {
+    crate::child::run_on::<Hakmem>(job, program, opts)
 }
 
 /// HAKMEM's per-box counters.
 pub fn box_stats() -> BTreeMap<String, BTreeMap<String, u64>> {
-    BTreeMap::new()
+    hakmem_allocator::stats::snapshot()
 }

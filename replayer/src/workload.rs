@@ -136,6 +136,17 @@ pub fn random_mixed_steps(p: &RandomMixed) -> impl FnMut() -> (u32, u32) {
     }
 }
 
+/// Calls the live random-mixed loop makes: its steps plus the frees of the blocks left at the end.
+pub fn random_mixed_ops(p: &RandomMixed) -> u64 {
+    let mut step = random_mixed_steps(p);
+    let mut live = vec![false; p.ws.max(1) as usize];
+    for _ in 0..p.iters {
+        let (slot, _) = step();
+        live[slot as usize] ^= true;
+    }
+    p.iters + live.iter().filter(|&&l| l).count() as u64
+}
+
 /// Describes each workload for the manifest and the plan; an unreadable one becomes an `Err` reason
 /// (its samples are recorded as failed, the others still run).
 pub fn inputs(paths: &[std::path::PathBuf]) -> Vec<crate::session::Input> {
@@ -171,10 +182,15 @@ pub fn inputs(paths: &[std::path::PathBuf]) -> Vec<crate::session::Input> {
 
 fn describe(path: &Path, info: &mut reports::model::WorkloadInfo) -> anyhow::Result<()> {
     use anyhow::Context;
+    let w = Workload::open(path)?;
+    let h = w.header();
+    info.threads = h.threads.len() as u32;
+    info.ops = h.total_ops;
+    info.peak_live_bytes = h.stats.peak_live_bytes;
+    info.profile = serde_json::to_value(traces::info::Info::from_workload(&w)).unwrap_or_default();
     info.hash = format!(
         "sha256:{}",
         crate::sysinfo::sha256_file(path).context("cannot read")?
     );
-    let _ = load_program(path)?;
     Ok(())
 }

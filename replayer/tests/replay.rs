@@ -1,1 +1,481 @@
-//! Tests of this area (being built).
+//! `hakmem replay` end to end: real workloads from `hakmem gen`, real child processes, every backend,
+//! allocators built here with gcc that crash, hang or break the malloc contract, and bad input.
+
+use reports::model::{Manifest, Sample, Status};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `hakmem` binary under test.
+pub fn hakmem() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hakmem"))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("replayer-tests")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `hakmem ARGS…` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(hakmem())
+        .args(args)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .expect("cannot run hakmem")
+}
+
+/// Runs `hakmem ARGS…` and insists on success.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "hakmem {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Reads a bundle's manifest and samples.
+pub fn bundle(dir: &Path) -> (Manifest, Vec<Sample>) {
+    let m = std::fs::read_to_string(dir.join("manifest.json")).expect("bundle has a manifest");
+    let s = std::fs::read_to_string(dir.join("samples.jsonl")).expect("bundle has samples");
+    (
+        serde_json::from_str(&m).unwrap(),
+        s.lines()
+            .map(|l| serde_json::from_str(l).expect("a sample line parses"))
+            .collect(),
+    )
+}
+
+/// `libhakmem.so`, built by `cargo build --release --workspace` next to the `hakmem` binary.
+fn libhakmem() -> PathBuf {
+    let p = hakmem().parent().unwrap().join("libhakmem.so");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build --release --workspace` first (the CI command does)",
+        p.display()
+    );
+    p
+}
+
+const BAD_ALLOCATOR_C: &str = r#"
+/* Deliberately broken allocators, one per -D mode, preloaded over glibc. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <malloc.h>
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+static unsigned long calls;
+#ifdef MODE_CTOR_ABORT
+__attribute__((constructor)) static void die(void) { abort(); }
+#endif
+void *malloc(size_t n) {
+    calls++;
+#ifdef MODE_CRASH
+    if (calls > 20000) raise(SIGSEGV);
+#endif
+#ifdef MODE_SLEEP
+    if (calls > 20000) for (;;) sleep(1000);
+#endif
+#ifdef MODE_OVERLAP
+    /* sizes 3001..3009 (the harness never asks for them): every 4th returns the previous block again */
+    static void *last;
+    if (n >= 3001 && n <= 3009) {
+        if (last && calls % 4 == 0) return last;
+        last = __libc_malloc(n);
+        return last;
+    }
+#endif
+    return __libc_malloc(n);
+}
+void free(void *p) {
+#ifdef MODE_OVERLAP
+    if (p && malloc_usable_size(p) >= 3001 && malloc_usable_size(p) <= 3040) return;
+#endif
+    __libc_free(p);
+}
+"#;
+
+/// Builds the broken allocator `mode` (CRASH, SLEEP, OVERLAP, CTOR_ABORT) with gcc.
+pub fn bad_allocator(dir: &Path, mode: &str) -> PathBuf {
+    let src = dir.join("bad.c");
+    std::fs::write(&src, BAD_ALLOCATOR_C).unwrap();
+    let so = dir.join(format!("bad_{mode}.so"));
+    let st = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", &format!("-DMODE_{mode}"), "-o"])
+        .arg(&so)
+        .arg(&src)
+        .status()
+        .expect("gcc is needed to build the test allocators (Debian: apt-get install gcc)");
+    assert!(st.success(), "gcc failed to build {}", so.display());
+    so
+}
+
+fn ops_of(m: &Manifest, workload: &str) -> u64 {
+    m.workloads
+        .iter()
+        .find(|w| w.name == workload)
+        .expect("workload in manifest")
+        .ops
+}
+
+#[test]
+fn multithreaded_workloads_with_sync_points_replay_on_every_backend() {
+    let d = scratch("mt");
+    let pc = d.join("pc.hkw");
+    let th = d.join("th.hkw");
+    run_ok(&[
+        "gen",
+        "producer-consumer",
+        "--items",
+        "20000",
+        "-o",
+        pc.to_str().unwrap(),
+    ]);
+    run_ok(&[
+        "gen",
+        "threads",
+        "--threads",
+        "3",
+        "--iters",
+        "20000",
+        "--remote",
+        "0.3",
+        "-o",
+        th.to_str().unwrap(),
+    ]);
+    let lib = libhakmem();
+    let preload = format!("preload:{}", lib.display());
+    let out = d.join("bundle");
+    run_ok(&[
+        "replay",
+        pc.to_str().unwrap(),
+        th.to_str().unwrap(),
+        "--alloc",
+        "system",
+        "--alloc",
+        "mimalloc",
+        "--alloc",
+        "hakmem",
+        "--alloc",
+        &preload,
+        "--repeats",
+        "1",
+        "--timeout",
+        "60",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (m, samples) = bundle(&out);
+    assert_eq!(samples.len(), 8);
+    assert_eq!(
+        m.workloads.iter().map(|w| w.threads).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert!(m
+        .workloads
+        .iter()
+        .all(|w| w.hash.starts_with("sha256:") && w.ops > 0));
+    for s in &samples {
+        assert_eq!(s.status, Some(Status::Ok), "{s:?}");
+        assert_eq!(
+            s.ops,
+            ops_of(&m, &s.workload),
+            "replayed ops of {} on {}",
+            s.workload,
+            s.config
+        );
+        assert!(s.ops_per_sec > 0.0 && s.peak_rss_bytes > 0 && s.post_rss_bytes > 0);
+        assert!(
+            s.latency_ns.contains_key("malloc") && s.latency_ns.contains_key("free"),
+            "{s:?}"
+        );
+        assert_eq!(
+            s.allocator == "hakmem",
+            !s.box_stats.is_empty(),
+            "box stats only for hakmem: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn check_catches_overlapping_blocks_of_a_broken_allocator() {
+    let d = scratch("check");
+    let so = bad_allocator(&d, "OVERLAP");
+    let w = d.join("w.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "4000",
+        "--ws",
+        "16",
+        "--min",
+        "3001",
+        "--max",
+        "3009",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    let out = d.join("bundle");
+    let bad = format!("preload:{}", so.display());
+    let o = run(&[
+        "replay",
+        w.to_str().unwrap(),
+        "--check",
+        "--alloc",
+        &bad,
+        "--alloc",
+        "system",
+        "--alloc",
+        "mimalloc",
+        "--alloc",
+        "hakmem",
+        "--repeats",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a failed check makes the exit code 1"
+    );
+    let (m, samples) = bundle(&out);
+    assert!(m.check);
+    for s in &samples {
+        if s.config == bad {
+            assert_eq!(s.status, Some(Status::CheckFailed), "{s:?}");
+            assert!(
+                s.violations.iter().any(|v| v.contains("overlapping")),
+                "{:?}",
+                s.violations
+            );
+        } else {
+            assert_eq!(s.status, Some(Status::Ok), "{s:?}");
+            assert!(s.violations.is_empty());
+        }
+        assert_eq!(s.ops, ops_of(&m, "w"));
+    }
+}
+
+#[test]
+fn crashing_hanging_and_unloadable_preloads_are_failed_samples_and_the_rest_goes_on() {
+    let d = scratch("crash");
+    let w = d.join("w.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "100000",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    let crash = format!("preload:{}", bad_allocator(&d, "CRASH").display());
+    let hang = format!("preload:{}", bad_allocator(&d, "SLEEP").display());
+    let ctor = format!("preload:{}", bad_allocator(&d, "CTOR_ABORT").display());
+    let out = d.join("bundle");
+    let o = run(&[
+        "replay",
+        w.to_str().unwrap(),
+        "--alloc",
+        &crash,
+        "--alloc",
+        &hang,
+        "--alloc",
+        &ctor,
+        "--alloc",
+        "system",
+        "--timeout",
+        "2",
+        "--repeats",
+        "1",
+        "--jobs",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let (_, samples) = bundle(&out);
+    let by = |c: &str| {
+        samples
+            .iter()
+            .find(|s| s.config == c)
+            .unwrap_or_else(|| panic!("no sample for {c}"))
+    };
+    assert_eq!(by(&crash).status, Some(Status::Crashed));
+    assert!(by(&crash).error.contains("SIGSEGV"), "{}", by(&crash).error);
+    assert_eq!(by(&hang).status, Some(Status::Timeout));
+    assert_eq!(by(&ctor).status, Some(Status::Crashed));
+    assert!(by(&ctor).error.contains("SIGABRT"), "{}", by(&ctor).error);
+    assert_eq!(by("system").status, Some(Status::Ok));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("Timeout") && table.contains("SIGSEGV"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_corrupt_workload_is_reported_and_the_others_still_run() {
+    let d = scratch("corrupt");
+    let good = d.join("good.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "10000",
+        "-o",
+        good.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = d.join("truncated.hkw");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = d.join("garbage.hkw");
+    std::fs::write(&garbage, b"this is not a workload").unwrap();
+    let out = d.join("bundle");
+    let o = run(&[
+        "replay",
+        garbage.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--alloc",
+        "system",
+        "--repeats",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error: workload")
+            && err.contains("garbage.hkw")
+            && err.contains("truncated.hkw"),
+        "{err}"
+    );
+    let (_, samples) = bundle(&out);
+    let st = |w: &str| samples.iter().find(|s| s.workload == w).unwrap().status;
+    assert_eq!(st("garbage"), Some(Status::Error));
+    assert_eq!(st("truncated"), Some(Status::Error));
+    assert_eq!(st("good"), Some(Status::Ok));
+}
+
+#[test]
+fn bad_specs_are_one_clear_error_before_any_child_runs() {
+    let d = scratch("specs");
+    let w = d.join("w.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "1000",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "preload:/no/such/lib.so",
+            &["/no/such/lib.so", "No such file"],
+        ),
+        (
+            "jemalloc",
+            &[
+                "unknown allocator `jemalloc`",
+                "mimalloc",
+                "preload:PATH.so",
+            ],
+        ),
+        (
+            "hakmem:HAKMEM_NO_SUCH_KNOB=1",
+            &["HAKMEM_NO_SUCH_KNOB", "HAKMEM_TINY_UNIFIED_C7"],
+        ),
+        (
+            "hakmem:HAKMEM_TINY_UNIFIED_C7=lots",
+            &["lots", "HAKMEM_TINY_UNIFIED_C7"],
+        ),
+    ];
+    for (spec, needles) in cases {
+        let out = d.join("bundle");
+        let o = run(&[
+            "replay",
+            w.to_str().unwrap(),
+            "--alloc",
+            spec,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{spec}: {err}"
+        );
+        for n in *needles {
+            assert!(err.contains(n), "{spec}: {err:?} lacks {n:?}");
+        }
+        assert!(!out.exists(), "no bundle for a run that did not start");
+    }
+}
+
+#[test]
+fn a_sweep_expands_into_labelled_configurations_and_export_json_goes_to_stdout() {
+    let d = scratch("sweep");
+    let w = d.join("w.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "20000",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    let out = d.join("bundle");
+    let o = run_ok(&[
+        "replay",
+        w.to_str().unwrap(),
+        "--alloc",
+        "hakmem:HAKMEM_TINY_UNIFIED_C7=64|256,HAKMEM_TINY_REFILL_BATCH=16|32",
+        "--repeats",
+        "2",
+        "--touch",
+        "all",
+        "--export-json",
+        "-",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is the exported JSON");
+    let (m, samples) = bundle(&out);
+    assert_eq!(doc["samples"].as_array().unwrap().len(), 8);
+    assert_eq!(m.allocators.len(), 4);
+    assert_eq!(m.touch, "all");
+    let c = &m.allocators[1];
+    assert_eq!(
+        c.config,
+        "hakmem:HAKMEM_TINY_UNIFIED_C7=64,HAKMEM_TINY_REFILL_BATCH=32"
+    );
+    assert_eq!(
+        c.knobs.get("HAKMEM_TINY_REFILL_BATCH").map(String::as_str),
+        Some("32")
+    );
+    // Repeats are interleaved: the first four samples started are repeat 0 of each configuration.
+    assert!(samples.iter().all(|s| s.status == Some(Status::Ok)));
+    let mut first: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.repeat == 0)
+        .map(|s| s.config.as_str())
+        .collect();
+    first.sort();
+    first.dedup();
+    assert_eq!(first.len(), 4);
+}

@@ -147,13 +147,16 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
     };
     let configs =
         replayer::spec::parse_specs(&common.allocs, &replayer::hakmem_backend::knob_names())?;
+    for c in &configs {
+        replayer::hakmem_backend::validate(&c.label, &c.knobs)?;
+    }
     anyhow::ensure!(common.repeats >= 1, "--repeats must be at least 1");
     anyhow::ensure!(
         common.timeout > 0.0 && common.timeout.is_finite(),
         "--timeout must be a positive number of seconds"
     );
     let ops = match &source {
-        Source::RandomMixed(p) => p.iters,
+        Source::RandomMixed(p) => replayer::workload::random_mixed_ops(p),
         Source::ProducerConsumer(p) => 2 * p.iters,
         Source::Workload { .. } => 0,
     };

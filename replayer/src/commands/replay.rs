@@ -50,6 +50,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let configs =
         replayer::spec::parse_specs(&args.allocs, &replayer::hakmem_backend::knob_names())?;
+    for c in &configs {
+        replayer::hakmem_backend::validate(&c.label, &c.knobs)?;
+    }
     anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
     anyhow::ensure!(
         args.timeout > 0.0 && args.timeout.is_finite(),
