@@ -31,7 +31,7 @@ extern "C" {
 ///
 /// # Safety
 /// Always safe to call; `unsafe` because the result is raw memory the caller must manage.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn malloc(size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: a valid class.
@@ -91,7 +91,7 @@ unsafe fn malloc_mid(size: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `p` is null or a live allocation (of HAKMEM or of the C library) not used afterwards.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
     let kind = os::chunk_kind(a);
@@ -192,8 +192,9 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 }
 
 unsafe fn foreign_usable(p: *mut u8) -> usize {
-    // SAFETY: per the caller, `p` is a live glibc chunk: the size word precedes it.
-    let word = unsafe { *(p as *const usize).sub(1) };
+    // SAFETY: per the caller, `p` is a live glibc chunk: the size word precedes it. Volatile, because a
+    // compiler that sees the `malloc` call producing `p` would treat a plain read before it as out of bounds.
+    let word = unsafe { core::ptr::read_volatile((p as *const usize).sub(1)) };
     let size = word & !7;
     let overhead = if word & 2 != 0 { 16 } else { 8 };
     size.saturating_sub(overhead)

@@ -16,7 +16,8 @@
 //! onto a slab's `remote` list (one CAS); only the owner takes it, in one exchange ([`slab_collect`]).
 //!
 //! Invariants (per assigned slab, with no frees in flight):
-//! `used + |free| + |remote| + (end - carve) / block_size == capacity`,
+//! `used + |free| + (end - carve) / block_size == capacity` and `|remote| <= used` (a block on the remote
+//! list still counts as used until its owner collects it),
 //! `start <= carve <= end`, every block on `free`/`remote` lies in `[start, carve)` at a multiple of
 //! `block_size`; `assigned` bit i ⇔ `slabs[i].assigned`.
 
@@ -61,7 +62,7 @@ pub struct Slab {
     pub next: *mut Slab,
     /// Previous slab in that ring.
     pub prev: *mut Slab,
-    /// Blocks handed out of the slab's lists (in the program, in a Unified Cache, or on `remote`).
+    /// Blocks out of the free list and the uncarved area: in the program, in a Unified Cache, or on `remote`.
     pub used: u32,
     /// Blocks the slab holds.
     pub capacity: u32,
@@ -318,24 +319,30 @@ pub unsafe fn check_slab(slab: *mut Slab) -> Result<(), &'static str> {
         if (*slab).carve < start || (*slab).carve > (*slab).end {
             return Err("carve outside the slab");
         }
-        let mut n = 0usize;
-        for head in [(*slab).free, (*slab).remote.load(Ordering::Acquire)] {
+        let mut counts = [0usize; 2];
+        for (k, head) in [(*slab).free, (*slab).remote.load(Ordering::Acquire)]
+            .into_iter()
+            .enumerate()
+        {
             let mut b = head;
             while !b.is_null() {
                 let a = b as usize;
                 if a < start || a >= (*slab).carve || (a - start) % bs != 0 {
                     return Err("free block outside the carved area or misaligned");
                 }
-                n += 1;
-                if n > (*slab).capacity as usize {
+                counts[k] += 1;
+                if counts[k] > (*slab).capacity as usize {
                     return Err("free lists longer than the capacity (cycle or double free)");
                 }
                 b = (*b).next;
             }
         }
         let uncarved = ((*slab).end - (*slab).carve) / bs;
-        if (*slab).used as usize + n + uncarved != (*slab).capacity as usize {
-            return Err("used + |free| + |remote| + uncarved != capacity");
+        if (*slab).used as usize + counts[0] + uncarved != (*slab).capacity as usize {
+            return Err("used + |free| + uncarved != capacity");
+        }
+        if counts[1] > (*slab).used as usize {
+            return Err("remote list longer than the blocks in use");
         }
         Ok(())
     }

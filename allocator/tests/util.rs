@@ -21,15 +21,32 @@ impl Rng {
 
 /// The workspace root (two levels above this crate's manifest).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
-/// The release directory holding the built artifacts: `$CARGO_TARGET_DIR/release` or `<workspace>/target/release`.
+/// The directory holding the built artifacts: the profile directory this test binary was built into
+/// (`<target>/release/deps/tests-…` → `<target>/release`), else `$CARGO_TARGET_DIR/release` or
+/// `<workspace>/target/release`.
 pub fn release_dir() -> PathBuf {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.parent()?.to_path_buf()))
+    {
+        if dir.join("libhakmem.so").exists() || dir.join("examples").exists() {
+            return dir;
+        }
+    }
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => {
             let d = PathBuf::from(d);
-            let d = if d.is_relative() { workspace().join(d) } else { d };
+            let d = if d.is_relative() {
+                workspace().join(d)
+            } else {
+                d
+            };
             d.join("release")
         }
         None => workspace().join("target").join("release"),
@@ -57,7 +74,10 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Compiles `tests/c/NAME.c` with gcc into `dir`, returning the executable.
 pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("c").join(format!("{name}.c"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("c")
+        .join(format!("{name}.c"));
     let exe = dir.join(name);
     let out = Command::new("gcc")
         .args(["-O2", "-g", "-pthread", "-o"])
@@ -65,6 +85,18 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
         .arg(&src)
         .output()
         .expect("gcc must be installed (apt-get install gcc)");
-    assert!(out.status.success(), "gcc {} failed: {}", src.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gcc {} failed: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     exe
+}
+
+/// An example binary of this crate (built by `cargo test`).
+pub fn example(name: &str) -> PathBuf {
+    let p = release_dir().join("examples").join(name);
+    assert!(p.exists(), "{} is missing: `cargo test` builds the examples; build it with `cargo build --release -p hakmem-allocator --examples`", p.display());
+    p
 }
