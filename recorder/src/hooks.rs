@@ -23,6 +23,7 @@ macro_rules! hooks {
             /// # Safety
             /// The contract of the C library function of the same name.
             #[cfg_attr(not(test), no_mangle)]
+            #[allow(non_snake_case)]
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret $body
         )*
         /// The C names of every hooked symbol.
@@ -174,6 +175,16 @@ hooks! {
         pid
     }
 
+    /// `_exit`: the process ends without running destructors, so the end slot is written here.
+    fn _exit(status: c_int) -> ! {
+        exit_now(&real::EXIT, status)
+    }
+
+    /// `_Exit`, as `_exit`.
+    fn _Exit(status: c_int) -> ! {
+        exit_now(&real::EXIT_UPPER, status)
+    }
+
     /// `execve`: records `Exec` and closes the trace as ended by exec; the new image, which keeps
     /// `LD_PRELOAD` through its environment, records into a new file. If exec fails, recording goes on.
     fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
@@ -224,6 +235,21 @@ fn exec_begin(next: &real::Next) -> usize {
     record(rdtsc(), Op::Exec);
     crate::session::end(traces::raw::EndState::Exec);
     f
+}
+
+/// Writes the end slot, then ends the process through the C library (or the raw syscall).
+fn exit_now(next: &real::Next, status: c_int) -> ! {
+    crate::session::end(traces::raw::EndState::Exit);
+    let f = next.get();
+    if f != 0 {
+        // SAFETY: the C library's `_exit`/`_Exit`, which does not return.
+        unsafe { core::mem::transmute::<usize, real::ExitFn>(f)(status) }
+    }
+    // SAFETY: exit_group ends every thread of the process; it does not return.
+    unsafe {
+        libc::syscall(libc::SYS_exit_group, status);
+        libc::abort()
+    }
 }
 
 /// Exec returned: it failed, and this image goes on recording into the same file.

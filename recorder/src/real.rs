@@ -58,6 +58,13 @@ pub static EXECVP: Next = Next::new(c"execvp");
 /// `execvpe` of the C library.
 pub static EXECVPE: Next = Next::new(c"execvpe");
 
+/// `_exit` of the C library.
+pub static EXIT: Next = Next::new(c"_exit");
+/// `_Exit` of the C library.
+pub static EXIT_UPPER: Next = Next::new(c"_Exit");
+
+/// Signature of `_exit` / `_Exit`.
+pub type ExitFn = unsafe extern "C" fn(c_int) -> !;
 /// Signature of `malloc_usable_size`.
 pub type UsableFn = unsafe extern "C" fn(*mut c_void) -> usize;
 /// Signature of `fork`.

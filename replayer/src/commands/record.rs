@@ -1,10 +1,73 @@
-//! `hakmem record` (being built).
+//! `hakmem record [-o DIR] [--chunk-kb N] [-q] -- CMD ARGS…`: run a program under the recorder and list
+//! the raw traces it wrote (on stderr, so the program's stdout stays its own).
+
+use replayer::record::{self, RecordOptions, TraceSummary};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
 
 /// Arguments of `hakmem record`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Directory for the raw traces (one file per process: PROGRAM.PID.hkraw); created if missing.
+    #[arg(short = 'o', long = "out", default_value = ".")]
+    out: PathBuf,
+    /// Chunk size per thread in KiB (HAKMEM_RECORD_CHUNK_KB; default 256).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1048576))]
+    chunk_kb: Option<u32>,
+    /// Do not list the traces at the end.
+    #[arg(short, long)]
+    quiet: bool,
+    /// The program and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<OsString>,
+}
 
-/// Runs `hakmem record`.
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`hakmem record` is not built yet")
+/// Runs `hakmem record`: the program's exit code is passed through; a signal death is reported and
+/// becomes 128 + the signal number.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let recorder = record::find_recorder()?;
+    let opts = RecordOptions {
+        out_dir: args.out.clone(),
+        command: args.command,
+        chunk_kb: args.chunk_kb,
+        recorder,
+    };
+    let outcome = record::record(&opts)?;
+    let mut err = std::io::stderr().lock();
+    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&outcome.status) {
+        writeln!(
+            err,
+            "hakmem record: the program was killed by {} (exit status {})",
+            record::signal_name(sig),
+            outcome.exit_code()
+        )?;
+    }
+    if !args.quiet {
+        writeln!(
+            err,
+            "hakmem record: {} trace(s) in {}",
+            outcome.traces.len(),
+            args.out.display()
+        )?;
+        for p in &outcome.traces {
+            let s = TraceSummary::read(p);
+            writeln!(
+                err,
+                "  {}  pid {}  {} threads  {} events  {} bytes  {}",
+                p.display(),
+                s.pid,
+                s.threads,
+                s.events,
+                s.bytes,
+                s.status
+            )?;
+        }
+    }
+    Ok(outcome.exit_code())
 }

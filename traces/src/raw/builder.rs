@@ -65,7 +65,7 @@ impl RawTraceBuilder {
     pub fn create(path: &Path, spec: &BuilderSpec) -> Result<RawTraceBuilder, RawError> {
         let io = |source| RawError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -143,7 +143,7 @@ impl RawTraceBuilder {
             })
             .ok_or_else(|| RawError::Io {
                 path: self.path.clone(),
-                source: std::io::Error::other("trace file cannot grow"),
+                cause: std::io::Error::other("trace file cannot grow"),
             })?;
         st.seq += 1;
         st.cursor = cursor;
@@ -163,7 +163,7 @@ impl RawTraceBuilder {
         self.shared.trim(|n| file.set_len(n).is_ok());
         self.map.flush().map_err(|source| RawError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         })?;
         Ok(self.path)
     }

@@ -27,13 +27,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum RawError {
     /// The file could not be opened, read, written or mapped.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause (in the message, not chained as a source, so that it is printed once).
+        cause: std::io::Error,
     },
     /// A directory was given where a trace file was expected.
     #[error("{}: is a directory, not a raw trace", path.display())]

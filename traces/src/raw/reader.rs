@@ -193,7 +193,7 @@ impl RawTrace {
     pub fn open(path: &Path) -> Result<RawTrace, RawError> {
         let io = |source| RawError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
