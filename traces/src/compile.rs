@@ -81,6 +81,8 @@ pub struct Compiled {
     pub events: u64,
     /// Wall seconds per phase (`open`, `resolve`, `assign`), for benchmarks.
     pub phases: Vec<(&'static str, f64)>,
+    /// Bytes of event records in the raw traces read (0 for in-memory input).
+    pub raw_record_bytes: u64,
 }
 
 /// What went wrong compiling files.
@@ -796,6 +798,7 @@ fn finish(
         writer,
         events,
         phases,
+        raw_record_bytes: 0,
     })
 }
 
@@ -850,7 +853,9 @@ pub fn compile_files(paths: &[PathBuf], opts: &CompileOptions) -> Result<Compile
             .collect::<Vec<_>>()
             .join(" ")
     );
-    finish(resolved, &source, notes, phases)
+    let mut c = finish(resolved, &source, notes, phases)?;
+    c.raw_record_bytes = traces.iter().map(|t| t.record_bytes()).sum();
+    Ok(c)
 }
 
 /// Compiles one raw trace in memory (what `info` does for raw traces).

@@ -9,12 +9,14 @@
 //! [`CallKind::ALL`] when rendered as text. Histograms list only non-empty power-of-two buckets as
 //! `{lo, hi, count}` with inclusive bounds.
 
+use crate::compile::{compile_file, CompileError, CompileOptions};
 use crate::event::CallKind;
 use crate::stats::{bucket_range, kind_index, Stats};
-use crate::workload::{Header, Workload, VERSION};
+use crate::workload::{has_magic, Header, Workload, WorkloadError, VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// One non-empty histogram bucket: `count` values in `lo..=hi`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +90,7 @@ pub struct Info {
     pub shared_slots: u64,
     /// Size of the file in bytes.
     pub file_bytes: u64,
-    /// Bytes of op streams per op (workloads only; 0 for raw traces).
+    /// Bytes of op streams per op (workloads), or raw record bytes per event (raw traces).
     pub bytes_per_op: f64,
     /// Compilation and crash-recovery notes.
     pub notes: Vec<String>,
@@ -105,7 +107,71 @@ fn buckets(h: &[u64]) -> Vec<Bucket> {
         .collect()
 }
 
+/// Why a file could not be described. Displays as `<path>: <cause>`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InfoError {
+    /// The file looks like a workload but is not a valid one.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// The file is not a workload and not a readable raw trace.
+    #[error(transparent)]
+    Raw(#[from] CompileError),
+    /// The compiled raw trace cannot be described (too many slots).
+    #[error("{path}: {cause}")]
+    Other {
+        /// The file.
+        path: String,
+        /// The cause.
+        cause: String,
+    },
+}
+
+/// Describes `path`: a workload from its header (constant time), a raw trace by compiling it in memory.
+/// The kind is told by the file's magic; anything that is not a workload is handed to the raw reader,
+/// whose errors name both formats' expectations.
+pub fn describe(path: &Path) -> Result<Info, InfoError> {
+    let mut magic = [0u8; 8];
+    let is_workload = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .map(|_| has_magic(&magic))
+        .unwrap_or(false);
+    if is_workload {
+        let w = Workload::open_header(path)?;
+        return Ok(Info::from_workload(&w));
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_file() && meta.len() > 0 && meta.len() < 8 {
+            // Too short for either format: say so in workload terms (the likelier intent).
+            return Err(Workload::open_header(path).unwrap_err().into());
+        }
+    }
+    Info::from_raw(path, &CompileOptions::default())
+}
+
 impl Info {
+    /// The description of a raw trace: compiled in memory, so its figures are exactly those of the
+    /// workload `hakmem compile` would write; notes carry the reader's recovery summary.
+    /// `bytes_per_op` is the raw trace's record bytes per event.
+    pub fn from_raw(path: &Path, opts: &CompileOptions) -> Result<Info, InfoError> {
+        let c = compile_file(path, opts)?;
+        let h = c.writer.header().map_err(|cause| InfoError::Other {
+            path: path.display().to_string(),
+            cause,
+        })?;
+        let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut info = Info::from_header(&h, &path.display().to_string(), file_bytes);
+        info.format = "raw".into();
+        info.format_version = crate::raw::layout::VERSION;
+        info.source = format!("raw trace, {} events", c.events);
+        info.bytes_per_op = if c.events == 0 {
+            0.0
+        } else {
+            c.raw_record_bytes as f64 / c.events as f64
+        };
+        Ok(info)
+    }
+
     /// The description of a mapped workload (header only; no stream is read).
     pub fn from_workload(w: &Workload) -> Info {
         let mut info = Self::from_header(w.header(), &w.path().display().to_string(), w.file_len());

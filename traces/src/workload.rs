@@ -1095,8 +1095,9 @@ impl WorkloadWriter {
         &self.threads
     }
 
-    /// Builds the header (layout, slot bases, checksums).
-    fn header(&self) -> Result<Header, String> {
+    /// The header this writer would store (layout, slot bases, checksums; stream offsets are filled in by
+    /// [`WorkloadWriter::write`]). Errors: too many slots, or statistics that contradict the streams.
+    pub fn header(&self) -> Result<Header, String> {
         let too_many = || "more than 2^32 object slots".to_string();
         let shared = self
             .threads

@@ -1,14 +1,13 @@
-//! `hakmem info FILE [--json]`: describe a workload (.hkw) from its precomputed header statistics.
+//! `hakmem info FILE [--json]`: describe a workload (.hkw, from its precomputed header statistics) or a
+//! raw trace (compiled in memory). The library side is `traces::info`.
 
 use std::io::Write;
 use std::path::PathBuf;
-use traces::info::Info;
-use traces::workload::Workload;
 
 /// Arguments of `hakmem info`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A workload (.hkw) or a raw trace.
+    /// A workload (.hkw) or a raw trace written by `hakmem record`.
     file: PathBuf,
     /// Print JSON (the same object the replayer stores in result manifests).
     #[arg(long)]
@@ -17,8 +16,7 @@ pub struct Args {
 
 /// Runs `hakmem info`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let w = Workload::open_header(&args.file)?;
-    let info = Info::from_workload(&w);
+    let info = traces::info::describe(&args.file)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &info)?;
