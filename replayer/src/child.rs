@@ -127,8 +127,8 @@ pub(crate) fn run_on<A: Allocator>(
     match (&job.source, program) {
         (Source::Workload { .. }, Some(p)) => engine::replay::<A>(p, opts),
         (Source::RandomMixed(rm), _) => {
-            let mut gen = crate::workload::random_mixed_steps(rm);
-            engine::bench_random_mixed::<A>(*rm, move || gen(), opts)
+            let gen = crate::workload::random_mixed_steps(rm);
+            engine::bench_random_mixed::<A>(*rm, gen, opts)
         }
         (Source::ProducerConsumer(pc), _) => engine::bench_producer_consumer::<A>(*pc, opts),
         (Source::Workload { .. }, None) => unreachable!("workload jobs always carry a program"),

@@ -300,7 +300,7 @@ impl Checker {
         } else {
             16.min(prev_pow2(size.max(1)))
         };
-        if addr % need != 0 {
+        if !addr.is_multiple_of(need) {
             self.violation(format!(
                 "{}({size}{}) returned {addr:#x}, not aligned to {need}",
                 kind.name(),

@@ -115,7 +115,13 @@ fn mib(x: f64) -> String {
 /// Renders the summary table.
 pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&str>) -> String {
     let rows = rows(samples, configs);
-    let base = pick_baseline(configs, baseline);
+    // Without a request, a baseline that has no successful sample would leave every ratio empty.
+    let measured: Vec<String> = configs
+        .iter()
+        .filter(|c| rows.iter().any(|r| &r.config == *c && r.ok > 0))
+        .cloned()
+        .collect();
+    let base = pick_baseline(&measured, baseline);
     let mut t = String::new();
     let wc = rows
         .iter()
