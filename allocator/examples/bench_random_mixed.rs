@@ -4,7 +4,8 @@
 //!
 //! Usage: `bench_random_mixed ALLOC ITERS WS SEED [MIN MAX]` with ALLOC = hakmem | mimalloc | system |
 //! pc-hakmem | pc-mimalloc | pc-system (producer-consumer: one thread allocates, another frees).
-//! Prints `ALLOC ops/s maxrss_kib`.
+//! Calls are statically dispatched (HAKMEM inlines, as in the replayer); `BENCH_DYN=1` calls through function
+//! pointers instead. Prints `ALLOC Mops/s maxrss_kib` (random-mixed: per thread-CPU second; producer-consumer: per wall second).
 
 use std::time::Instant;
 
@@ -36,6 +37,83 @@ unsafe fn sys_free(p: *mut u8) {
     unsafe { libc::free(p as *mut _) }
 }
 
+/// Statically dispatched allocator calls, so that HAKMEM's fast paths inline into the loop (as they do in
+/// the replayer with fat LTO); mimalloc and the C library are FFI calls either way.
+trait Alloc {
+    unsafe fn malloc(n: usize) -> *mut u8;
+    unsafe fn free(p: *mut u8);
+}
+struct Hk;
+impl Alloc for Hk {
+    #[inline(always)]
+    unsafe fn malloc(n: usize) -> *mut u8 {
+        // SAFETY: C semantics.
+        unsafe { hakmem_allocator::malloc(n) }
+    }
+    #[inline(always)]
+    unsafe fn free(p: *mut u8) {
+        // SAFETY: our block.
+        unsafe { hakmem_allocator::free(p) }
+    }
+}
+struct Mi;
+impl Alloc for Mi {
+    #[inline(always)]
+    unsafe fn malloc(n: usize) -> *mut u8 {
+        // SAFETY: C semantics.
+        unsafe { libmimalloc_sys::mi_malloc(n) as *mut u8 }
+    }
+    #[inline(always)]
+    unsafe fn free(p: *mut u8) {
+        // SAFETY: mimalloc block.
+        unsafe { libmimalloc_sys::mi_free(p as *mut _) }
+    }
+}
+struct Sys;
+impl Alloc for Sys {
+    #[inline(always)]
+    unsafe fn malloc(n: usize) -> *mut u8 {
+        // SAFETY: C semantics.
+        unsafe { libc::malloc(n) as *mut u8 }
+    }
+    #[inline(always)]
+    unsafe fn free(p: *mut u8) {
+        // SAFETY: C library block.
+        unsafe { libc::free(p as *mut _) }
+    }
+}
+
+fn run_static<A: Alloc>(iters: u64, ws: usize, seed: u64, min: u64, max: u64) -> f64 {
+    let mut slots = vec![std::ptr::null_mut::<u8>(); ws];
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let span = max - min + 1;
+    let t0 = cpu_now();
+    for _ in 0..iters {
+        let i = rng.below(ws as u64) as usize;
+        let size = (min + rng.below(span)) as usize;
+        let s = &mut slots[i];
+        // SAFETY: every pointer in `slots` is live and came from `A`.
+        unsafe {
+            if s.is_null() {
+                let p = A::malloc(size);
+                *p = 1;
+                *s = p;
+            } else {
+                A::free(*s);
+                *s = std::ptr::null_mut();
+            }
+        }
+    }
+    let dt = cpu_now() - t0;
+    for s in slots {
+        if !s.is_null() {
+            // SAFETY: live block from `A`.
+            unsafe { A::free(s) };
+        }
+    }
+    iters as f64 / dt
+}
+
 struct Rng(u64);
 impl Rng {
     #[inline(always)]
@@ -57,7 +135,7 @@ fn run(m: Malloc, f: Free, iters: u64, ws: usize, seed: u64, min: u64, max: u64)
     let mut slots = vec![std::ptr::null_mut::<u8>(); ws];
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let span = max - min + 1;
-    let t0 = Instant::now();
+    let t0 = cpu_now();
     for _ in 0..iters {
         let i = rng.below(ws as u64) as usize;
         let size = (min + rng.below(span)) as usize;
@@ -74,7 +152,7 @@ fn run(m: Malloc, f: Free, iters: u64, ws: usize, seed: u64, min: u64, max: u64)
             }
         }
     }
-    let dt = t0.elapsed().as_secs_f64();
+    let dt = cpu_now() - t0;
     for s in slots {
         if !s.is_null() {
             // SAFETY: live block from `m`.
@@ -82,6 +160,17 @@ fn run(m: Malloc, f: Free, iters: u64, ws: usize, seed: u64, min: u64, max: u64)
         }
     }
     iters as f64 / dt
+}
+
+/// Thread CPU time in seconds: less disturbed than wall time on a shared machine.
+fn cpu_now() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 struct SendPtr(*mut u8);
@@ -142,8 +231,14 @@ fn main() {
     };
     let ops = if a[1].starts_with("pc-") {
         producer_consumer(m, f, iters, seed, min, max)
-    } else {
+    } else if std::env::var_os("BENCH_DYN").is_some() {
         run(m, f, iters, ws, seed, min, max)
+    } else {
+        match a[1].as_str() {
+            "hakmem" => run_static::<Hk>(iters, ws, seed, min, max),
+            "mimalloc" => run_static::<Mi>(iters, ws, seed, min, max),
+            _ => run_static::<Sys>(iters, ws, seed, min, max),
+        }
     };
     // SAFETY: getrusage with a valid out-pointer.
     let rss = unsafe {

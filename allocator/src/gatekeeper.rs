@@ -3,8 +3,8 @@
 //!
 //! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop):
 //! - `malloc(n ≤ 1024)`: class table load, thread-local heap load, cache pop — no atomics, no init check.
-//! - `free(p)`: chunk-map load (`p >> 21`), owner compare against the thread's heap, class load from the slab
-//!   header, cache push — no atomics.
+//! - `free(p)`: chunk-map byte (`p >> 21`) compared with the thread heap's owner token, class load from the
+//!   slab header, cache push — no atomics, no load of the SuperSlab header.
 //!
 //! Everything else is `#[cold] #[inline(never)]`: heap start-up, refills, overflows, remote frees (one CAS on
 //! the owning slab's remote list), Pool sizes, Large mappings, and pointers HAKMEM did not hand out (passed to
@@ -31,7 +31,7 @@ extern "C" {
 ///
 /// # Safety
 /// Always safe to call; `unsafe` because the result is raw memory the caller must manage.
-#[inline(never)]
+#[inline(always)]
 pub unsafe fn malloc(size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: a valid class.
@@ -91,22 +91,41 @@ unsafe fn malloc_mid(size: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `p` is null or a live allocation (of HAKMEM or of the C library) not used afterwards.
-#[inline(never)]
+#[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
     let kind = os::chunk_kind(a);
-    if kind == os::KIND_SMALL {
-        let ss = superslab_of(a);
-        let h = heap::current();
-        // SAFETY: the chunk map says `ss` is a mapped SuperSlab; owner-only fields are read only when we own it.
+    let h = heap::current();
+    // SAFETY: a chunk-map byte equal to our heap's token means a SuperSlab we own (tokens are written only by
+    // the owner-to-be and withdrawn by the owner before it lets go); its header and slab table are mapped.
+    unsafe {
+        if kind == (*h).token {
+            let cls = (*slab_of(a)).class as usize;
+            let c = unified_cache::cache_of(h, cls);
+            if unified_cache::push(c, p) {
+                return;
+            }
+            return unified_cache::flush_and_push(h, cls, p);
+        }
+        free_slow(h, p, kind)
+    }
+}
+
+/// Frees that are not "a block of a SuperSlab whose token is ours": SuperSlabs of heaps without a token,
+/// other threads' blocks, Large blocks, null and foreign pointers.
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(h: *mut Heap, p: *mut u8, kind: u8) {
+    let a = p as usize;
+    if os::is_small(kind) {
+        // SAFETY: the chunk map says a SuperSlab is mapped there.
         unsafe {
-            if (*ss).owner.load(Ordering::Relaxed) == h as usize {
+            if (*superslab_of(a)).owner.load(Ordering::Relaxed) == h as usize {
                 let cls = (*slab_of(a)).class as usize;
-                let c = unified_cache::cache_of(h, cls);
-                if unified_cache::push(c, p) {
-                    return;
+                if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
+                    unified_cache::flush_and_push(h, cls, p);
                 }
-                return unified_cache::flush_and_push(h, cls, p);
+                return;
             }
             return free_remote(h, p);
         }
@@ -166,7 +185,7 @@ unsafe fn foreign_free(p: *mut u8) {
 /// Whether HAKMEM handed out `p` (a live SuperSlab block address or a Large block).
 pub fn owns(p: *const u8) -> bool {
     match os::chunk_kind(p as usize) {
-        os::KIND_SMALL => true,
+        k if os::is_small(k) => true,
         k @ (os::KIND_LARGE | os::KIND_LARGE_BACK) => large::usable(p as *mut u8, k).is_some(),
         _ => false,
     }
@@ -181,7 +200,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     let a = p as usize;
     match os::chunk_kind(a) {
         // SAFETY: the block's slab header is mapped.
-        os::KIND_SMALL => unsafe { (*slab_of(a)).block_size as usize },
+        k if os::is_small(k) => unsafe { (*slab_of(a)).block_size as usize },
         _ if p.is_null() => 0,
         k => match large::usable(p, k) {
             Some(n) => n,
@@ -213,7 +232,7 @@ pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
     // SAFETY: fresh block of at least `total` bytes; Large blocks are fresh mappings, already zero.
     unsafe {
         let p = malloc(total);
-        if !p.is_null() && os::chunk_kind(p as usize) == os::KIND_SMALL {
+        if !p.is_null() && os::is_small(os::chunk_kind(p as usize)) {
             core::ptr::write_bytes(p, 0, total);
         }
         p
@@ -239,7 +258,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let kind = os::chunk_kind(a);
     let old = match kind {
         // SAFETY: the slab header is mapped.
-        os::KIND_SMALL => unsafe { (*slab_of(a)).block_size as usize },
+        k if os::is_small(k) => unsafe { (*slab_of(a)).block_size as usize },
         k => match large::usable(p, k) {
             Some(n) => n,
             // SAFETY: a C-library block stays with the C library.

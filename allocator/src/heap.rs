@@ -28,6 +28,8 @@ use crate::{
 /// A thread's allocator state.
 #[repr(C)]
 pub struct Heap {
+    /// Owner token written into the chunk map for this heap's SuperSlabs (`os::TOKEN_NEVER` if none).
+    pub token: u8,
     /// Unified Cache, one per class (the hot path).
     pub caches: [Cache; NUM_CLASSES],
     /// Page Box, one ring of slabs per class.
@@ -52,6 +54,7 @@ pub struct Heap {
 
 impl Heap {
     const EMPTY_HEAP: Heap = Heap {
+        token: os::TOKEN_NEVER,
         caches: [Cache::EMPTY; NUM_CLASSES],
         pages: [PageQueue::EMPTY; NUM_CLASSES],
         batch: [0; NUM_CLASSES],
@@ -71,6 +74,20 @@ unsafe impl Sync for SyncHeap {}
 
 /// The heap every thread starts with: every cache empty with capacity 0.
 static EMPTY: SyncHeap = SyncHeap(Heap::EMPTY_HEAP);
+
+/// The chunk-map value for SuperSlabs owned by `h`: its token, or [`os::KIND_SMALL`] for a heap without one.
+///
+/// # Safety
+/// `h` points to a heap.
+pub unsafe fn map_value(h: *mut Heap) -> u8 {
+    // SAFETY: per contract.
+    let t = unsafe { (*h).token };
+    if (os::TOKEN_FIRST..=os::TOKEN_LAST).contains(&t) {
+        t
+    } else {
+        os::KIND_SMALL
+    }
+}
 
 /// Address of [`EMPTY`].
 #[inline(always)]
@@ -98,6 +115,7 @@ static mut KEY: libc::pthread_key_t = 0;
 static mut REGISTRY: *mut Heap = null_mut();
 static mut FREE_HEAPS: *mut Heap = null_mut();
 static mut META_CUR: usize = 0;
+static mut NEXT_TOKEN: u8 = os::TOKEN_FIRST;
 static mut META_END: usize = 0;
 
 /// Why [`crate::init`] refused.
@@ -276,6 +294,11 @@ unsafe fn make_heap(cfg: &Config) -> *mut Heap {
         }
         let h = base as *mut Heap;
         core::ptr::write(h, Heap::EMPTY_HEAP);
+        let t = *core::ptr::addr_of!(NEXT_TOKEN);
+        if t <= os::TOKEN_LAST {
+            (*h).token = t;
+            NEXT_TOKEN = t + 1;
+        }
         let mut slot = base.add(core::mem::size_of::<Heap>()) as *mut *mut u8;
         for (c, &cap) in caps.iter().enumerate() {
             let cache = &mut (*h).caches[c];
@@ -333,6 +356,7 @@ pub unsafe fn teardown(h: *mut Heap) {
                     superslab::slab_unassign(slab);
                 }
             }
+            os::set_chunk_kind(ss as usize, os::KIND_SMALL);
             (*ss).owner.store(0, Ordering::Release);
             if (*ss).assigned == 0 {
                 release_guard::put_locked(ss);

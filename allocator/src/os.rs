@@ -4,8 +4,10 @@
 //! - [`map`] returns zeroed, readable and writable memory aligned to [`CHUNK`] (2 MiB), or null; it never
 //!   allocates from the heap and never panics. [`unmap`] gives a range obtained from [`map`] back.
 //! - The chunk map ([`chunk_kind`]) records, for every 2 MiB chunk of the 47-bit user address space, what
-//!   HAKMEM placed there: nothing ([`KIND_NONE`]), a SuperSlab header ([`KIND_SMALL`]), a Large header
-//!   ([`KIND_LARGE`]) or a Large block whose header is one chunk lower ([`KIND_LARGE_BACK`]). It is a
+//!   HAKMEM placed there: nothing ([`KIND_NONE`]), a Large header ([`KIND_LARGE`]), a Large block whose
+//!   header is one chunk lower ([`KIND_LARGE_BACK`]), or a SuperSlab header: [`KIND_SMALL`] when its owner
+//!   has no token, else the owning heap's token (`TOKEN_FIRST..=TOKEN_LAST`), so that `free` learns "mine"
+//!   from this one byte. It is a
 //!   zero-initialised 64 MiB `.bss` array: the kernel backs only the pages that are touched, one 4 KiB page per
 //!   8 GiB of address space in use.
 //! - Invariant: `chunk_kind(p) != KIND_NONE` ⇔ a live HAKMEM mapping put a header at that chunk (or one chunk
@@ -26,12 +28,24 @@ const MAP_ENTRIES: usize = 1 << (ADDR_BITS - CHUNK_SHIFT);
 
 /// Nothing of ours in this chunk.
 pub const KIND_NONE: u8 = 0;
-/// A SuperSlab header lives at the chunk base.
-pub const KIND_SMALL: u8 = 1;
 /// A Large header lives at the chunk base.
-pub const KIND_LARGE: u8 = 2;
+pub const KIND_LARGE: u8 = 1;
 /// A Large block starts at this chunk's base; its header lives one chunk lower.
-pub const KIND_LARGE_BACK: u8 = 3;
+pub const KIND_LARGE_BACK: u8 = 2;
+/// A SuperSlab header lives at the chunk base; its owner (if any) has no token: read `owner`.
+pub const KIND_SMALL: u8 = 3;
+/// First owner token (a SuperSlab owned by the heap holding this token).
+pub const TOKEN_FIRST: u8 = 4;
+/// Last owner token.
+pub const TOKEN_LAST: u8 = 254;
+/// The token of heaps that have none (the empty start-up heap, heaps beyond the 251st): never in the map.
+pub const TOKEN_NEVER: u8 = 255;
+
+/// Whether a chunk-map value denotes a SuperSlab.
+#[inline(always)]
+pub fn is_small(kind: u8) -> bool {
+    (KIND_SMALL..=TOKEN_LAST).contains(&kind)
+}
 
 static mut CHUNK_MAP: [u8; MAP_ENTRIES] = [0; MAP_ENTRIES];
 

@@ -113,6 +113,7 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
                 break;
             }
             (*ss).owner.store(h as usize, Ordering::Release);
+            os::set_chunk_kind(ss as usize, heap::map_value(h));
             tier::set(ss, tier::HOT);
             warm_pool::add(h, ss);
             if space {
@@ -125,7 +126,7 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
             let base = prefault::map_superslab(cfg.ss_prefault);
             if !base.is_null() {
                 let ss = superslab::format(base, h as usize);
-                os::set_chunk_kind(base as usize, os::KIND_SMALL);
+                os::set_chunk_kind(base as usize, heap::map_value(h));
                 tier::set(ss, tier::HOT);
                 MAPPED.fetch_add(1, Ordering::Relaxed);
                 warm_pool::add(h, ss);
@@ -152,6 +153,7 @@ unsafe fn reclaim_locked(h: *mut Heap) -> *mut SuperSlab {
         }
         unlink_abandoned(ss);
         (*ss).owner.store(h as usize, Ordering::Release);
+        os::set_chunk_kind(ss as usize, heap::map_value(h));
         tier::set(ss, tier::HOT);
         RECLAIMED.fetch_add(1, Ordering::Relaxed);
         let mut mask = (*ss).assigned;

@@ -149,6 +149,7 @@ pub unsafe fn on_slab_retired(h: *mut Heap, ss: *mut SuperSlab) {
             return;
         }
         remove(h, ss);
+        crate::os::set_chunk_kind(ss as usize, crate::os::KIND_SMALL);
         (*ss).owner.store(0, Ordering::Release);
         LOCK.lock();
         release_guard::put_locked(ss);
