@@ -134,12 +134,25 @@ impl Session {
             self.export_json.clone(),
         )?;
         if shared {
-            let note = format!(
-                "parallel children share cores: {jobs} children × {widest} threads on {} usable cores {:?}",
-                allowed.len(),
-                allowed
-            );
-            eprintln!("note: {note} (use --jobs 1 for exclusive cores)");
+            let note = if jobs > 1 {
+                format!(
+                    "parallel children share cores: {jobs} children × {widest} threads on {} usable cores {:?}",
+                    allowed.len(),
+                    allowed
+                )
+            } else {
+                format!(
+                    "threads share cores: a workload has {widest} threads, {} cores are usable {:?}",
+                    allowed.len(),
+                    allowed
+                )
+            };
+            let fix = if jobs > 1 {
+                " (use --jobs 1 for exclusive cores)"
+            } else {
+                ""
+            };
+            eprintln!("note: {note}{fix}");
             bundle.note(note)?;
         }
         if !sysinfo::reset_peak_rss() {
