@@ -598,8 +598,17 @@ impl WorkloadSummary {
 
 fn p_text(p: Option<f64>) -> String {
     match p {
-        Some(p) => format!(", p = {}", format_p(p)),
+        Some(p) => format!(", {}", p_equals(p)),
         None => String::new(),
+    }
+}
+
+/// `p = 0.016`, or `p < 0.001`.
+pub fn p_equals(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {}", format_p(p))
     }
 }
 

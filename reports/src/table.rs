@@ -5,7 +5,7 @@
 //! Entry points: [`summary_table`], [`overview_table`]. Invariant: every row has `header.len()` cells.
 
 use crate::format;
-use crate::summary::{format_p, ConfigSummary, Report, Significance, WorkloadSummary};
+use crate::summary::{p_equals, ConfigSummary, Report, Significance, WorkloadSummary};
 
 /// How a cell should be emphasised (colour on a terminal, a class in HTML).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,11 +94,13 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
                     format::ratio(c.ratio),
                     format!("{:.2}–{:.2}", c.low, c.high),
                     match c.p_value {
-                        Some(pv) => format!(
-                            "{} p={}",
-                            c.significance.mark(),
-                            format_p(pv).replace(' ', "")
-                        ),
+                        Some(pv) => {
+                            format!(
+                                "{} {}",
+                                c.significance.mark(),
+                                p_equals(pv).replace(' ', "")
+                            )
+                        }
                         None => c.significance.mark().to_owned(),
                     },
                 ),

@@ -335,15 +335,23 @@ fn memory(out: &mut String, w: &WorkloadSummary, _palette: &Palette) {
             true,
             &format::bytes,
         ));
-        out.push_str(r#"<table><thead><tr><th>config</th><th class="num">peak RSS</th><th class="num">vs baseline</th><th class="num">post RSS</th><th class="num">peak / ideal</th><th class="num">minor faults</th></tr></thead><tbody>"#);
+        out.push_str(r#"<table><thead><tr><th>config</th><th class="num">peak RSS</th><th class="num">vs baseline</th><th class="num">above leanest</th><th class="num">post RSS</th><th class="num">peak / ideal</th><th class="num">minor faults</th></tr></thead><tbody>"#);
+        // The child's RSS includes the harness; what differs between configurations is the allocator's.
+        let leanest = w
+            .rows
+            .iter()
+            .filter_map(|r| r.peak_rss.map(|q| q.median))
+            .fold(f64::INFINITY, f64::min);
         for r in w.rows.iter().filter(|r| r.ok > 0) {
             let peak = r.peak_rss.map(|q| q.median);
             let _ = write!(
                 out,
-                r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+                r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
                 esc(&r.config),
                 peak.map(format::bytes).unwrap_or_default(),
                 r.peak_rss_ratio.map(format::ratio).unwrap_or_default(),
+                peak.map(|p| format!("+{}", format::bytes(p - leanest)))
+                    .unwrap_or_default(),
                 r.post_rss
                     .map(|q| format::bytes(q.median))
                     .unwrap_or_default(),
@@ -356,7 +364,7 @@ fn memory(out: &mut String, w: &WorkloadSummary, _palette: &Palette) {
         }
         out.push_str("</tbody></table>");
         if ideal.is_some() {
-            out.push_str(r#"<p class="note">The ideal is the workload's peak of live requested bytes: what a perfect allocator would need. RSS also counts the replayer's own object table and the program image.</p>"#);
+            out.push_str(r#"<p class="note">The ideal is the workload's peak of live requested bytes: what a perfect allocator would need. RSS also counts the replayer's own object table and the program image; "above leanest" is the peak RSS beyond the leanest configuration's, the part the allocators differ in.</p>"#);
         }
     }
     out.push_str("</section>");
