@@ -33,17 +33,88 @@ extern "C" {
 /// Always safe to call; `unsafe` because the result is raw memory the caller must manage.
 #[inline(always)]
 pub unsafe fn malloc(size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { malloc_via::<false>(size) }
+}
+
+/// [`malloc`] reading the thread heap through the static-TLS offset (`FS = true`, for [`malloc_fs`]) or
+/// through `thread_local!` (`FS = false`).
+///
+/// # Safety
+/// As [`malloc`]; with `FS = true`, `heap::tls_offset() != 0`.
+#[inline(always)]
+pub unsafe fn malloc_via<const FS: bool>(size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: a valid class.
-        return unsafe { alloc_class(tiny_class(size)) };
+        return unsafe { alloc_class_via::<FS>(tiny_class(size)) };
     }
     // SAFETY: as above.
     unsafe { malloc_mid(size) }
 }
 
+/// The heap for the `FS` variant: `FS = true` callers have checked that the static-TLS offset is known.
+#[inline(always)]
+fn heap_via<const FS: bool>() -> *mut Heap {
+    if FS {
+        // SAFETY: `malloc_fs` / `free_fs` only take the FS path with a non-zero offset.
+        unsafe { heap::current_at(heap::tls_offset()) }
+    } else {
+        heap::current()
+    }
+}
+
+/// `malloc` for `libhakmem.so`: the heap is one `fs`-relative load once its static-TLS offset is known;
+/// before that (start-up), an out-of-line call through `thread_local!`.
+///
+/// # Safety
+/// As [`malloc`].
+#[inline(always)]
+pub unsafe fn malloc_fs(size: usize) -> *mut u8 {
+    if heap::tls_offset() == 0 {
+        // SAFETY: forwarded.
+        return unsafe { malloc_native(size) };
+    }
+    // SAFETY: offset known.
+    unsafe { malloc_via::<true>(size) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn malloc_native(size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { malloc_via::<false>(size) }
+}
+
+/// `free` for `libhakmem.so` (see [`malloc_fs`]).
+///
+/// # Safety
+/// As [`free`].
+#[inline(always)]
+pub unsafe fn free_fs(p: *mut u8) {
+    if heap::tls_offset() == 0 {
+        // SAFETY: forwarded.
+        return unsafe { free_native(p) };
+    }
+    // SAFETY: offset known.
+    unsafe { free_via::<true>(p) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_native(p: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe { free_via::<false>(p) }
+}
+
 #[inline(always)]
 unsafe fn alloc_class(cls: usize) -> *mut u8 {
-    let h = heap::current();
+    // SAFETY: forwarded.
+    unsafe { alloc_class_via::<false>(cls) }
+}
+
+#[inline(always)]
+unsafe fn alloc_class_via<const FS: bool>(cls: usize) -> *mut u8 {
+    let h = heap_via::<FS>();
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
         match unified_cache::try_pop(unified_cache::cache_of(h, cls)) {
@@ -93,9 +164,19 @@ unsafe fn malloc_mid(size: usize) -> *mut u8 {
 /// `p` is null or a live allocation (of HAKMEM or of the C library) not used afterwards.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe { free_via::<false>(p) }
+}
+
+/// [`free`] with the heap read as in [`malloc_via`].
+///
+/// # Safety
+/// As [`free`]; with `FS = true`, `heap::tls_offset() != 0`.
+#[inline(always)]
+pub unsafe fn free_via<const FS: bool>(p: *mut u8) {
     let a = p as usize;
     let kind = os::chunk_kind(a);
-    let h = heap::current();
+    let h = heap_via::<FS>();
     // SAFETY: a chunk-map byte equal to our heap's token means a SuperSlab we own (tokens are written only by
     // the owner-to-be and withdrawn by the owner before it lets go); its header and slab table are mapped.
     unsafe {

@@ -105,6 +105,81 @@ pub fn current() -> *mut Heap {
     HEAP.with(|h| h.get())
 }
 
+/// Offset of the `HEAP` slot from the thread pointer once known to be in static TLS, else 0.
+///
+/// In a cdylib every `thread_local!` access calls `__tls_get_addr` (general-dynamic model; stable Rust
+/// cannot ask for initial-exec). A library loaded at start-up (`LD_PRELOAD`) has its TLS block in the static
+/// TLS area at the same offset from the thread pointer in every thread, so once that offset is known the heap
+/// is one `fs`-relative load. Every new thread heap re-derives the offset and checks it ([`note_tls_offset`]).
+static TLS_OFFSET: core::sync::atomic::AtomicIsize = core::sync::atomic::AtomicIsize::new(0);
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: on x86-64 Linux (glibc and musl) fs:0 holds the thread control block's self pointer.
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, preserves_flags, readonly, pure))
+    };
+    tp
+}
+
+/// Records (first thread) or checks (later threads) the static-TLS offset of the heap slot.
+fn note_tls_offset() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let addr = HEAP.with(|c| c as *const Cell<*mut Heap> as usize);
+        let off = addr.wrapping_sub(thread_pointer()) as isize;
+        // x86-64 uses TLS variant II: static blocks sit just below the thread pointer.
+        if !(-(1 << 30)..0).contains(&off) {
+            return;
+        }
+        if let Err(known) =
+            TLS_OFFSET.compare_exchange(0, off, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            if known != off {
+                os::write_stderr(b"hakmem: thread-local storage moved between threads (library not loaded at start-up?)\n");
+                // SAFETY: abort has no preconditions; continuing would read another slot as the heap.
+                unsafe { libc::abort() };
+            }
+        }
+    }
+}
+
+/// The static-TLS offset of the heap slot, 0 while unknown (then use [`current`]).
+#[inline(always)]
+pub fn tls_offset() -> isize {
+    TLS_OFFSET.load(Ordering::Relaxed)
+}
+
+/// The calling thread's heap read at a static-TLS offset: one `fs`-relative load. Used by `libhakmem.so`,
+/// where [`current`] costs a `__tls_get_addr` call.
+///
+/// # Safety
+/// `off` is a non-zero value returned by [`tls_offset`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub unsafe fn current_at(off: isize) -> *mut Heap {
+    let h: *mut Heap;
+    // SAFETY: `off` is the verified offset of this module's `HEAP` slot from the thread pointer, the same in
+    // every thread because the block is in static TLS.
+    unsafe {
+        core::arch::asm!("mov {h}, qword ptr fs:[{off}]", h = out(reg) h, off = in(reg) off,
+            options(nostack, preserves_flags, readonly))
+    };
+    h
+}
+
+/// Fallback of [`current_at`] off x86-64.
+///
+/// # Safety
+/// None beyond [`current_at`]'s.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub unsafe fn current_at(_off: isize) -> *mut Heap {
+    current()
+}
+
 const UNINIT: u8 = 0;
 const BUSY: u8 = 1;
 const READY: u8 = 2;
@@ -266,6 +341,7 @@ pub fn init_thread() -> *mut Heap {
         return h;
     }
     HEAP.with(|c| c.set(h));
+    note_tls_offset();
     if HOOKS.load(Ordering::Acquire) == READY {
         // SAFETY: KEY is valid once HOOKS is READY; the value is our heap. glibc stores the first 32 keys
         // inline in the thread descriptor; if it allocates, the heap is already installed.

@@ -34,7 +34,9 @@ pub mod warm_pool;
 use core::alloc::{GlobalAlloc, Layout};
 
 pub use config::{Config, ConfigError, Knob, KNOBS};
-pub use gatekeeper::{aligned_alloc, calloc, free, free_sized, malloc, owns, realloc, usable_size};
+pub use gatekeeper::{
+    aligned_alloc, calloc, free, free_fs, free_sized, malloc, malloc_fs, owns, realloc, usable_size,
+};
 pub use heap::InitError;
 
 /// Fixes the configuration before the first allocation in the process. After that (or a second call):

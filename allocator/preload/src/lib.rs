@@ -23,8 +23,8 @@ const PAGE: usize = 4096;
 /// C semantics.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    // SAFETY: C semantics.
-    unsafe { hk::malloc(size) as *mut c_void }
+    // SAFETY: C semantics; the heap is read through the static-TLS offset (see `heap::current_fs`).
+    unsafe { hk::malloc_fs(size) as *mut c_void }
 }
 
 /// C `free`.
@@ -34,7 +34,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     // SAFETY: forwarded contract.
-    unsafe { hk::free(p as *mut u8) }
+    unsafe { hk::free_fs(p as *mut u8) }
 }
 
 /// C `calloc` (ENOMEM on `n * size` overflow).
