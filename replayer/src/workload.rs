@@ -10,9 +10,11 @@ use crate::program::{Kind, Op, Program, NO_OBJECT};
 use std::path::Path;
 use traces::workload::{ReplayOp, Workload};
 
-/// Loads, decodes and validates a workload.
+/// Loads, decodes and validates a workload. Runs in the child: the parent has already checked every
+/// stream's checksum ([`inputs`]), so this maps the header only and decodes each stream once; a stream
+/// that stops decoding early fails the op-count check and [`Program::validate`] bounds every slot.
 pub fn load_program(path: &Path) -> anyhow::Result<Program> {
-    let w = Workload::open(path)?;
+    let w = Workload::open_header(path)?;
     let program = decode(&w)?;
     program
         .validate()
