@@ -127,7 +127,8 @@ pub enum InfoError {
     },
 }
 
-/// Describes `path`: a workload from its header (constant time), a raw trace by compiling it in memory.
+/// Describes `path`: a workload from its header (statistics precomputed; the streams are only
+/// checksummed, at memory speed), a raw trace by compiling it in memory.
 /// The kind is told by the file's magic; anything that is not a workload is handed to the raw reader,
 /// whose errors name both formats' expectations.
 pub fn describe(path: &Path) -> Result<Info, InfoError> {
@@ -138,6 +139,7 @@ pub fn describe(path: &Path) -> Result<Info, InfoError> {
         .unwrap_or(false);
     if is_workload {
         let w = Workload::open_header(path)?;
+        w.verify_checksums()?;
         return Ok(Info::from_workload(&w));
     }
     if let Ok(meta) = std::fs::metadata(path) {
@@ -146,7 +148,15 @@ pub fn describe(path: &Path) -> Result<Info, InfoError> {
             return Err(Workload::open_header(path).unwrap_err().into());
         }
     }
-    Info::from_raw(path, &CompileOptions::default())
+    Info::from_raw(path, &CompileOptions::default()).map_err(|e| match e {
+        InfoError::Raw(CompileError::Raw(crate::raw::RawError::WrongMagic { .. })) => {
+            InfoError::Other {
+                path: path.display().to_string(),
+                cause: "neither a workload (.hkw) nor a raw trace (unknown magic bytes)".into(),
+            }
+        }
+        e => e,
+    })
 }
 
 impl Info {

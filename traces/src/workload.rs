@@ -577,6 +577,16 @@ impl Header {
     /// `local_base(t) == shared_slots + Σ_{u<t} local_slots(u)`, streams contiguous from `data_start` to
     /// `file_len`.
     fn check_layout(&self, data_start: u64, file_len: u64) -> Result<(), String> {
+        self.check_equations(data_start, file_len).map_err(|e| {
+            if e.starts_with("truncated") {
+                e
+            } else {
+                format!("inconsistent header: {e}")
+            }
+        })
+    }
+
+    fn check_equations(&self, data_start: u64, file_len: u64) -> Result<(), String> {
         let mut ops = 0u64;
         let mut base = self.shared_slots as u64;
         let mut off = data_start;
@@ -615,10 +625,13 @@ impl Header {
                 self.object_slots
             ));
         }
-        if off != file_len {
+        if off > file_len {
             return Err(format!(
-                "streams end at byte {off}, file has {file_len} bytes"
+                "truncated: op streams end at byte {off}, the file has {file_len} bytes"
             ));
+        }
+        if off < file_len {
+            return Err(format!("{} bytes after the last op stream", file_len - off));
         }
         self.stats.check_invariants()
     }
@@ -676,7 +689,7 @@ pub enum WorkloadErrorKind {
     #[error("corrupt header: {0}")]
     HeaderDecode(String),
     /// The header's numbers contradict each other or the file size.
-    #[error("inconsistent header: {0}")]
+    #[error("{0}")]
     Layout(String),
     /// A stream's bytes do not match their checksum (truncated or bit-flipped).
     #[error("corrupt op stream of thread {thread} (checksum mismatch)")]
@@ -797,12 +810,28 @@ impl Workload {
         header
             .check_layout(PREAMBLE_LEN as u64 + header_len, file_len)
             .map_err(|e| err(WorkloadErrorKind::Layout(e)))?;
+
         Ok(Workload {
             map,
             header,
             path: path.to_path_buf(),
             validated: false,
         })
+    }
+
+    /// Checks every stream's checksum (in parallel) without decoding: catches truncation and bit flips at
+    /// memory speed. `info` runs this; [`Workload::validate`] does it and more.
+    pub fn verify_checksums(&self) -> Result<(), WorkloadError> {
+        (0..self.header.threads.len())
+            .into_par_iter()
+            .try_for_each(|t| {
+                if varint::checksum(self.stream(t)) == self.header.threads[t].checksum {
+                    Ok(())
+                } else {
+                    Err(WorkloadErrorKind::StreamChecksum { thread: t })
+                }
+            })
+            .map_err(|k| WorkloadError::new(&self.path, k))
     }
 
     /// Checks every stream: checksum, exact op count and length, known kinds, slots within the thread's
