@@ -295,7 +295,7 @@ fn crashing_hanging_and_unloadable_preloads_are_failed_samples_and_the_rest_goes
         "--alloc",
         "system",
         "--timeout",
-        "2",
+        "4",
         "--repeats",
         "1",
         "--jobs",

@@ -8,6 +8,12 @@ use std::time::Duration;
 
 /// Arguments of `hakmem replay`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when every sample succeeded, 1 when some failed (crash, timeout, \
+allocation failure, --check violation, unreadable workload: all recorded in the bundle with their reason), \
+2 when the run could not start (bad spec, unknown knob, missing .so).\n\
+Results: DIR/manifest.json + DIR/samples.jsonl (one JSON sample per line, appended as children finish)."
+)]
 pub struct Args {
     /// Workload files (.hkw) from `hakmem compile` or `hakmem gen`.
     #[arg(required = true)]
