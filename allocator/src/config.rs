@@ -76,7 +76,7 @@ pub struct Knob {
 
 /// Every knob, its default and meaning: the single table the README documents.
 pub static KNOBS: &[Knob] = &[
-    Knob { name: "HAKMEM_TINY_PAGE_BOX_CLASSES", default: "0-7", doc: "memo classes C0..C7 refilled through the Page Box (list like `5,6,7` or `0-7`; `none` = all go to the Warm Pool scan)" },
+    Knob { name: "HAKMEM_TINY_PAGE_BOX_CLASSES", default: "0-7", doc: "memo classes C0..C7 refilled through the Page Box (`5,6,7`, `5+6+7`, `5-7`, `all`; `none` = every class refills by the Warm Pool scan)" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C0", default: "128", doc: "Unified Cache capacity (blocks) of the 8 B class" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C1", default: "128", doc: "Unified Cache capacity of the 16 B class" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C2", default: "128", doc: "Unified Cache capacity of the 32 B class" },
@@ -158,7 +158,8 @@ fn trim(v: &[u8]) -> &[u8] {
     s
 }
 
-/// Parses a class list: `none`, `all`, `7`, `5,6,7`, `0-7` (memo classes 0..7).
+/// Parses a class list: `none`, `all`, `7`, `5,6,7`, `5+6+7`, `5-7` (memo classes 0..7). `+` and ranges exist
+/// because the workbench's `hakmem:KEY=VALUE,…` specs use commas between knobs.
 fn parse_classes(v: &[u8]) -> Result<u8, KnobErr> {
     const REASON: &str =
         "expected memo classes 0..7 as a list like `5,6,7` or `0-7`, or `none` / `all`";
@@ -169,7 +170,10 @@ fn parse_classes(v: &[u8]) -> Result<u8, KnobErr> {
         _ => {}
     }
     let mut mask = 0u8;
-    for part in v.split(|&b| b == b',') {
+    for part in v
+        .split(|&b| matches!(b, b',' | b'+' | b';' | b' '))
+        .filter(|p| !p.is_empty())
+    {
         let part = trim(part);
         let part = part
             .strip_prefix(b"C")

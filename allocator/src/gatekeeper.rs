@@ -18,7 +18,7 @@ use core::sync::atomic::Ordering;
 
 use crate::heap::{self, Heap};
 use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
-use crate::stats::{self, bump, S_REMOTE_FREES};
+use crate::stats::{self, bump, G_REMOTE_FREES};
 use crate::superslab::{remote_push, slab_of, superslab_of};
 use crate::{large, os, release_guard, unified_cache};
 
@@ -217,18 +217,19 @@ unsafe fn free_slow(h: *mut Heap, p: *mut u8, kind: u8) {
 
 #[cold]
 #[inline(never)]
-unsafe fn free_remote(h: *mut Heap, p: *mut u8) {
+unsafe fn free_remote(mut h: *mut Heap, p: *mut u8) {
     let a = p as usize;
     let slab = slab_of(a);
-    // SAFETY: `p` is a live block of that slab; the push is one CAS on the atomic remote list. The class
-    // field of a slab does not change while one of its blocks is live.
+    // A thread that only frees (a consumer) gets a heap too, so its counters stay thread-local.
+    if h == heap::empty() {
+        h = heap::init_thread();
+    }
+    // SAFETY: `p` is a live block of that slab; the push is one CAS on the slab's remote list, which lives
+    // apart from the slab fields the owner writes. Nothing else of the slab is read.
     unsafe {
         let owner = (*superslab_of(a)).owner.load(Ordering::Relaxed);
-        if h != heap::empty() {
-            bump(
-                &(*h).stats.class[(*slab).class as usize % NUM_CLASSES][S_REMOTE_FREES],
-                1,
-            );
+        if !h.is_null() {
+            bump(&(*h).stats.scalar[G_REMOTE_FREES], 1);
         } else {
             stats::REMOTE_FREES_NO_HEAP.fetch_add(1, Ordering::Relaxed);
         }

@@ -15,7 +15,7 @@ use core::ptr::null_mut;
 use crate::heap::Heap;
 use crate::route::NUM_CLASSES;
 use crate::stats::{bump, S_PB_HITS, S_PB_NEW_PAGES, S_RETIRED_SLABS};
-use crate::superslab::{self, Slab};
+use crate::superslab::{self, Block, Slab};
 use crate::warm_pool;
 
 /// How many pages a refill looks at before asking the Warm Pool for a fresh one.
@@ -86,16 +86,23 @@ pub unsafe fn detach(h: *mut Heap, cls: usize, slab: *mut Slab) {
     }
 }
 
-/// Fills `out` with up to `want` blocks of class `cls`; 0 only when memory is exhausted.
+/// Fills `out` with up to `want` blocks of class `cls`, or hands a whole remote list to `*pending` (see
+/// `superslab::slab_take`); returns 0 with `*pending` still null only when memory is exhausted.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap; `out` has room for `want` pointers.
-pub unsafe fn refill(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usize) -> usize {
+/// `h` is the calling thread's live heap; `out` has room for `want` pointers; `pending` is valid and null.
+pub unsafe fn refill(
+    h: *mut Heap,
+    cls: usize,
+    out: *mut *mut u8,
+    want: usize,
+    pending: *mut *mut Block,
+) -> usize {
     // SAFETY: per contract; every slab in the ring is owned by `h`.
     unsafe {
         for attempt in 0..2 {
-            let got = take_from_ring(h, cls, out, want);
-            if got > 0 {
+            let got = take_from_ring(h, cls, out, want, pending);
+            if got > 0 || !(*pending).is_null() {
                 bump(&(*h).stats.class[cls][S_PB_HITS], 1);
                 return got;
             }
@@ -116,7 +123,13 @@ pub unsafe fn refill(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usize) -
 }
 
 /// Takes blocks from the current page, then from up to [`SCAN_LIMIT`] further pages of the ring.
-unsafe fn take_from_ring(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usize) -> usize {
+unsafe fn take_from_ring(
+    h: *mut Heap,
+    cls: usize,
+    out: *mut *mut u8,
+    want: usize,
+    pending: *mut *mut Block,
+) -> usize {
     // SAFETY: the caller's contract (`refill`).
     unsafe {
         let q = &mut (*h).pages[cls];
@@ -124,14 +137,22 @@ unsafe fn take_from_ring(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usiz
         if cur.is_null() {
             return 0;
         }
-        let mut got = superslab::slab_take(cur, out, want);
-        if got < want && q.count > 1 {
+        let mut got = superslab::slab_take(cur, out, want, pending);
+        if got < want && q.count > 1 && (*pending).is_null() {
             let mut s = (*cur).next;
             let mut scanned = 0;
             while got < want && s != cur && scanned < SCAN_LIMIT {
                 if superslab::slab_has_free(s) {
-                    got += superslab::slab_take(s, out.add(got), want - got);
+                    let p = if got == 0 {
+                        pending
+                    } else {
+                        core::ptr::null_mut()
+                    };
+                    got += superslab::slab_take(s, out.add(got), want - got, p);
                     q.current = s;
+                    if !(*pending).is_null() {
+                        break;
+                    }
                 }
                 s = (*s).next;
                 scanned += 1;

@@ -36,11 +36,9 @@ pub const S_PB_HITS: usize = 5;
 pub const S_PB_NEW_PAGES: usize = 6;
 /// Per-class: refills served by the Warm Pool scan (classes outside the Page Box).
 pub const S_WARM_SCAN_HITS: usize = 7;
-/// Per-class: frees this thread pushed onto another thread's slab.
-pub const S_REMOTE_FREES: usize = 8;
 /// Per-class: slabs that emptied and went back to their SuperSlab.
-pub const S_RETIRED_SLABS: usize = 9;
-const NCLASS: usize = 10;
+pub const S_RETIRED_SLABS: usize = 8;
+const NCLASS: usize = 9;
 
 /// Warm Pool hits.
 pub const G_WARM_HITS: usize = 0;
@@ -48,7 +46,9 @@ pub const G_WARM_HITS: usize = 0;
 pub const G_WARM_MISSES: usize = 1;
 /// SuperSlabs prefilled into the Warm Pool beyond the one needed.
 pub const G_WARM_PREFILLED: usize = 2;
-const NSCALAR: usize = 3;
+/// Frees this thread pushed onto another thread's slab.
+pub const G_REMOTE_FREES: usize = 3;
+const NSCALAR: usize = 4;
 
 /// A heap's counters.
 #[repr(C)]
@@ -358,11 +358,10 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
         "live_bytes",
         large::LIVE_BYTES.load(Ordering::Relaxed),
     );
-    let remote: u64 = grouped.iter().map(|r| r[S_REMOTE_FREES]).sum();
     f(
         "gatekeeper",
         "remote_frees",
-        remote + REMOTE_FREES_NO_HEAP.load(Ordering::Relaxed),
+        raw.scalar[G_REMOTE_FREES] + REMOTE_FREES_NO_HEAP.load(Ordering::Relaxed),
     );
     f(
         "gatekeeper",

@@ -13,7 +13,8 @@
 //!
 //! Ownership: `owner` (a heap address, or 0 when abandoned/free) is the only thread allowed to touch the
 //! non-atomic slab fields; while `owner == 0` the Shared Pool lock holder has that right. Any thread may push
-//! onto a slab's `remote` list (one CAS); only the owner takes it, in one exchange ([`slab_collect`]).
+//! onto a slab's remote list (`SuperSlab::remote[i]`, one CAS, on cache lines the owner's fast work does not
+//! write); only the owner takes it, in one exchange ([`slab_collect`]).
 //!
 //! Invariants (per assigned slab, with no frees in flight):
 //! `used + |free| + (end - carve) / block_size == capacity` and `|remote| <= used` (a block on the remote
@@ -52,8 +53,9 @@ pub struct Block {
 pub struct Slab {
     /// Local free list (owner only).
     pub free: *mut Block,
-    /// Blocks freed by other threads (any thread pushes; the owner takes all at once).
-    pub remote: AtomicPtr<Block>,
+    /// Unused (keeps the slab record one cache line; the remote list lives in `SuperSlab::remote`, away from
+    /// the fields the owner writes, so that remote frees do not bounce this line).
+    pub _reserved: usize,
     /// Next never-handed-out address.
     pub carve: usize,
     /// End of the block area (`start + capacity * block_size`).
@@ -95,10 +97,27 @@ pub struct SuperSlab {
     pub free_since: u64,
     /// The slabs.
     pub slabs: [Slab; SLABS],
+    /// Remote-free lists, one per slab: blocks freed by other threads (any thread pushes with one CAS; the
+    /// owner takes a whole list in one exchange).
+    pub remote: [AtomicPtr<Block>; SLABS],
 }
 
 const _: () = assert!(core::mem::size_of::<SuperSlab>() <= HEADER);
 const _: () = assert!(core::mem::size_of::<Slab>() == 64);
+
+/// The remote list of `slab`.
+#[inline(always)]
+pub fn remote_of(slab: *mut Slab) -> &'static AtomicPtr<Block> {
+    let ss = superslab_of(slab as usize);
+    let i = (slab as usize - ss as usize - core::mem::offset_of!(SuperSlab, slabs))
+        / core::mem::size_of::<Slab>();
+    // SAFETY: `slab` lies in a mapped SuperSlab header, so its remote array is mapped; i < SLABS.
+    unsafe {
+        &*core::ptr::addr_of!((*ss).remote)
+            .cast::<AtomicPtr<Block>>()
+            .add(i)
+    }
+}
 
 /// The SuperSlab containing `addr`.
 #[inline(always)]
@@ -157,7 +176,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         let bs = BLOCK_SIZE[cls] as usize;
         let start = slab_start(ss, i);
         let cap = (ss as usize + (i + 1) * SLAB_SIZE - start) / bs;
-        debug_assert!((*slab).remote.load(Ordering::Relaxed).is_null());
+        debug_assert!(remote_of(slab).load(Ordering::Relaxed).is_null());
         (*slab).free = null_mut();
         (*slab).carve = start;
         (*slab).end = start + cap * bs;
@@ -196,10 +215,10 @@ pub unsafe fn slab_unassign(slab: *mut Slab) {
 pub unsafe fn slab_collect(slab: *mut Slab) -> u32 {
     // SAFETY: owner-only fields; the remote list is taken in one atomic exchange.
     unsafe {
-        if (*slab).remote.load(Ordering::Relaxed).is_null() {
+        if remote_of(slab).load(Ordering::Relaxed).is_null() {
             return 0;
         }
-        let head = (*slab).remote.swap(null_mut(), Ordering::Acquire);
+        let head = remote_of(slab).swap(null_mut(), Ordering::Acquire);
         let mut n = 1u32;
         let mut tail = head;
         while !(*tail).next.is_null() {
@@ -215,15 +234,32 @@ pub unsafe fn slab_collect(slab: *mut Slab) -> u32 {
 
 /// Takes up to `want` blocks (free list first, then remote frees, then fresh carving) into `out`.
 ///
+/// With a non-null `pending` pointing at an empty list, a non-empty remote list is not walked: it becomes
+/// `*pending` whole (its blocks stay counted in `used`, as they were on the remote list) and 0 is returned;
+/// the Unified Cache then hands those blocks out one at a time, so the cache misses on blocks last written by
+/// another core are spread over the allocations instead of paid in one chain.
+///
 /// # Safety
-/// The caller owns the SuperSlab; `out` has room for `want` pointers.
+/// The caller owns the SuperSlab; `out` has room for `want` pointers; `pending` is null or valid.
 #[inline]
-pub unsafe fn slab_take(slab: *mut Slab, out: *mut *mut u8, want: usize) -> usize {
+pub unsafe fn slab_take(
+    slab: *mut Slab,
+    out: *mut *mut u8,
+    want: usize,
+    pending: *mut *mut Block,
+) -> usize {
     // SAFETY: owner-only fields; `out` has room by contract; free-list nodes are blocks of this slab.
     unsafe {
         let mut got = 0;
         let mut f = (*slab).free;
         if f.is_null() {
+            if !pending.is_null() && (*pending).is_null() {
+                let r = remote_of(slab);
+                if !r.load(Ordering::Relaxed).is_null() {
+                    *pending = r.swap(null_mut(), Ordering::Acquire);
+                    return 0;
+                }
+            }
             slab_collect(slab);
             f = (*slab).free;
         }
@@ -259,7 +295,7 @@ pub unsafe fn slab_has_free(slab: *mut Slab) -> bool {
     unsafe {
         !(*slab).free.is_null()
             || (*slab).carve < (*slab).end
-            || !(*slab).remote.load(Ordering::Relaxed).is_null()
+            || !remote_of(slab).load(Ordering::Relaxed).is_null()
     }
 }
 
@@ -287,15 +323,11 @@ pub unsafe fn remote_push(slab: *mut Slab, p: *mut u8) {
     // SAFETY: `remote` is atomic; the block is ours to overwrite.
     unsafe {
         let b = p as *mut Block;
-        let mut head = (*slab).remote.load(Ordering::Relaxed);
+        let remote = remote_of(slab);
+        let mut head = remote.load(Ordering::Relaxed);
         loop {
             (*b).next = head;
-            match (*slab).remote.compare_exchange_weak(
-                head,
-                b,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match remote.compare_exchange_weak(head, b, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(h) => head = h,
             }
@@ -320,7 +352,7 @@ pub unsafe fn check_slab(slab: *mut Slab) -> Result<(), &'static str> {
             return Err("carve outside the slab");
         }
         let mut counts = [0usize; 2];
-        for (k, head) in [(*slab).free, (*slab).remote.load(Ordering::Acquire)]
+        for (k, head) in [(*slab).free, remote_of(slab).load(Ordering::Acquire)]
             .into_iter()
             .enumerate()
         {

@@ -15,9 +15,10 @@ use core::ptr::addr_of_mut;
 use crate::heap::Heap;
 use crate::route::NUM_CLASSES;
 use crate::stats::{bump, S_FLUSHES, S_FLUSH_BLOCKS, S_MISSES, S_REFILL_BLOCKS, S_REFILL_CYCLES};
+use crate::superslab::Block;
 use crate::{os, page_box, superslab, warm_pool};
 
-/// One class's cache (32 bytes).
+/// One class's cache (40 bytes).
 ///
 /// ```text
 ///  state: 63 ──────────── 32 31 ──────────── 0
@@ -36,6 +37,9 @@ pub struct Cache {
     pub slots: *mut *mut u8,
     /// Pops folded out of `state`.
     pub hits_folded: AtomicU64,
+    /// A remote-free list taken whole from a slab, handed out one block per miss (see
+    /// `superslab::slab_take`); its blocks count as used in their slab.
+    pub pending: *mut Block,
 }
 
 const POP: u64 = (1 << 32) - 1;
@@ -48,6 +52,7 @@ impl Cache {
         cap: 0,
         slots: core::ptr::null_mut(),
         hits_folded: AtomicU64::new(0),
+        pending: core::ptr::null_mut(),
     };
 
     /// Blocks held.
@@ -151,28 +156,47 @@ pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
 pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
     // SAFETY: `h` is ours per contract; the cache is empty so its `cap >= batch` slots are free to fill.
     unsafe {
-        let c = &(*h).caches[cls];
-        debug_assert_eq!(c.count(), 0);
+        let c = cache_of(h, cls);
+        debug_assert_eq!((*c).count(), 0);
         let st = &(*h).stats.class[cls];
         bump(&st[S_MISSES], 1);
+        if let Some(p) = pop_pending(c) {
+            return p;
+        }
         let want = (*h).batch[cls] as usize;
         let t0 = if (*h).measure { os::cycles() } else { 0 };
+        let slots = (*c).slots;
         let got = if (*h).page_box & (1 << cls) != 0 {
-            page_box::refill(h, cls, c.slots, want)
+            page_box::refill(h, cls, slots, want, addr_of_mut!((*c).pending))
         } else {
-            warm_pool::refill_scan(h, cls, c.slots, want)
+            warm_pool::refill_scan(h, cls, slots, want)
         };
         if (*h).measure {
             bump(&st[S_REFILL_CYCLES], os::cycles().wrapping_sub(t0));
         }
         if got == 0 {
-            return core::ptr::null_mut();
+            return pop_pending(c).unwrap_or(core::ptr::null_mut());
         }
         bump(&st[S_REFILL_BLOCKS], got as u64);
         let c = &(*h).caches[cls];
         c.set_count(got as u32 - 1);
         bump(&c.hits_folded, 1);
         *c.slots.add(got - 1)
+    }
+}
+
+/// Pops one block of the pending remote list, counting it as a hit.
+#[inline]
+unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
+    // SAFETY: the caller owns the cache; pending blocks are free blocks of this class.
+    unsafe {
+        let b = (*c).pending;
+        if b.is_null() {
+            return None;
+        }
+        (*c).pending = (*b).next;
+        bump(&(*c).hits_folded, 1);
+        Some(b as *mut u8)
     }
 }
 
@@ -224,6 +248,9 @@ pub unsafe fn drain_all(h: *mut Heap) {
             if n > 0 {
                 flush_range(h, cls, 0, n);
                 (*h).caches[cls].set_count(0);
+            }
+            while let Some(p) = pop_pending(cache_of(h, cls)) {
+                page_box::give_back(h, p);
             }
         }
     }

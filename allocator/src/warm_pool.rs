@@ -120,7 +120,8 @@ pub unsafe fn refill_scan(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usi
                 mask &= mask - 1;
                 let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
                 if (*slab).class as usize == cls && superslab::slab_has_free(slab) {
-                    got += superslab::slab_take(slab, out.add(got), want - got);
+                    got +=
+                        superslab::slab_take(slab, out.add(got), want - got, core::ptr::null_mut());
                 }
             }
             ss = (*ss).next;
@@ -134,7 +135,7 @@ pub unsafe fn refill_scan(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usi
             return 0;
         }
         page_box::attach(h, cls, slab);
-        superslab::slab_take(slab, out, want)
+        superslab::slab_take(slab, out, want, core::ptr::null_mut())
     }
 }
 

@@ -30,6 +30,8 @@ fn config_set_accepts_every_knob_and_refuses_bad_values() {
     c.set("HAKMEM_TINY_PAGE_BOX_CLASSES", "5,6,7").unwrap();
     assert_eq!(c.page_box_classes, 0b1110_0000);
     assert!(c.page_box_enabled(7) && !c.page_box_enabled(4));
+    c.set("HAKMEM_TINY_PAGE_BOX_CLASSES", "5+6+7").unwrap();
+    assert_eq!(c.page_box_classes, 0b1110_0000);
     c.set("HAKMEM_TINY_PAGE_BOX_CLASSES", "0-3").unwrap();
     assert_eq!(c.page_box_classes, 0b0000_1111);
     c.set("HAKMEM_TINY_PAGE_BOX_CLASSES", "none").unwrap();
