@@ -284,6 +284,13 @@ fn throughput(out: &mut String, w: &WorkloadSummary, palette: &Palette) {
             }
         })
         .collect();
+    if let Some(i) = w.info.as_ref().filter(|i| i.ops > 0 && i.ops < 10_000) {
+        let _ = write!(
+            out,
+            r#"<p class="note">This workload makes only {} allocator calls: its ops/s is dominated by timer resolution and thread start-up, so read its memory figures rather than its speed.</p>"#,
+            format::count(i.ops as f64)
+        );
+    }
     if bars.is_empty() {
         out.push_str("<p>No samples.</p>");
     } else {
