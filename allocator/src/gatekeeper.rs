@@ -13,7 +13,7 @@
 //! Invariants: every pointer returned is 16-byte aligned (8 for requests ≤ 8 B), `usable_size(p) ≥` the
 //! requested size, and a block is never in two places (a cache, a slab list, the program) at once.
 
-use core::ptr::{addr_of_mut, null_mut};
+use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
 
 use crate::heap::{self, Heap};
@@ -136,8 +136,12 @@ unsafe fn alloc_miss(mut h: *mut Heap, cls: usize) -> *mut u8 {
     }
     // SAFETY: `h` is now our live heap.
     unsafe {
-        let p = unified_cache::pop(addr_of_mut!((*h).caches[cls]));
+        let c = unified_cache::cache_of(h, cls);
+        let p = unified_cache::pop(c);
         if !p.is_null() {
+            return p;
+        }
+        if let Some(p) = unified_cache::pop_pending(c) {
             return p;
         }
         let p = unified_cache::refill(h, cls);
@@ -383,8 +387,8 @@ pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
     if align <= 4096 && size <= POOL_MAX {
         // Slab areas start 4 KiB-aligned, so blocks of a class whose size is a multiple of `align` are aligned.
         let start = crate::route::class_of(size.max(align)).unwrap_or(NUM_CLASSES - 1);
-        for cls in start..NUM_CLASSES {
-            if BLOCK_SIZE[cls] as usize % align == 0 {
+        for (cls, &bs) in BLOCK_SIZE.iter().enumerate().skip(start) {
+            if (bs as usize).is_multiple_of(align) {
                 // SAFETY: a valid class.
                 return unsafe { alloc_class(cls) };
             }

@@ -53,6 +53,7 @@ pub struct Heap {
 }
 
 impl Heap {
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY_HEAP: Heap = Heap {
         token: os::TOKEN_NEVER,
         caches: [Cache::EMPTY; NUM_CLASSES],

@@ -85,7 +85,7 @@ pub fn set_chunk_kind(addr: usize, kind: u8) {
 /// Maps `size` bytes (a multiple of 4096) at an address aligned to `align` (a power of two ≥ [`CHUNK`]);
 /// `populate` prefaults the pages. Returns null on failure. The memory is zero.
 pub fn map_aligned(size: usize, align: usize, populate: bool) -> *mut u8 {
-    debug_assert!(size % 4096 == 0 && align.is_power_of_two() && align >= CHUNK);
+    debug_assert!(size.is_multiple_of(4096) && align.is_power_of_two() && align >= CHUNK);
     let over = match size.checked_add(align) {
         Some(v) => v,
         None => return core::ptr::null_mut(),

@@ -61,6 +61,7 @@ pub struct HeapStats {
 
 impl HeapStats {
     /// All zero.
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const ZERO: HeapStats = HeapStats {
         class: [const { [const { AtomicU64::new(0) }; NCLASS] }; NUM_CLASSES],
         scalar: [const { AtomicU64::new(0) }; NSCALAR],
@@ -157,8 +158,8 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     let mut grouped = [[0u64; NCLASS + 1]; NUM_GROUPS + 1];
     for c in 0..NUM_CLASSES {
         let g = group_name(c);
-        for k in 0..NCLASS {
-            grouped[g][k] += raw.class[c][k];
+        for (k, v) in raw.class[c].iter().enumerate() {
+            grouped[g][k] += v;
         }
         grouped[g][NCLASS] += raw.hits[c];
     }
@@ -194,11 +195,7 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
         name.clear();
         let _ = write!(name, "avg_refill_cycles");
         suffix(g, &mut name);
-        let avg = if row[S_MISSES] == 0 {
-            0
-        } else {
-            row[S_REFILL_CYCLES] / row[S_MISSES]
-        };
+        let avg = row[S_REFILL_CYCLES].checked_div(row[S_MISSES]).unwrap_or(0);
         f(
             "unified_cache",
             core::str::from_utf8(name.as_bytes()).unwrap_or("?"),
@@ -216,10 +213,10 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     }
     f("unified_cache", "capacity_pool", cfg.pool_cap as u64);
     f("unified_cache", "refill_batch", cfg.refill_batch as u64);
-    for c in 0..NUM_CLASSES {
+    for (c, &bs) in BLOCK_SIZE.iter().enumerate() {
         for (label, v) in [("hits", raw.hits[c]), ("misses", raw.class[c][S_MISSES])] {
             name.clear();
-            let _ = write!(name, "{label}_{}B", BLOCK_SIZE[c]);
+            let _ = write!(name, "{label}_{bs}B");
             f(
                 "unified_cache_by_size",
                 core::str::from_utf8(name.as_bytes()).unwrap_or("?"),

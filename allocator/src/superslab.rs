@@ -359,7 +359,7 @@ pub unsafe fn check_slab(slab: *mut Slab) -> Result<(), &'static str> {
             let mut b = head;
             while !b.is_null() {
                 let a = b as usize;
-                if a < start || a >= (*slab).carve || (a - start) % bs != 0 {
+                if a < start || a >= (*slab).carve || !(a - start).is_multiple_of(bs) {
                     return Err("free block outside the carved area or misaligned");
                 }
                 counts[k] += 1;

@@ -186,8 +186,11 @@ pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
 }
 
 /// Pops one block of the pending remote list, counting it as a hit.
+///
+/// # Safety
+/// `c` is a cache of the calling thread's live heap.
 #[inline]
-unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
+pub unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
     // SAFETY: the caller owns the cache; pending blocks are free blocks of this class.
     unsafe {
         let b = (*c).pending;

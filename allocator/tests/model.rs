@@ -105,12 +105,8 @@ fn step(m: &mut Model, r: &mut Rng, seq: &mut u8) -> Option<Live> {
         let p = unsafe { hk::calloc(n, s) };
         assert!(!p.is_null());
         // SAFETY: calloc returned n * s bytes.
-        assert!(
-            unsafe { std::slice::from_raw_parts(p, n * s) }
-                .iter()
-                .all(|&b| b == 0),
-            "calloc not zeroed"
-        );
+        let zeroed = unsafe { std::slice::from_raw_parts(p, n * s) };
+        assert!(zeroed.iter().all(|&b| b == 0), "calloc not zeroed");
         fill(p, n * s, v);
         m.add(Live {
             ptr: p as usize,
@@ -123,7 +119,7 @@ fn step(m: &mut Model, r: &mut Rng, seq: &mut u8) -> Option<Live> {
         // SAFETY: plain allocation.
         let p = unsafe { hk::aligned_alloc(align, size) };
         assert!(
-            !p.is_null() && p as usize % align == 0,
+            !p.is_null() && (p as usize).is_multiple_of(align),
             "aligned_alloc({align}, {size}) = {p:p}"
         );
         fill(p, size, v);
