@@ -925,3 +925,120 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An allocator that breaks every rule `--check` verifies; it never frees (blocks leak).
+    struct Broken;
+
+    impl Allocator for Broken {
+        const NAME: &'static str = "broken";
+        unsafe fn malloc(size: usize) -> *mut u8 {
+            // SAFETY: plain C call.
+            unsafe { libc::malloc(size.max(1)).cast() }
+        }
+        unsafe fn calloc(nmemb: usize, size: usize) -> *mut u8 {
+            // SAFETY: plain C calls; the block has nmemb * size bytes.
+            unsafe {
+                let p = libc::malloc((nmemb * size).max(1)).cast::<u8>();
+                std::ptr::write_bytes(p, 0xFF, nmemb * size);
+                p
+            }
+        }
+        unsafe fn realloc(_p: *mut u8, size: usize) -> *mut u8 {
+            // SAFETY: plain C call (the old contents are deliberately not copied).
+            unsafe { Self::calloc(1, size) }
+        }
+        unsafe fn free(_p: *mut u8) {}
+        unsafe fn aligned(_kind: AlignedKind, align: usize, size: usize) -> *mut u8 {
+            // SAFETY: the block has size + 2 * align bytes; the result stays inside it.
+            unsafe {
+                let p = libc::malloc(size + 2 * align) as usize;
+                (p.div_ceil(align) * align + 8) as *mut u8
+            }
+        }
+        unsafe fn usable_size(_p: *mut u8) -> usize {
+            1
+        }
+    }
+
+    fn op(kind: Kind, obj: u32, size: u64, arg: u32, old: u32) -> Op {
+        Op {
+            size,
+            obj,
+            old,
+            arg,
+            kind,
+            wait: false,
+        }
+    }
+
+    #[test]
+    fn check_reports_each_broken_rule() {
+        let program = Program {
+            threads: vec![vec![
+                op(Kind::PosixMemalign, 0, 100, 256, NO_OBJECT),
+                op(Kind::Calloc, 1, 8, 4, NO_OBJECT),
+                op(Kind::Malloc, 2, 64, 0, NO_OBJECT),
+                op(Kind::Realloc, 3, 128, 0, 2),
+                op(Kind::Free, 0, 0, 0, NO_OBJECT),
+            ]],
+            object_slots: 4,
+        };
+        program.validate().unwrap();
+        let opts = Options {
+            touch: Touch::First,
+            check: true,
+            latency_every: 0,
+        };
+        let o = replay::<Broken>(&program, opts);
+        assert_eq!(o.ops, 5);
+        let all = o.violations.join("\n");
+        for needle in [
+            "not aligned to 256",
+            "not zeroed",
+            "lost the contents",
+            "usable size 1 < 100",
+        ] {
+            assert!(all.contains(needle), "{needle:?} missing from:\n{all}");
+        }
+        assert_eq!(o.violation_count, o.violations.len() as u64);
+    }
+
+    #[test]
+    fn a_correct_allocator_passes_the_check_with_sync_points() {
+        // Thread 0 allocates into shared slots; thread 1 frees and reallocs them (sync marks).
+        let t0 = (0..200)
+            .map(|i| op(Kind::Malloc, i, 16 + i as u64, 0, NO_OBJECT))
+            .collect();
+        let mut t1: Vec<Op> = (0..100)
+            .map(|i| Op {
+                wait: true,
+                ..op(Kind::Free, i, 0, 0, NO_OBJECT)
+            })
+            .collect();
+        t1.extend((100..200).map(|i| Op {
+            wait: true,
+            ..op(Kind::Realloc, i, 4096, 0, i)
+        }));
+        let program = Program {
+            threads: vec![t0, t1],
+            object_slots: 200,
+        };
+        program.validate().unwrap();
+        let o = replay::<crate::backend::System>(
+            &program,
+            Options {
+                touch: Touch::All,
+                check: true,
+                latency_every: 8,
+            },
+        );
+        assert_eq!(o.ops, 400);
+        assert_eq!(o.alloc_failures, 0);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        assert!(o.latency_ns["malloc"].samples > 0);
+    }
+}
