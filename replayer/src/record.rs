@@ -221,6 +221,47 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     })
 }
 
+/// What `--compile` produced.
+#[derive(Clone, Debug)]
+pub struct CompileSummary {
+    /// The workload written.
+    pub path: PathBuf,
+    /// Ops in the workload.
+    pub ops: u64,
+    /// Threads in the workload.
+    pub threads: usize,
+    /// Frees of pointers never seen allocated (allocated before recording started).
+    pub unknown_frees: u64,
+    /// Frees of already freed pointers.
+    pub double_frees: u64,
+    /// Log inversions repaired.
+    pub inversions_repaired: u64,
+}
+
+/// Compiles the traces of one run into one workload, `out` (with `traces::compile`, default options).
+pub fn compile_traces(traces: &[PathBuf], out: &Path) -> anyhow::Result<CompileSummary> {
+    use anyhow::Context;
+    let c = traces::compile::compile_files(traces, &traces::compile::CompileOptions::default())?;
+    let w = c
+        .writer
+        .write(out)
+        .with_context(|| format!("{}: cannot write the workload", out.display()))?;
+    let st = &c.writer.stats;
+    Ok(CompileSummary {
+        path: out.to_path_buf(),
+        ops: w.ops,
+        threads: c.writer.threads().len(),
+        unknown_frees: st.unknown_frees,
+        double_frees: st.double_frees,
+        inversions_repaired: st.inversions_repaired,
+    })
+}
+
+/// Where `--compile` writes: next to the traces, named after the first trace (`PROG.PID.hkw`).
+pub fn workload_path(traces: &[PathBuf]) -> Option<PathBuf> {
+    traces.first().map(|t| t.with_extension("hkw"))
+}
+
 /// Name of a signal, for messages ("SIGKILL"), or its number.
 pub fn signal_name(sig: i32) -> String {
     let name = match sig {

@@ -118,6 +118,17 @@ fn same_with_and_without(
     }
     let events: u64 = t.iter().map(|t| t.event_count()).sum();
     assert!(events > 50, "{name}: only {events} events");
+    // The traces compile, and every free is of a pointer allocated while recording: recording starts
+    // with the process's very first allocation, so there is nothing "from before" to excuse.
+    let paths: Vec<PathBuf> = t.iter().map(|t| t.path().to_path_buf()).collect();
+    let c = traces::compile::compile_files(&paths, &Default::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let st = &c.writer.stats;
+    assert_eq!(
+        (st.unknown_frees, st.double_frees),
+        (0, 0),
+        "{name}: unknown and double frees"
+    );
     t
 }
 
@@ -267,6 +278,34 @@ fn a_killed_program_is_reported_as_128_plus_signal_and_its_trace_recovered() {
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].recovery().end, EndState::None);
     assert!(t[0].event_count() > 0);
+}
+
+#[test]
+fn compile_flag_writes_a_workload_next_to_the_traces() {
+    require_recorder();
+    let dir = scratch("compile");
+    let mut cmd = Command::new(hakmem());
+    cmd.args(["record", "--compile", "-o"]).arg(&dir).args([
+        "--",
+        "perl",
+        "-e",
+        "my @a = map { 'x' x $_ } 1..3000; print scalar(@a), qq(\n)",
+    ]);
+    let out = run(cmd, b"");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3000\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown frees 0, double frees 0"), "{err}");
+    let hkw: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hkw"))
+        .collect();
+    assert_eq!(hkw.len(), 1, "{err}");
+    let w = traces::workload::Workload::open_header(&hkw[0]).unwrap();
+    let info = traces::info::Info::from_workload(&w);
+    let json = serde_json::to_value(&info).unwrap();
+    assert!(json["by_kind"]["malloc"].as_u64().unwrap() > 3000, "{json}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `hakmem record [-o DIR] [--chunk-kb N] [-q] -- CMD ARGS…`: run a program under the recorder and list
-//! the raw traces it wrote (on stderr, so the program's stdout stays its own).
+//! `hakmem record [-o DIR] [--compile] [--chunk-kb N] [-q] -- CMD ARGS…`: run a program under the
+//! recorder, list the raw traces it wrote and, with `--compile`, compile them into one workload (all on
+//! stderr, so the program's stdout stays its own).
 
 use replayer::record::{self, RecordOptions, TraceSummary};
 use std::ffi::OsString;
@@ -15,6 +16,9 @@ pub struct Args {
     /// Chunk size per thread in KiB (HAKMEM_RECORD_CHUNK_KB; default 256).
     #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1048576))]
     chunk_kb: Option<u32>,
+    /// Compile the traces of the run into one workload, DIR/PROG.PID.hkw (as `hakmem compile` would).
+    #[arg(long)]
+    compile: bool,
     /// Do not list the traces at the end.
     #[arg(short, long)]
     quiet: bool,
@@ -67,6 +71,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 s.bytes,
                 s.status
             )?;
+        }
+    }
+    if args.compile {
+        match record::workload_path(&outcome.traces) {
+            None => writeln!(
+                err,
+                "hakmem record: no trace was written, nothing to compile"
+            )?,
+            Some(out) => {
+                let c = record::compile_traces(&outcome.traces, &out)?;
+                writeln!(
+                    err,
+                    "hakmem record: compiled {} -> {}: {} ops, {} threads; unknown frees {}, double frees {}, inversions repaired {}",
+                    outcome.traces.len(),
+                    c.path.display(),
+                    c.ops,
+                    c.threads,
+                    c.unknown_frees,
+                    c.double_frees,
+                    c.inversions_repaired
+                )?;
+            }
         }
     }
     Ok(outcome.exit_code())
