@@ -164,6 +164,16 @@ fn classify(task: &Task, cpus: &[u32], runner: &Runner) -> Sample {
             cmd.env("LD_PRELOAD", p);
         }
     }
+    // The child has its own process group (so a timeout kills all of it), which also means a Ctrl-C at
+    // the terminal does not reach it: have the kernel kill it when the thread that started it dies.
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent; nothing else runs
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
