@@ -57,6 +57,8 @@ impl BundleWriter {
             export,
         };
         w.write_manifest()?;
+        // An export path that cannot be written should stop the run now, not after every sample ran.
+        w.write_export()?;
         Ok(w)
     }
 
@@ -101,12 +103,14 @@ impl BundleWriter {
                 format!("cannot append to {}", self.dir.join(SAMPLES_FILE).display())
             })?;
         self.samples.push(sample);
-        if let Some(p) = &self.export {
-            if p.as_os_str() != "-" {
-                write_atomically(p, self.export_json()?.as_bytes())?;
-            }
+        self.write_export()
+    }
+
+    fn write_export(&self) -> anyhow::Result<()> {
+        match &self.export {
+            Some(p) if p.as_os_str() != "-" => write_atomically(p, self.export_json()?.as_bytes()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn export_json(&self) -> anyhow::Result<String> {
@@ -133,6 +137,7 @@ impl BundleWriter {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }

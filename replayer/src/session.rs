@@ -155,6 +155,16 @@ impl Session {
             eprintln!("note: {note}{fix}");
             bundle.note(note)?;
         }
+        let env: Vec<String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("HAKMEM_") && !k.starts_with("HAKMEM_BENCH_"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !env.is_empty() {
+            bundle.note(format!(
+                "HAKMEM_* environment in effect for hakmem and preloaded children (spec knobs override it): {}",
+                env.join(" ")
+            ))?;
+        }
         if !sysinfo::reset_peak_rss() {
             bundle
                 .note("peak RSS could not be reset before replays: peak_rss_bytes includes workload loading".into())?;
