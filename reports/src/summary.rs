@@ -549,6 +549,31 @@ impl WorkloadSummary {
 }
 
 impl WorkloadSummary {
+    /// One sentence about memory: the leanest configuration by median peak RSS and the largest excess over
+    /// it. `None` without RSS figures.
+    pub fn memory_verdict(&self) -> Option<String> {
+        let with_rss: Vec<(&ConfigSummary, f64)> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.peak_rss.map(|q| (r, q.median)))
+            .collect();
+        let lean = with_rss.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+        let fat = with_rss.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let mut text = format!(
+            "Leanest: {} at {} peak RSS",
+            lean.0.config,
+            crate::format::bytes(lean.1)
+        );
+        if fat.1 > lean.1 {
+            text.push_str(&format!(
+                "; {} needs the most, +{}",
+                fat.0.config,
+                crate::format::bytes(fat.1 - lean.1)
+            ));
+        }
+        Some(text)
+    }
+
     /// One sentence about HAKMEM itself: its best configuration against the baseline and against the default
     /// `hakmem` configuration. `None` without successful HAKMEM samples (or when HAKMEM is the baseline).
     pub fn hakmem_verdict(&self) -> Option<String> {

@@ -124,6 +124,9 @@ pub fn render_terminal(report: &Report, style: Style) -> String {
             if let Some(h) = w.hakmem_verdict() {
                 out.push_str(&format!("  {h}\n"));
             }
+            if let Some(m) = w.memory_verdict() {
+                out.push_str(&format!("  {m}\n"));
+            }
             out.push_str(&render_table(&summary_table(w), style));
             out.push('\n');
         }

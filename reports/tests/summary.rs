@@ -201,3 +201,21 @@ fn disjoint_quartiles_with_interleaved_samples_are_noise() {
     assert!((c.p_value.unwrap() - 0.7).abs() < 1e-12, "{c:?}");
     assert_eq!(c.significance, Significance::WithinNoise);
 }
+
+#[test]
+fn memory_verdict_names_the_leanest_and_the_excess() {
+    let r = Report::build(&[small_bundle()], None);
+    let w = &r.sections[0].workloads[0];
+    let sys = w.row("system").unwrap().peak_rss.unwrap().median;
+    let mi = w.row("mimalloc").unwrap().peak_rss.unwrap().median;
+    assert!(sys < mi);
+    let v = w.memory_verdict().unwrap();
+    assert!(v.starts_with("Leanest: system at "), "{v}");
+    assert!(
+        v.ends_with(&format!(
+            "mimalloc needs the most, +{}",
+            reports::format::bytes(mi - sys)
+        )),
+        "{v}"
+    );
+}

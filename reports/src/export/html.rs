@@ -174,6 +174,9 @@ fn overview(out: &mut String, report: &Report) {
                 w.hakmem_verdict()
                     .map(|h| format!(r#"<br><span class="verdict2">{}</span>"#, esc(&h)))
                     .unwrap_or_default()
+                    + &w.memory_verdict()
+                        .map(|m| format!(r#"<br><span class="verdict3">{}</span>"#, esc(&m)))
+                        .unwrap_or_default()
             );
         }
     }
@@ -231,6 +234,9 @@ fn workload(
     let _ = write!(out, r#"<p class="verdict">{}</p>"#, esc(&w.verdict()));
     if let Some(h) = w.hakmem_verdict() {
         let _ = write!(out, r#"<p class="verdict2">{}</p>"#, esc(&h));
+    }
+    if let Some(m) = w.memory_verdict() {
+        let _ = write!(out, r#"<p class="verdict3">{}</p>"#, esc(&m));
     }
 
     out.push_str(r#"<section class="summary"><h4>Summary</h4>"#);

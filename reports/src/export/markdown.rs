@@ -81,6 +81,9 @@ impl Exporter for Markdown {
                 if let Some(h) = w.hakmem_verdict() {
                     out.push_str(&format!("{h}.\n\n"));
                 }
+                if let Some(m) = w.memory_verdict() {
+                    out.push_str(&format!("{m}.\n\n"));
+                }
                 out.push_str(&markdown_table(&summary_table(w)));
                 out.push('\n');
                 let lat: Vec<_> = w.rows.iter().filter(|r| !r.latency_ns.is_empty()).collect();
