@@ -232,14 +232,19 @@ fn exec_begin(next: &real::Next) -> usize {
         // SAFETY: abort has no preconditions.
         unsafe { libc::abort() }
     }
-    record(rdtsc(), Op::Exec);
-    crate::session::end(traces::raw::EndState::Exec);
+    // A vfork child shares the parent's memory and trace: the exec is not the parent's.
+    if crate::session::is_owner() {
+        record(rdtsc(), Op::Exec);
+        crate::session::end(traces::raw::EndState::Exec);
+    }
     f
 }
 
 /// Writes the end slot, then ends the process through the C library (or the raw syscall).
 fn exit_now(next: &real::Next, status: c_int) -> ! {
-    crate::session::end(traces::raw::EndState::Exit);
+    if crate::session::is_owner() {
+        crate::session::end(traces::raw::EndState::Exit);
+    }
     let f = next.get();
     if f != 0 {
         // SAFETY: the C library's `_exit`/`_Exit`, which does not return.
@@ -254,7 +259,7 @@ fn exit_now(next: &real::Next, status: c_int) -> ! {
 
 /// Exec returned: it failed, and this image goes on recording into the same file.
 fn exec_failed() {
-    if let Some(t) = crate::session::trace() {
+    if let Some(t) = crate::session::trace().filter(|_| crate::session::is_owner()) {
         t.write_end(traces::raw::EndState::None, 0, 0);
     }
 }

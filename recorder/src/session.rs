@@ -254,6 +254,16 @@ extern "C" fn on_fork_child() {
     STATE.store(if ok { RECORDING } else { OFF }, Ordering::Release);
 }
 
+/// True when the caller is the process that owns the current trace: false in the child of a `vfork`
+/// (which shares our memory until it execs or exits, and must not end the parent's trace). A syscall:
+/// for the exec and exit paths only.
+pub fn is_owner() -> bool {
+    // SAFETY: `pid` is written before RECORDING is published (and in a fork child before it runs on).
+    let pid = unsafe { (*SESSION.0.get()).pid };
+    // SAFETY: plain getter.
+    trace().is_some() && pid == unsafe { libc::getpid() } as u32
+}
+
 /// Writes the end slot (the footer) with a final clock pair; on a clean exit also trims the file to what
 /// was claimed.
 pub fn end(state: EndState) {

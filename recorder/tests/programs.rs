@@ -337,14 +337,44 @@ fn exec_keeps_recording_into_a_new_file() {
 }
 
 #[test]
-fn sigkill_leaves_a_readable_trace_and_says_what_was_recovered() {
-    let dir = trace_dir("sigkill");
-    let out = run_recorded(
-        Command::new(program("sigkill")),
-        &dir,
-        &[("HAKMEM_RECORD_CHUNK_KB", "16")],
+fn a_vfork_child_exec_does_not_end_the_parent_trace() {
+    let dir = trace_dir("vfork");
+    let out = run_recorded(Command::new(program("vfork")), &dir, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let f: Vec<u32> = stdout(&out)
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let traces = traces_in(&dir);
+    let parent = traces
+        .iter()
+        .find(|t| t.header().pid == f[0])
+        .expect("parent trace");
+    assert_eq!(parent.recovery().end, EndState::Exit);
+    assert!(!all_ops(parent).contains(&Op::Exec));
+    assert_eq!((has_malloc(parent, 8001), has_malloc(parent, 8002)), (1, 1));
+    assert!(
+        traces.iter().any(|t| t.header().pid == f[1]),
+        "the exec'd child (sh) has its own trace"
     );
-    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
+}
+
+#[test]
+fn sigkill_leaves_a_readable_trace_and_says_what_was_recovered() {
+    killed_program_trace_is_recovered(None, libc::SIGKILL);
+}
+
+#[test]
+fn sigsegv_leaves_a_readable_trace() {
+    killed_program_trace_is_recovered(Some("segv"), libc::SIGSEGV);
+}
+
+fn killed_program_trace_is_recovered(arg: Option<&str>, sig: i32) {
+    let dir = trace_dir(&format!("signal{sig}"));
+    let mut cmd = Command::new(program("sigkill"));
+    cmd.args(arg);
+    let out = run_recorded(cmd, &dir, &[("HAKMEM_RECORD_CHUNK_KB", "16")]);
+    assert_eq!(out.status.signal(), Some(sig), "{out:?}");
     let n: usize = stdout(&out).trim().parse().unwrap();
     let traces = traces_in(&dir);
     assert_eq!(traces.len(), 1);

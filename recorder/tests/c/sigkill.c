@@ -1,11 +1,11 @@
-/* Allocates and frees N blocks of 5001 bytes, prints N, then kills itself with SIGKILL: the trace must
- * still be readable. */
+/* Allocates and frees N blocks of 5001 bytes, prints N, then kills itself with SIGKILL (or, with the
+ * argument "segv", crashes with SIGSEGV): the trace must still be readable. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-int main(void) {
+int main(int argc, char **argv) {
     int n = 50000;
     for (int i = 0; i < n; i++) {
         void *p = malloc(5001);
@@ -13,6 +13,9 @@ int main(void) {
     }
     printf("%d\n", n);
     fflush(stdout);
+    if (argc > 1) {
+        *(volatile int *)argv[argc] = 1; /* argv[argc] is NULL: SIGSEGV */
+    }
     kill(getpid(), SIGKILL);
     return 0;
 }
