@@ -51,9 +51,9 @@ impl Config {
     /// The documented defaults (see [`KNOBS`]).
     pub const DEFAULT: Config = Config {
         page_box_classes: 0xff,
-        unified_cap: [128, 128, 128, 128, 128, 64, 64, 64],
+        unified_cap: [128, 128, 128, 128, 128, 64, 64, 256],
         pool_cap: 16,
-        refill_batch: 32,
+        refill_batch: 128,
         ss_prefault: false,
         measure_unified_cache: false,
         stats: false,
@@ -84,9 +84,9 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_TINY_UNIFIED_C4", default: "128", doc: "Unified Cache capacity of each class in 65..128 B" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C5", default: "64", doc: "Unified Cache capacity of each class in 129..256 B" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C6", default: "64", doc: "Unified Cache capacity of each class in 257..512 B" },
-    Knob { name: "HAKMEM_TINY_UNIFIED_C7", default: "64", doc: "Unified Cache capacity of each class in 513..1024 B" },
+    Knob { name: "HAKMEM_TINY_UNIFIED_C7", default: "256", doc: "Unified Cache capacity of each class in 513..1024 B" },
     Knob { name: "HAKMEM_POOL_UNIFIED", default: "16", doc: "Unified Cache capacity of each Pool class (1025 B..32 KiB)" },
-    Knob { name: "HAKMEM_TINY_REFILL_BATCH", default: "32", doc: "blocks per Unified Cache refill, 1..256 (at most half a class's capacity is used)" },
+    Knob { name: "HAKMEM_TINY_REFILL_BATCH", default: "128", doc: "blocks per Unified Cache refill, 1..256, clamped per class to half its capacity (docs/experiments/page-box.md)" },
     Knob { name: "HAKMEM_SS_PREFAULT", default: "0", doc: "1 = prefault every new 2 MiB SuperSlab (MAP_POPULATE-like)" },
     Knob { name: "HAKMEM_MEASURE_UNIFIED_CACHE", default: "0", doc: "1 = count refill cycles (rdtsc) in the unified_cache statistics" },
     Knob { name: "HAKMEM_STATS", default: "0", doc: "1 = print per-box statistics on stderr at exit" },
