@@ -5,8 +5,10 @@
 //! [`WorkloadWriter`] writes the `.hkw`.
 //!
 //! # Passes
-//! 1. **Resolve** (per process, processes in parallel): merge the process's threads by timestamp (ties: per
-//!    thread order, then lower thread index first) and map addresses to objects. An allocation creates a
+//! 1. **Resolve** (per process, processes in parallel; within a process two stages on two threads, stage 1
+//!    merging and resolving addresses, stage 2 a batch behind taking statistics and encoding): merge the
+//!    process's threads by timestamp (ties: per thread order, then lower thread index first) and map
+//!    addresses to objects. An allocation creates a
 //!    new object (a reused address is a new object); a free/realloc consumes the object live at its
 //!    address. Every replayed op is appended, with provisional unique object ids, to its thread's buffer;
 //!    the statistics (sizes, lifetimes in ops, peak live bytes/objects, cross-thread counts) are taken in
@@ -171,23 +173,91 @@ struct Resolved {
     events: u64,
 }
 
-/// Pass-1 state of one process.
+/// The consumption part of a resolved op, for the statistics and the sharing marks.
+#[derive(Clone, Copy, Debug)]
+struct Freed {
+    size: u64,
+    lifetime: u64,
+    creator: u32,
+    k: u32,
+    /// Consumed by a thread other than its creator.
+    cross: bool,
+    /// A free (rather than a realloc).
+    is_free: bool,
+}
+
+/// One replayed op as resolved by stage 1 of pass 1 (addresses → provisional references), handed to
+/// stage 2 (statistics, sharing marks, encoding) running on another core.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    t: u32,
+    op: StoredOp,
+    /// Requested bytes of the object the op creates, if it creates one.
+    alloc: Option<u64>,
+    freed: Option<Freed>,
+}
+
+/// Pass 1, stage 2: applies resolved ops in merged order.
+struct Stage2 {
+    threads: Vec<Pass1Thread>,
+    stats: Stats,
+}
+
+impl Stage2 {
+    fn apply(&mut self, recs: &[Rec]) {
+        for r in recs {
+            self.stats.on_op(r.op.kind());
+            if let Some(f) = r.freed {
+                self.stats.on_free(f.size, f.lifetime);
+                if f.cross {
+                    self.threads[f.creator as usize].shared[f.k as usize] = true;
+                    self.threads[r.t as usize].creators.push(f.creator);
+                    if f.is_free {
+                        self.stats.cross_thread_frees += 1;
+                    } else {
+                        self.stats.cross_thread_reallocs += 1;
+                    }
+                }
+            }
+            let th = &mut self.threads[r.t as usize];
+            if let Some(size) = r.alloc {
+                self.stats.on_alloc(size);
+                th.shared.push(false);
+            }
+            th.enc.push(&r.op);
+        }
+    }
+}
+
+/// Pass-1 state of one process (stage 1: merge and address resolution).
 struct Resolver {
     map: AddrMap<Entry>,
     pending: AddrMap<Pending>,
-    threads: Vec<Pass1Thread>,
+    /// Objects created so far, per thread.
+    created: Vec<u32>,
+    /// Anomaly counts (the rest of the statistics are taken by stage 2).
     stats: Stats,
     clock: u64,
     window: u64,
+    cur_alloc: Option<u64>,
+    cur_freed: Option<Freed>,
+    batch: Vec<Rec>,
+    sink: Sink,
+}
+
+/// Where stage 1 sends full batches: stage 2, on its own thread; empty batches come back for reuse.
+struct Sink {
+    tx: std::sync::mpsc::SyncSender<Vec<Rec>>,
+    spare: std::sync::mpsc::Receiver<Vec<Rec>>,
 }
 
 impl Resolver {
     /// Creates an object at `addr` for thread `t`.
     #[inline]
     fn create(&mut self, t: u32, addr: u64, size: u64, ts: u64) -> ObjRef {
-        let th = &mut self.threads[t as usize];
-        let k = th.shared.len() as u32;
-        th.shared.push(false);
+        let k = self.created[t as usize];
+        self.created[t as usize] += 1;
+        self.cur_alloc = Some(size);
         let fresh = Entry {
             creator: t,
             k,
@@ -195,7 +265,6 @@ impl Resolver {
             size,
             birth: self.clock,
         };
-        self.stats.on_alloc(size);
         if let Some(old) = self.map.insert(addr, fresh) {
             if old.live {
                 self.displace(addr, old, ts, t);
@@ -260,26 +329,49 @@ impl Resolver {
 
     #[inline]
     fn finish_consume(&mut self, t: u32, e: Entry, is_free: bool) -> ObjRef {
-        self.stats.on_free(e.size, self.clock - e.birth);
-        if e.creator == t {
-            let th = &self.threads[t as usize];
-            return ObjRef::Local(th.shared.len() as u32 - 1 - e.k);
-        }
-        self.threads[e.creator as usize].shared[e.k as usize] = true;
-        self.threads[t as usize].creators.push(e.creator);
-        if is_free {
-            self.stats.cross_thread_frees += 1;
+        let cross = e.creator != t;
+        self.cur_freed = Some(Freed {
+            size: e.size,
+            lifetime: self.clock - e.birth,
+            creator: e.creator,
+            k: e.k,
+            cross,
+            is_free,
+        });
+        if cross {
+            ObjRef::Shared(e.k)
         } else {
-            self.stats.cross_thread_reallocs += 1;
+            ObjRef::Local(self.created[t as usize] - 1 - e.k)
         }
-        ObjRef::Shared(e.k)
     }
 
     #[inline]
     fn emit(&mut self, t: u32, op: StoredOp) {
-        self.stats.on_op(op.kind());
-        self.threads[t as usize].enc.push(&op);
+        self.batch.push(Rec {
+            t,
+            op,
+            alloc: self.cur_alloc.take(),
+            freed: self.cur_freed.take(),
+        });
         self.clock += 1;
+        if self.batch.len() == BATCH {
+            self.flush();
+        }
+    }
+
+    /// Hands the batch to stage 2.
+    #[cold]
+    #[inline(never)]
+    fn flush(&mut self) {
+        let mut next = self
+            .sink
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        next.clear();
+        let full = std::mem::replace(&mut self.batch, next);
+        // A send fails only if stage 2 died, which the join reports.
+        let _ = self.sink.tx.send(full);
     }
 
     /// Resolves one event of thread `t`.
@@ -426,101 +518,19 @@ impl Resolver {
     }
 }
 
-/// Events handed from a decoder thread to the resolver in batches of this many (64 KiB: below glibc's mmap
-/// threshold, and recycled, so batches never cost page faults).
+/// Resolved ops handed from stage 1 to stage 2 in batches of this many (recycled).
 const BATCH: usize = 1024;
-/// Up to this many threads per process, each thread's events are decoded on a helper thread ahead of the
-/// resolver (a pipeline: decoding overlaps resolving); beyond it they are decoded inline.
-const MAX_PIPELINED: usize = 64;
 
-/// The receiving end of a decoder thread; empty batches go back to it for reuse.
-struct Batched {
-    rx: std::sync::mpsc::Receiver<Vec<Event>>,
-    back: std::sync::mpsc::SyncSender<Vec<Event>>,
-    cur: Vec<Event>,
-    pos: usize,
-}
-
-impl Iterator for Batched {
-    type Item = Event;
-
-    #[inline]
-    fn next(&mut self) -> Option<Event> {
-        if let Some(e) = self.cur.get(self.pos) {
-            self.pos += 1;
-            return Some(*e);
-        }
-        self.refill()
-    }
-}
-
-impl Batched {
-    #[cold]
-    #[inline(never)]
-    fn refill(&mut self) -> Option<Event> {
-        loop {
-            let next = self.rx.recv().ok()?;
-            let done = std::mem::replace(&mut self.cur, next);
-            let _ = self.back.try_send(done);
-            self.pos = 0;
-            if let Some(e) = self.cur.first() {
-                self.pos = 1;
-                return Some(*e);
-            }
-        }
-    }
-}
-
-/// Pass 1 for one process: merge its threads by time and resolve addresses.
+/// Pass 1 for one process: merge its threads by time and resolve addresses (stage 1, this thread), while
+/// stage 2 (statistics, sharing marks, encoding) runs on another thread, a batch behind.
 fn resolve<I: Iterator<Item = Event> + Send>(
     proc_: ProcessStreams<I>,
     opts: &CompileOptions,
 ) -> Resolved {
     let pid = proc_.pid;
-    let n = proc_.threads.len();
-    if n == 0 || n > MAX_PIPELINED {
-        let (tids, iters) = proc_.threads.into_iter().map(|t| (t.tid, t.events)).unzip();
-        return merge_resolve(pid, tids, iters, opts);
-    }
-    std::thread::scope(|sc| {
-        let mut tids = Vec::with_capacity(n);
-        let mut sources = Vec::with_capacity(n);
-        for th in proc_.threads {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(8);
-            let (back, spare) = std::sync::mpsc::sync_channel::<Vec<Event>>(10);
-            let mut it = th.events;
-            sc.spawn(move || loop {
-                let mut b = spare
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                b.clear();
-                b.extend(it.by_ref().take(BATCH));
-                let last = b.len() < BATCH;
-                if b.is_empty() || tx.send(b).is_err() || last {
-                    break;
-                }
-            });
-            tids.push(th.tid);
-            sources.push(Batched {
-                rx,
-                back,
-                cur: Vec::new(),
-                pos: 0,
-            });
-        }
-        merge_resolve(pid, tids, sources, opts)
-    })
-}
-
-fn merge_resolve<I: Iterator<Item = Event>>(
-    pid: u32,
-    tids: Vec<u32>,
-    mut iters: Vec<I>,
-    opts: &CompileOptions,
-) -> Resolved {
-    let mut r = Resolver {
-        map: AddrMap::default(),
-        pending: AddrMap::default(),
+    let (tids, iters): (Vec<u32>, Vec<I>) =
+        proc_.threads.into_iter().map(|t| (t.tid, t.events)).unzip();
+    let stage2 = Stage2 {
         threads: tids
             .iter()
             .map(|&tid| Pass1Thread {
@@ -530,9 +540,50 @@ fn merge_resolve<I: Iterator<Item = Event>>(
             })
             .collect(),
         stats: Stats::default(),
-        clock: 0,
-        window: opts.inversion_window_ns,
     };
+    let n = tids.len();
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Rec>>(16);
+        let (back, spare) = std::sync::mpsc::sync_channel::<Vec<Rec>>(18);
+        let worker = sc.spawn(move || {
+            let mut st = stage2;
+            for batch in rx {
+                st.apply(&batch);
+                let _ = back.try_send(batch);
+            }
+            st
+        });
+        let r = Resolver {
+            map: AddrMap::default(),
+            pending: AddrMap::default(),
+            created: vec![0; n],
+            stats: Stats::default(),
+            clock: 0,
+            window: opts.inversion_window_ns,
+            cur_alloc: None,
+            cur_freed: None,
+            batch: Vec::with_capacity(BATCH),
+            sink: Sink { tx, spare },
+        };
+        let (mut r, events) = merge_resolve(r, iters);
+        r.flush();
+        drop(r.sink);
+        let st = match worker.join() {
+            Ok(st) => st,
+            Err(e) => std::panic::resume_unwind(e),
+        };
+        let mut stats = st.stats;
+        stats.merge(&r.stats);
+        Resolved {
+            threads: st.threads,
+            stats,
+            events,
+        }
+    })
+}
+
+/// Stage 1: the time merge. Returns the resolver (its last batch not yet flushed) and the events read.
+fn merge_resolve<I: Iterator<Item = Event>>(mut r: Resolver, mut iters: Vec<I>) -> (Resolver, u64) {
     let mut events = 0u64;
     let mut heads: Vec<Option<Event>> = iters.iter_mut().map(|it| it.next()).collect();
     loop {
@@ -571,11 +622,7 @@ fn merge_resolve<I: Iterator<Item = Event>>(
         heads[t] = cur;
     }
     r.stats.missing_frees += r.pending.len() as u64;
-    Resolved {
-        threads: r.threads,
-        stats: r.stats,
-        events,
-    }
+    (r, events)
 }
 
 /// Pass 2 for one thread: rewrite provisional references into shared or local slots.
