@@ -7,7 +7,6 @@
 //! program that finds them (via `dlsym`, or built against a newer C library) is recorded and served by
 //! the real `free`.
 
-use crate::os::rdtsc;
 use crate::real;
 use crate::thread::record;
 use core::ffi::{c_char, c_int, c_void};
@@ -36,13 +35,13 @@ hooks! {
     fn malloc(size: usize) -> *mut c_void {
         // SAFETY: forwarding the caller's arguments to the real allocator.
         let p = unsafe { real::__libc_malloc(size) };
-        record(rdtsc(), Op::Malloc { size: size as u64, ptr: p as u64 });
+        record(Op::Malloc { size: size as u64, ptr: p as u64 });
         p
     }
 
     /// `free`: recorded before the real call.
     fn free(ptr: *mut c_void) -> () {
-        record(rdtsc(), Op::Free { ptr: ptr as u64 });
+        record(Op::Free { ptr: ptr as u64 });
         // SAFETY: forwarding the caller's pointer.
         unsafe { real::__libc_free(ptr) }
     }
@@ -51,7 +50,7 @@ hooks! {
     fn calloc(nmemb: usize, size: usize) -> *mut c_void {
         // SAFETY: forwarding.
         let p = unsafe { real::__libc_calloc(nmemb, size) };
-        record(rdtsc(), Op::Calloc { nmemb: nmemb as u64, size: size as u64, ptr: p as u64 });
+        record(Op::Calloc { nmemb: nmemb as u64, size: size as u64, ptr: p as u64 });
         p
     }
 
@@ -60,7 +59,7 @@ hooks! {
     fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: forwarding.
         let p = unsafe { real::__libc_realloc(old, size) };
-        record(rdtsc(), Op::Realloc { old: old as u64, size: size as u64, new: p as u64 });
+        record(Op::Realloc { old: old as u64, size: size as u64, new: p as u64 });
         p
     }
 
@@ -75,7 +74,7 @@ hooks! {
                 core::ptr::null_mut()
             }
         };
-        record(rdtsc(), Op::ReallocArray { old: old as u64, nmemb: nmemb as u64, size: size as u64, new: p as u64 });
+        record(Op::ReallocArray { old: old as u64, nmemb: nmemb as u64, size: size as u64, new: p as u64 });
         p
     }
 
@@ -97,7 +96,7 @@ hooks! {
         };
         // SAFETY: read back what we stored (only on success).
         let ptr = if ret == 0 { (unsafe { *memptr }) as u64 } else { 0 };
-        record(rdtsc(), Op::PosixMemalign { align: align as u64, size: size as u64, ptr, ret: ret as u32 });
+        record(Op::PosixMemalign { align: align as u64, size: size as u64, ptr, ret: ret as u32 });
         ret
     }
 
@@ -105,7 +104,7 @@ hooks! {
     fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
         // SAFETY: forwarding.
         let p = unsafe { real::__libc_memalign(align, size) };
-        record(rdtsc(), Op::AlignedAlloc { align: align as u64, size: size as u64, ptr: p as u64 });
+        record(Op::AlignedAlloc { align: align as u64, size: size as u64, ptr: p as u64 });
         p
     }
 
@@ -113,7 +112,7 @@ hooks! {
     fn memalign(align: usize, size: usize) -> *mut c_void {
         // SAFETY: forwarding.
         let p = unsafe { real::__libc_memalign(align, size) };
-        record(rdtsc(), Op::Memalign { align: align as u64, size: size as u64, ptr: p as u64 });
+        record(Op::Memalign { align: align as u64, size: size as u64, ptr: p as u64 });
         p
     }
 
@@ -121,7 +120,7 @@ hooks! {
     fn valloc(size: usize) -> *mut c_void {
         // SAFETY: forwarding.
         let p = unsafe { real::__libc_valloc(size) };
-        record(rdtsc(), Op::Valloc { size: size as u64, ptr: p as u64 });
+        record(Op::Valloc { size: size as u64, ptr: p as u64 });
         p
     }
 
@@ -129,20 +128,20 @@ hooks! {
     fn pvalloc(size: usize) -> *mut c_void {
         // SAFETY: forwarding.
         let p = unsafe { real::__libc_pvalloc(size) };
-        record(rdtsc(), Op::Pvalloc { size: size as u64, ptr: p as u64 });
+        record(Op::Pvalloc { size: size as u64, ptr: p as u64 });
         p
     }
 
     /// `free_sized` (C23): recorded, then the real free.
     fn free_sized(ptr: *mut c_void, size: usize) -> () {
-        record(rdtsc(), Op::FreeSized { ptr: ptr as u64, size: size as u64 });
+        record(Op::FreeSized { ptr: ptr as u64, size: size as u64 });
         // SAFETY: forwarding.
         unsafe { real::__libc_free(ptr) }
     }
 
     /// `free_aligned_sized` (C23): recorded, then the real free.
     fn free_aligned_sized(ptr: *mut c_void, align: usize, size: usize) -> () {
-        record(rdtsc(), Op::FreeAlignedSized { ptr: ptr as u64, align: align as u64, size: size as u64 });
+        record(Op::FreeAlignedSized { ptr: ptr as u64, align: align as u64, size: size as u64 });
         // SAFETY: forwarding.
         unsafe { real::__libc_free(ptr) }
     }
@@ -170,7 +169,7 @@ hooks! {
         // SAFETY: the C library's fork.
         let pid = unsafe { core::mem::transmute::<usize, real::ForkFn>(f)() };
         if pid > 0 {
-            record(rdtsc(), Op::Fork { child_pid: pid as u32 });
+            record(Op::Fork { child_pid: pid as u32 });
         }
         pid
     }
@@ -234,7 +233,7 @@ fn exec_begin(next: &real::Next) -> usize {
     }
     // A vfork child shares the parent's memory and trace: the exec is not the parent's.
     if crate::session::is_owner() {
-        record(rdtsc(), Op::Exec);
+        record(Op::Exec);
         crate::session::end(traces::raw::EndState::Exec);
     }
     f

@@ -61,6 +61,12 @@ static SESSION: SessionCell = SessionCell(UnsafeCell::new(Session {
     env: [0; ENV_MAX],
 }));
 
+/// True when recording is off for good in this process image (knob, or no trace file).
+#[inline(always)]
+pub fn is_off() -> bool {
+    STATE.load(Ordering::Relaxed) == OFF
+}
+
 /// The trace being written, when recording.
 #[inline]
 pub fn trace() -> Option<&'static SharedTrace> {
@@ -94,8 +100,10 @@ fn truncate(len: u64) -> bool {
 #[cold]
 #[inline(never)]
 pub fn ensure_started() -> bool {
-    if STATE.load(Ordering::Acquire) == RECORDING {
-        return true;
+    match STATE.load(Ordering::Acquire) {
+        RECORDING => return true,
+        OFF => return false,
+        _ => {}
     }
     match STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {
@@ -197,10 +205,13 @@ fn open_trace(s: &mut Session, forked_from: u32) -> bool {
         }
         // SAFETY: reading errno.
         if unsafe { *libc::__errno_location() } != libc::EEXIST {
-            return false;
+            break;
         }
     }
-    let Some(f) = file else { return false };
+    let Some(f) = file else {
+        warn_cannot_create(&s.path);
+        return false;
+    };
     // SAFETY: plain getter.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
     let header = HeaderRef {
@@ -232,6 +243,21 @@ fn open_trace(s: &mut Session, forked_from: u32) -> bool {
             f.release();
             false
         }
+    }
+}
+
+/// One line on stderr (no allocation, no formatting machinery) when the trace file cannot be created:
+/// the program then runs unrecorded.
+fn warn_cannot_create(path: &[u8]) {
+    let n = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+    let parts: [&[u8]; 3] = [
+        b"hakmem recorder: cannot create ",
+        &path[..n],
+        b"; this process is not recorded (is HAKMEM_RECORD_DIR a writable directory?)\n",
+    ];
+    for p in parts {
+        // SAFETY: writing a valid buffer to fd 2; a failure is ignored.
+        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
     }
 }
 

@@ -60,9 +60,14 @@ fn state() -> *mut State {
     STATE.with(|s| s.get())
 }
 
-/// Records `op` stamped `tsc` for the calling thread.
+/// Records `op` for the calling thread, stamped with the TSC now. When recording is off (knob, or the
+/// trace could not be created) this is one load of a read-only global and a branch.
 #[inline(always)]
-pub fn record(tsc: u64, op: Op) {
+pub fn record(op: Op) {
+    if session::is_off() {
+        return;
+    }
+    let tsc = os::rdtsc();
     let t = state();
     // SAFETY: `t` is this thread's state; only this thread and its signal handlers touch it, and `busy`
     // (read and written with compiler fences, which order against a handler on the same thread) keeps
@@ -211,7 +216,7 @@ extern "C" fn on_thread_exit(_: *mut libc::c_void) {
             return;
         }
     }
-    record(os::rdtsc(), Op::ThreadExit);
+    record(Op::ThreadExit);
 }
 
 /// In a forked child: the forking thread starts over in the child's new file.

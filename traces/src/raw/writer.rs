@@ -33,8 +33,18 @@ fn w0(k: u64, dt: u64, a: u64) -> u64 {
 
 /// Encodes `op`, which happened `delta` TSC ticks after the previous record of the same chunk (or after the
 /// chunk's base TSC), into `out`; returns the number of words. `last_ptr` is the pointer of the chunk's
-/// previous malloc (0 at the chunk start); a malloc updates it. Pure, no allocation; the layout is in
-/// [`super::layout::word`] and [`super::layout::kind`].
+/// previous malloc (0 at the chunk start); a malloc updates it. Pure, no allocation.
+///
+/// ```text
+/// word 0 of every record            63    59 58        43 42                               0
+///                                    | kind  |  dt (16)  |  a (43)                          |
+/// malloc, common case (MALLOC8)      |  20   |  dt       | size (16) | (ptr - last_ptr)/16 (27, signed) |
+/// free, common case (FREE16)         |   4   |  dt       | ptr >> 4                          |
+/// other calls                        | kind  |  dt       | size (or 0)  + 1..3 payload words (ptr, align, …)
+/// gap > 65535 ticks: TIME first      |   1   | gap & 0xFFFF | gap >> 16                      |
+/// size >= 2^43: WIDE first           |   2   |  dt       | 0            + 1 word: size       |
+/// ```
+/// The full table is in [`super::layout::kind`].
 #[inline(always)]
 pub fn encode(op: &Op, delta: u64, last_ptr: &mut u64, out: &mut [u64; MAX_WORDS]) -> usize {
     let mut n = 0;
