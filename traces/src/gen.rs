@@ -27,7 +27,7 @@
 //! ...); statistics are computed on that schedule and it is a valid replay order, so sync points never
 //! deadlock.
 
-use crate::stats::{Stats, StatsTracker};
+use crate::stats::StatsTracker;
 use crate::workload::{ObjRef, StoredOp, WorkloadWriter};
 
 /// Parameters a generator cannot honour.
@@ -620,11 +620,6 @@ pub fn threads(p: &ThreadsParams) -> Result<WorkloadWriter, GenError> {
     }
     w.stats = stats.finish();
     Ok(w)
-}
-
-/// Statistics of a writer (convenience for callers printing a summary).
-pub fn stats_of(w: &WorkloadWriter) -> &Stats {
-    &w.stats
 }
 
 #[cfg(test)]

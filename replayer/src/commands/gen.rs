@@ -106,6 +106,16 @@ pub struct ThreadsArgs {
 
 /// Runs `hakmem gen`.
 pub fn run(args: Gen) -> anyhow::Result<u8> {
+    let (min, max) = match &args {
+        Gen::RandomMixed(a) => (a.min, a.max),
+        Gen::ProducerConsumer(a) => (a.min, a.max),
+        Gen::Threads(a) => (a.min, a.max),
+    };
+    if min > max {
+        anyhow::bail!(
+            "--min {min} is larger than --max {max}; the sizes are drawn from [min, max]"
+        );
+    }
     let (writer, output) = match args {
         Gen::RandomMixed(a) => {
             let p = gen::RandomMixedParams {
