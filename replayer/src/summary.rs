@@ -30,6 +30,9 @@ pub struct Row {
     pub total: usize,
     /// Quartiles of ops/s (q1, median, q3).
     pub ops: (f64, f64, f64),
+    /// Median ops per CPU-second (user + system): robust to other load on the machine, a measure of
+    /// efficiency rather than throughput for multi-threaded workloads.
+    pub ops_per_cpu: f64,
     /// Median peak RSS.
     pub peak_rss: f64,
     /// First failure reason, if any.
@@ -60,6 +63,12 @@ pub fn rows(samples: &[Sample], configs: &[String]) -> Vec<Row> {
                 .collect();
             let mut ops: Vec<f64> = good.iter().map(|s| s.ops_per_sec).collect();
             ops.sort_by(f64::total_cmp);
+            let mut cpu: Vec<f64> = good
+                .iter()
+                .filter(|s| s.cpu_seconds > 0.0)
+                .map(|s| s.ops as f64 / s.cpu_seconds)
+                .collect();
+            cpu.sort_by(f64::total_cmp);
             let mut rss: Vec<f64> = good.iter().map(|s| s.peak_rss_bytes as f64).collect();
             rss.sort_by(f64::total_cmp);
             let failure = group
@@ -77,6 +86,7 @@ pub fn rows(samples: &[Sample], configs: &[String]) -> Vec<Row> {
                     quantile(&ops, 0.5),
                     quantile(&ops, 0.75),
                 ),
+                ops_per_cpu: quantile(&cpu, 0.5),
                 peak_rss: quantile(&rss, 0.5),
                 failure,
             });
@@ -137,8 +147,8 @@ pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&s
         .max(6);
     let _ = writeln!(
         t,
-        "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  failures",
-        "workload", "config", "ok", "ops/s", "q1..q3", "ratio", "peak RSS"
+        "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {:>10}  failures",
+        "workload", "config", "ok", "ops/s", "q1..q3", "ratio", "ops/cpu-s", "peak RSS"
     );
     for r in &rows {
         let b = base.as_ref().and_then(|b| {
@@ -151,13 +161,14 @@ pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&s
         };
         let _ = writeln!(
             t,
-            "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {}",
+            "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {:>10}  {}",
             r.workload,
             r.config,
             format!("{}/{}", r.ok, r.total),
             mops(r.ops.1),
             format!("{}..{}", mops(r.ops.0), mops(r.ops.2)),
             ratio,
+            mops(r.ops_per_cpu),
             mib(r.peak_rss),
             r.failure
         );
@@ -165,7 +176,7 @@ pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&s
     if let Some(b) = base {
         let _ = writeln!(
             t,
-            "ratio = median ops/s / median ops/s of `{b}` on the same workload"
+            "ratio = median ops/s / median ops/s of `{b}` on the same workload; ops/cpu-s = ops per CPU-second of the child (less sensitive to other load on the machine)"
         );
     }
     t
