@@ -460,3 +460,32 @@ fn off_switch_passes_through_and_writes_nothing() {
     assert!(stdout(&out).contains("usable 1"));
     assert!(traces_in(&dir).is_empty());
 }
+
+#[test]
+fn a_full_window_drops_events_and_says_so() {
+    let dir = trace_dir("window");
+    let mut cmd = Command::new(program("bench_alloc"));
+    cmd.args(["200000", "1"]);
+    let out = run_recorded(
+        cmd,
+        &dir,
+        &[
+            ("HAKMEM_RECORD_MAX_MB", "1"),
+            ("HAKMEM_RECORD_CHUNK_KB", "64"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let traces = traces_in(&dir);
+    let t = &traces[0];
+    let r = t.recovery();
+    assert!(r.dropped_events > 0, "{}", r.summary());
+    assert!(r.summary().contains("dropped"), "{}", r.summary());
+    assert_eq!(
+        (r.chunks_missing, r.chunks_damaged),
+        (0, 0),
+        "{}",
+        r.summary()
+    );
+    assert!(t.file_len() <= 1 << 20);
+    assert!(r.events > 50_000, "what fit is kept: {}", r.summary());
+}

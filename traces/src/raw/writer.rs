@@ -400,11 +400,18 @@ impl SharedTrace {
         // SAFETY: preamble offset.
         let idx =
             unsafe { self.u64_at(off::CHUNKS_CLAIMED) }.fetch_add(1, Ordering::AcqRel) as usize;
-        let start = idx.checked_mul(self.chunk_size)?.checked_add(self.region)?;
-        let end = start.checked_add(self.chunk_size)?;
-        if end > self.window {
+        let end = idx
+            .checked_mul(self.chunk_size)
+            .and_then(|s| s.checked_add(self.region + self.chunk_size))
+            .filter(|&e| e <= self.window);
+        let Some(end) = end else {
+            // The window is full: give the index back so that `chunks_claimed` keeps counting only chunks
+            // that exist (every index from here up fails the same way, so none is ever handed out twice).
+            // SAFETY: preamble offset.
+            unsafe { self.u64_at(off::CHUNKS_CLAIMED) }.fetch_sub(1, Ordering::AcqRel);
             return None;
-        }
+        };
+        let start = end - self.chunk_size;
         if !self.ensure_len(end as u64, grow) {
             return None;
         }
