@@ -521,8 +521,9 @@ impl Resolver {
 /// Resolved ops handed from stage 1 to stage 2 in batches of this many (recycled).
 const BATCH: usize = 1024;
 
-/// Pass 1 for one process: merge its threads by time and resolve addresses (stage 1, this thread), while
-/// stage 2 (statistics, sharing marks, encoding) runs on another thread, a batch behind.
+/// Pass 1 for one process, a pipeline of three threads handing recycled batches along: stage 0 decodes and
+/// merges the threads' events by time, stage 1 (this thread) resolves addresses, stage 2 takes statistics,
+/// sharing marks and encodes.
 fn resolve<I: Iterator<Item = Event> + Send>(
     proc_: ProcessStreams<I>,
     opts: &CompileOptions,
@@ -565,7 +566,36 @@ fn resolve<I: Iterator<Item = Event> + Send>(
             batch: Vec::with_capacity(BATCH),
             sink: Sink { tx, spare },
         };
-        let (mut r, events) = merge_resolve(r, iters);
+        // Stage 0 (decode + merge) on its own thread, feeding stage 1 here in recycled batches.
+        let (tx0, rx0) = std::sync::mpsc::sync_channel::<Vec<(u32, Event)>>(16);
+        let (back0, spare0) = std::sync::mpsc::sync_channel::<Vec<(u32, Event)>>(18);
+        let merger = sc.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let n = merge(iters, |t, ev| {
+                batch.push((t, *ev));
+                if batch.len() == BATCH {
+                    let mut next = spare0
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    next.clear();
+                    let _ = tx0.send(std::mem::replace(&mut batch, next));
+                }
+            });
+            let _ = tx0.send(batch);
+            n
+        });
+        let mut r = r;
+        for batch in rx0 {
+            for (t, ev) in &batch {
+                r.event(*t, ev);
+            }
+            let _ = back0.try_send(batch);
+        }
+        let events = match merger.join() {
+            Ok(n) => n,
+            Err(e) => std::panic::resume_unwind(e),
+        };
+        r.stats.missing_frees += r.pending.len() as u64;
         r.flush();
         drop(r.sink);
         let st = match worker.join() {
@@ -582,8 +612,9 @@ fn resolve<I: Iterator<Item = Event> + Send>(
     })
 }
 
-/// Stage 1: the time merge. Returns the resolver (its last batch not yet flushed) and the events read.
-fn merge_resolve<I: Iterator<Item = Event>>(mut r: Resolver, mut iters: Vec<I>) -> (Resolver, u64) {
+/// Stage 0: the time merge of a process's threads, calling `f(thread, event)` in merged order. Returns the
+/// number of events.
+fn merge<I: Iterator<Item = Event>>(mut iters: Vec<I>, mut f: impl FnMut(u32, &Event)) -> u64 {
     let mut events = 0u64;
     let mut heads: Vec<Option<Event>> = iters.iter_mut().map(|it| it.next()).collect();
     loop {
@@ -616,13 +647,12 @@ fn merge_resolve<I: Iterator<Item = Event>>(mut r: Resolver, mut iters: Vec<I>) 
                 break;
             }
             events += 1;
-            r.event(t as u32, &ev);
+            f(t as u32, &ev);
             cur = it.next();
         }
         heads[t] = cur;
     }
-    r.stats.missing_frees += r.pending.len() as u64;
-    (r, events)
+    events
 }
 
 /// Pass 2 for one thread: rewrite provisional references into shared or local slots.
