@@ -101,6 +101,10 @@ pub struct TraceFile {
     pub base: *mut u8,
     /// Window length.
     pub window: usize,
+    /// Device of the file (to recognise its descriptor).
+    pub dev: u64,
+    /// Inode of the file.
+    pub ino: u64,
 }
 
 impl TraceFile {
@@ -131,10 +135,13 @@ impl TraceFile {
                 )
             };
             if p != libc::MAP_FAILED {
+                let (dev, ino) = file_id(fd).unwrap_or((0, 0));
                 return Some(TraceFile {
                     fd,
                     base: p.cast(),
                     window,
+                    dev,
+                    ino,
                 });
             }
             if window <= 64 << 20 {
@@ -149,27 +156,27 @@ impl TraceFile {
     /// Grows the file to `len` bytes with its blocks allocated (`fallocate`): a first write to a page
     /// of a preallocated ext4 file faults about 5x faster than to a hole left by `ftruncate` (measured
     /// here: 1.3 µs against 7 µs per page). Falls back to `ftruncate` where `fallocate` is unsupported.
-    pub fn grow(&self, len: u64) -> bool {
+    pub fn grow(&self, fd: libc::c_int, len: u64) -> bool {
         loop {
-            // SAFETY: plain syscall on our descriptor.
-            let r = unsafe { libc::fallocate(self.fd, 0, 0, len as libc::off_t) };
+            // SAFETY: plain syscall on a descriptor of our file (caller checked with `is_ours`).
+            let r = unsafe { libc::fallocate(fd, 0, 0, len as libc::off_t) };
             if r == 0 {
                 return true;
             }
             // SAFETY: reading errno.
             match unsafe { *libc::__errno_location() } {
                 libc::EINTR => continue,
-                libc::EOPNOTSUPP | libc::ENOSYS => return self.set_len(len),
+                libc::EOPNOTSUPP | libc::ENOSYS => return self.set_len(fd, len),
                 _ => return false,
             }
         }
     }
 
     /// Sets the file length (grows or shrinks); true on success.
-    pub fn set_len(&self, len: u64) -> bool {
+    pub fn set_len(&self, fd: libc::c_int, len: u64) -> bool {
         loop {
-            // SAFETY: plain syscall on our descriptor.
-            let r = unsafe { libc::ftruncate(self.fd, len as libc::off_t) };
+            // SAFETY: plain syscall on a descriptor of our file (caller checked with `is_ours`).
+            let r = unsafe { libc::ftruncate(fd, len as libc::off_t) };
             if r == 0 {
                 return true;
             }
@@ -180,12 +187,31 @@ impl TraceFile {
         }
     }
 
-    /// Unmaps and closes (used in a forked child to let go of the parent's trace).
-    pub fn release(self) {
-        // SAFETY: the window and descriptor are ours and no longer used by anyone in this process.
+    /// Whether `fd` still refers to this file: a program may close descriptors it did not open (and
+    /// reuse the number for one of its own files, which we must never resize or close).
+    pub fn is_ours(&self, fd: libc::c_int) -> bool {
+        fd >= 0 && file_id(fd) == Some((self.dev, self.ino))
+    }
+
+    /// Unmaps, and closes `fd` if it is still ours (used in a forked child to let go of the parent's
+    /// trace).
+    pub fn release(self, fd: libc::c_int) {
+        // SAFETY: the window is ours and no longer used by anyone in this process; the descriptor is
+        // closed only if it still refers to our file.
         unsafe {
             libc::munmap(self.base.cast(), self.window);
-            libc::close(self.fd);
+            if self.is_ours(fd) {
+                libc::close(fd);
+            }
         }
+    }
+}
+
+/// (device, inode) of an open descriptor.
+fn file_id(fd: libc::c_int) -> Option<(u64, u64)> {
+    // SAFETY: `st` is a valid out-pointer; fstat only writes it.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
     }
 }

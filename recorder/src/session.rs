@@ -12,7 +12,7 @@
 use crate::knobs::{Knobs, DIR_MAX};
 use crate::os::{self, TraceFile};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use traces::raw::writer::SharedTrace;
 use traces::raw::{EndState, HeaderRef};
 
@@ -78,22 +78,41 @@ pub fn trace() -> Option<&'static SharedTrace> {
     unsafe { (*SESSION.0.get()).trace.as_ref() }
 }
 
+/// The descriptor growth uses: the trace file's own, or a new one opened by path if the program closed
+/// ours (checked by device and inode, so a number the program reused for its own file is never touched).
+/// Called under the trace's growth flag only, so calls are serialised.
+static FD: AtomicI32 = AtomicI32::new(-1);
+
+fn live_fd() -> Option<(TraceFile, libc::c_int)> {
+    // SAFETY: as in `trace`; `file` is `Copy` and `path` is not written while recording.
+    let s = unsafe { &*SESSION.0.get() };
+    let f = s.file?;
+    let fd = FD.load(Ordering::Relaxed);
+    if f.is_ours(fd) {
+        return Some((f, fd));
+    }
+    let path = core::ffi::CStr::from_bytes_until_nul(&s.path).ok()?;
+    // SAFETY: NUL-terminated path, valid flags.
+    let nfd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if f.is_ours(nfd) {
+        FD.store(nfd, Ordering::Relaxed);
+        return Some((f, nfd));
+    }
+    if nfd >= 0 {
+        // SAFETY: the descriptor we just opened.
+        unsafe { libc::close(nfd) };
+    }
+    None
+}
+
 /// Grows the current trace file (blocks preallocated).
 pub fn grow(len: u64) -> bool {
-    // SAFETY: as in `trace`; `file` is `Copy` and read only.
-    match unsafe { (*SESSION.0.get()).file } {
-        Some(f) => f.grow(len),
-        None => false,
-    }
+    live_fd().is_some_and(|(f, fd)| f.grow(fd, len))
 }
 
 /// Shrinks the current trace file.
 fn truncate(len: u64) -> bool {
-    // SAFETY: as in `trace`; `file` is `Copy` and read only.
-    match unsafe { (*SESSION.0.get()).file } {
-        Some(f) => f.set_len(len),
-        None => false,
-    }
+    live_fd().is_some_and(|(f, fd)| f.set_len(fd, len))
 }
 
 /// Starts the session if nobody has; waits while another thread starts it. Returns whether recording.
@@ -230,17 +249,18 @@ fn open_trace(s: &mut Session, forked_from: u32) -> bool {
     // SAFETY: `f` is a fresh shared mapping of a new empty file, owned by the session from now on.
     match unsafe {
         SharedTrace::init(f.base, f.window, &header, s.knobs.chunk_size, page, |n| {
-            f.grow(n)
+            f.grow(f.fd, n)
         })
     } {
         Ok(t) => {
+            FD.store(f.fd, Ordering::Relaxed);
             s.trace = Some(t);
             s.file = Some(f);
             s.pid = pid;
             true
         }
         Err(_) => {
-            f.release();
+            f.release(f.fd);
             false
         }
     }
@@ -273,7 +293,7 @@ extern "C" fn on_fork_child() {
     let parent = s.pid;
     s.trace = None;
     if let Some(f) = s.file.take() {
-        f.release();
+        f.release(FD.load(Ordering::Relaxed));
     }
     let ok = open_trace(s, parent);
     crate::thread::reset_after_fork();

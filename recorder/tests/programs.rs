@@ -489,3 +489,26 @@ fn a_full_window_drops_events_and_says_so() {
     assert!(t.file_len() <= 1 << 20);
     assert!(r.events > 50_000, "what fit is kept: {}", r.summary());
 }
+
+#[test]
+fn a_program_that_closes_our_descriptor_keeps_its_own_file_and_a_complete_trace() {
+    let dir = trace_dir("closefds");
+    let own = dir.join("own.txt");
+    let mut cmd = Command::new(program("closefds"));
+    cmd.arg(&own);
+    let out = run_recorded(cmd, &dir, &[("HAKMEM_RECORD_CHUNK_KB", "16")]);
+    assert!(out.status.success(), "{out:?}");
+    let f: Vec<u64> = stdout(&out)
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(
+        f[1], 5,
+        "the program's file is untouched by the recorder's growth"
+    );
+    assert_eq!(std::fs::read(&own).unwrap(), b"hello");
+    let traces = traces_in(&dir);
+    let t = &traces[0];
+    assert!(t.recovery().is_clean(), "{}", t.recovery().summary());
+    assert_eq!(has_malloc(t, 9001), f[0] as usize);
+}
