@@ -104,7 +104,7 @@ impl Recovery {
         if self.dropped_events > 0 {
             s += &format!(", {} events dropped by the writer", self.dropped_events);
         }
-        if self.clock != ClockSource::Fit {
+        if self.clock == ClockSource::Assumed {
             s += &format!(", clock from {:?}", self.clock).to_lowercase();
         }
         s
