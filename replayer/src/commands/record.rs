@@ -9,6 +9,15 @@ use std::path::PathBuf;
 
 /// Arguments of `hakmem record`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "The program's stdin, stdout, stderr and exit status are its own (a death by signal N exits \
+with 128+N); the list of traces goes to stderr.\n\nRecorder knobs (environment, read once by each recorded process):\n  \
+HAKMEM_RECORD_DIR       trace directory (set from -o)\n  \
+HAKMEM_RECORD_CHUNK_KB  bytes per thread chunk in KiB, 4..1048576 (default 256; set from --chunk-kb)\n  \
+HAKMEM_RECORD_MAX_MB    largest trace per process in MiB (default 65536); events past it are counted as dropped\n  \
+HAKMEM_RECORD_OFF       1 = pass every call through, write nothing\n  \
+HAKMEM_RECORD_LIB       (read by hakmem) path of libhakmem_recorder.so (default: next to the hakmem executable)"
+)]
 pub struct Args {
     /// Directory for the raw traces (one file per process: PROGRAM.PID.hkraw); created if missing.
     #[arg(short = 'o', long = "out", default_value = ".")]
