@@ -176,7 +176,13 @@ pub fn inputs(paths: &[std::path::PathBuf]) -> Vec<crate::session::Input> {
                 describe(p, &mut info).map(|()| crate::child::Source::Workload { path: p.clone() });
             crate::session::Input {
                 info,
-                source: source.map_err(|e| format!("workload {}: {e:#}", p.display())),
+                source: source.map_err(|e| {
+                    // The trace crate's errors already start with the path: say it once.
+                    let path = p.display().to_string();
+                    let msg = format!("{e:#}");
+                    let cause = msg.strip_prefix(&format!("{path}: ")).unwrap_or(&msg);
+                    format!("workload {path}: {cause}")
+                }),
             }
         })
         .collect()
