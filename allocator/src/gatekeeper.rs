@@ -321,10 +321,14 @@ pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
         os::set_errno(libc::ENOMEM);
         return null_mut();
     };
-    // SAFETY: fresh block of at least `total` bytes; Large blocks are fresh mappings, already zero.
+    if total > POOL_MAX {
+        // Fresh mappings are already zero; only reused ones are cleared.
+        return large::alloc_zeroed(total);
+    }
+    // SAFETY: fresh block of at least `total` bytes.
     unsafe {
         let p = malloc(total);
-        if !p.is_null() && os::is_small(os::chunk_kind(p as usize)) {
+        if !p.is_null() {
             core::ptr::write_bytes(p, 0, total);
         }
         p

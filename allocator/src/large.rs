@@ -6,8 +6,15 @@
 //!  align ≥ 2 MiB:  H ── header ── … ── user = H + 2 MiB (aligned) ── …                  chunk(user) = LARGE_BACK
 //! ```
 //!
-//! Entrances: [`alloc`], [`free`], [`usable`]. Invariant: `header.user == p` for every live Large block `p`
-//! (a pointer into the same chunk that is not `header.user` is not ours, and is treated as foreign).
+//! Entrances: [`alloc`], [`alloc_zeroed`], [`free`], [`usable`], [`trim`]. Invariant: `header.user == p`
+//! and `header.magic == MAGIC` for every live Large block `p` (a pointer into the same chunk that is not
+//! `header.user`, or whose header is marked free, is not a live block of ours and is treated as foreign).
+//!
+//! A small cache keeps up to [`CACHE_SLOTS`] freed mappings (each ≤ 8 MiB, together ≤ [`CACHE_MAX_BYTES`])
+//! for reuse by a later request of similar size, so programs that churn through 32 KiB–8 MiB blocks do not pay
+//! an `mmap` / `munmap` pair and fresh page faults per block. Cached mappings keep their chunk mark (their
+//! header says "free") and are unmapped when evicted, by [`trim`] once older than the Release Guard's delay, or
+//! when the cache is full. Reused memory is not zero: [`alloc_zeroed`] clears it.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,13 +37,132 @@ pub static ALLOCS: AtomicU64 = AtomicU64::new(0);
 pub static FREES: AtomicU64 = AtomicU64::new(0);
 /// Bytes currently mapped for Large blocks.
 pub static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Large requests served from the cache of freed mappings.
+pub static CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 
-/// Maps a Large block of `size` bytes aligned to `align` (a power of two); null on failure (errno ENOMEM).
+/// Freed mappings kept at most.
+pub const CACHE_SLOTS: usize = 16;
+/// Bytes kept in the cache at most.
+pub const CACHE_MAX_BYTES: usize = 32 << 20;
+const CACHE_MAX_LEN: usize = 8 << 20;
+
+#[derive(Clone, Copy)]
+struct Cached {
+    base: usize,
+    len: usize,
+    since: u64,
+}
+
+/// Guards the cache; taken after the Shared Pool lock when both are held (fork, trim).
+pub static CACHE_LOCK: crate::shared_pool::SpinLock = crate::shared_pool::SpinLock::new();
+static mut CACHE: [Cached; CACHE_SLOTS] = [Cached {
+    base: 0,
+    len: 0,
+    since: 0,
+}; CACHE_SLOTS];
+static mut CACHE_BYTES: usize = 0;
+
+/// A cached mapping of at least `len` bytes and not much more (≤ len + len / 4), removed from the cache.
+fn cache_take(len: usize) -> Option<(usize, usize)> {
+    CACHE_LOCK.lock();
+    // SAFETY: CACHE_LOCK serialises CACHE and CACHE_BYTES.
+    let r = unsafe {
+        let cache = &mut *core::ptr::addr_of_mut!(CACHE);
+        let mut found = None;
+        for slot in cache.iter_mut() {
+            if slot.base != 0 && slot.len >= len && slot.len <= len + len / 4 {
+                found = Some((slot.base, slot.len));
+                CACHE_BYTES -= slot.len;
+                slot.base = 0;
+                break;
+            }
+        }
+        found
+    };
+    CACHE_LOCK.unlock();
+    r
+}
+
+/// Keeps a freed mapping if there is room; false if the caller must unmap it.
+fn cache_put(base: usize, len: usize) -> bool {
+    if len > CACHE_MAX_LEN {
+        return false;
+    }
+    let now = os::now_ns();
+    CACHE_LOCK.lock();
+    // SAFETY: CACHE_LOCK serialises CACHE and CACHE_BYTES.
+    let kept = unsafe {
+        let cache = &mut *core::ptr::addr_of_mut!(CACHE);
+        let mut kept = false;
+        if CACHE_BYTES + len <= CACHE_MAX_BYTES {
+            if let Some(slot) = cache.iter_mut().find(|s| s.base == 0) {
+                *slot = Cached {
+                    base,
+                    len,
+                    since: now,
+                };
+                CACHE_BYTES += len;
+                kept = true;
+            }
+        }
+        kept
+    };
+    CACHE_LOCK.unlock();
+    kept
+}
+
+/// Unmaps cached mappings freed at least `delay_ns` ago (called by the Release Guard's tick).
+pub fn trim(now: u64, delay_ns: u64) {
+    let mut victims = [(0usize, 0usize); CACHE_SLOTS];
+    let mut n = 0;
+    CACHE_LOCK.lock();
+    // SAFETY: CACHE_LOCK serialises CACHE and CACHE_BYTES.
+    unsafe {
+        let cache = &mut *core::ptr::addr_of_mut!(CACHE);
+        for slot in cache.iter_mut() {
+            if slot.base != 0 && now.saturating_sub(slot.since) >= delay_ns {
+                victims[n] = (slot.base, slot.len);
+                n += 1;
+                CACHE_BYTES -= slot.len;
+                slot.base = 0;
+            }
+        }
+    }
+    CACHE_LOCK.unlock();
+    for &(base, len) in &victims[..n] {
+        unmap_block(base, len);
+    }
+}
+
+fn unmap_block(base: usize, len: usize) {
+    os::set_chunk_kind(base, os::KIND_NONE);
+    // SAFETY: a cached mapping of ours, no longer reachable (its header says free, the mark is cleared).
+    unsafe { os::unmap(base as *mut u8, len) };
+    LIVE_BYTES.fetch_sub(len as u64, Ordering::Relaxed);
+}
+
+/// [`alloc`] with the block zeroed (fresh mappings already are; reused ones are cleared).
+pub fn alloc_zeroed(size: usize) -> *mut u8 {
+    let (p, fresh) = alloc_inner(size, 16);
+    if !p.is_null() && !fresh {
+        // SAFETY: the block has at least `size` writable bytes.
+        unsafe { core::ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// Maps (or reuses) a Large block of `size` bytes aligned to `align` (a power of two); null on failure
+/// (errno ENOMEM). The block's contents are unspecified.
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    alloc_inner(size, align).0
+}
+
+/// The block and whether it is a fresh (zero) mapping.
+fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
     let align = align.max(16);
     let fail = || {
         os::set_errno(libc::ENOMEM);
-        core::ptr::null_mut()
+        (core::ptr::null_mut(), true)
     };
     let Some(size_r) = size.max(1).checked_add(PAGE - 1).map(|v| v & !(PAGE - 1)) else {
         return fail();
@@ -44,9 +170,25 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     if size_r > (1usize << 46) || align > (1usize << 40) {
         return fail();
     }
+    let fresh = true;
     let (base, len, user) = if align < CHUNK {
         let off = align.max(64);
         let len = (off + size_r + PAGE - 1) & !(PAGE - 1);
+        if let Some((base, clen)) = cache_take(len) {
+            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            let h = base as *mut Header;
+            // SAFETY: a cached mapping of ours, exclusively ours again; its chunk mark is still LARGE.
+            unsafe {
+                h.write(Header {
+                    magic: MAGIC,
+                    map_base: base,
+                    map_len: clen,
+                    user: base + off,
+                })
+            };
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            return ((base + off) as *mut u8, false);
+        }
         let base = os::map(len, false);
         if base.is_null() {
             return fail();
@@ -82,7 +224,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     }
     ALLOCS.fetch_add(1, Ordering::Relaxed);
     LIVE_BYTES.fetch_add(len as u64, Ordering::Relaxed);
-    user as *mut u8
+    (user as *mut u8, fresh)
 }
 
 fn header(p: usize, kind: u8) -> Option<*mut Header> {
@@ -109,15 +251,15 @@ pub unsafe fn free(p: *mut u8, kind: u8) -> bool {
     unsafe {
         let (base, len) = ((*h).map_base, (*h).map_len);
         (*h).magic = 0;
+        FREES.fetch_add(1, Ordering::Relaxed);
         if kind == os::KIND_LARGE_BACK {
             os::set_chunk_kind(p as usize, os::KIND_NONE);
-        } else {
-            os::set_chunk_kind(base, os::KIND_NONE);
+            os::unmap(base as *mut u8, len);
+            LIVE_BYTES.fetch_sub(len as u64, Ordering::Relaxed);
+        } else if !cache_put(base, len) {
+            unmap_block(base, len);
         }
-        os::unmap(base as *mut u8, len);
-        LIVE_BYTES.fetch_sub(len as u64, Ordering::Relaxed);
     }
-    FREES.fetch_add(1, Ordering::Relaxed);
     true
 }
 

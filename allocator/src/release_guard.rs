@@ -117,6 +117,7 @@ pub unsafe fn tick_locked(now: u64) {
     unsafe {
         shared_pool::drain_abandoned_locked();
         let delay = heap::config().release_delay_ms as u64 * 1_000_000;
+        crate::large::trim(now, delay);
         while !HEAD.is_null() && now.saturating_sub((*HEAD).free_since) >= delay {
             let old = pop_head();
             release(old);

@@ -272,14 +272,17 @@ pub fn check_invariants() -> Result<(), &'static str> {
 /// `pthread_atfork` prepare: hold the lock across `fork`.
 pub extern "C" fn fork_prepare() {
     LOCK.lock();
+    crate::large::CACHE_LOCK.lock();
 }
 
 /// `pthread_atfork` parent: release it.
 pub extern "C" fn fork_parent() {
+    crate::large::CACHE_LOCK.unlock();
     LOCK.unlock();
 }
 
 /// `pthread_atfork` child: release it (the child has one thread; its heap stays valid).
 pub extern "C" fn fork_child() {
+    crate::large::CACHE_LOCK.unlock();
     LOCK.unlock();
 }

@@ -352,6 +352,11 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     f("large", "frees", large::FREES.load(Ordering::Relaxed));
     f(
         "large",
+        "cache_hits",
+        large::CACHE_HITS.load(Ordering::Relaxed),
+    );
+    f(
+        "large",
         "live_bytes",
         large::LIVE_BYTES.load(Ordering::Relaxed),
     );

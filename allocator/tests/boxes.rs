@@ -259,3 +259,30 @@ fn calloc_zeroes_recycled_blocks_and_refuses_overflow() {
         assert!(hk::calloc(usize::MAX / 2, 3).is_null());
     }
 }
+
+#[test]
+fn freed_large_mappings_are_reused_and_calloc_clears_them() {
+    let before = hk::stats::snapshot()["large"]["cache_hits"];
+    // SAFETY: blocks are written within their size and freed once.
+    unsafe {
+        for round in 0..20u8 {
+            let p = hk::malloc(200_000);
+            assert!(!p.is_null());
+            p.write_bytes(0xee ^ round, 200_000);
+            hk::free(p);
+            let q = hk::calloc(1, 190_000);
+            let s = std::slice::from_raw_parts(q, 190_000);
+            assert!(
+                s.iter().all(|&b| b == 0),
+                "calloc returned a dirty reused Large block"
+            );
+            assert!(hk::usable_size(q) >= 190_000);
+            hk::free(q);
+        }
+    }
+    let after = hk::stats::snapshot()["large"]["cache_hits"];
+    assert!(
+        after > before,
+        "no Large mapping was reused ({before} -> {after})"
+    );
+}
