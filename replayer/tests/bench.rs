@@ -165,3 +165,47 @@ fn producer_consumer_frees_every_block_in_the_other_thread_on_every_backend() {
         }
     }
 }
+
+#[test]
+fn callgrind_counts_instructions_per_op_with_setup_subtracted() {
+    let o = run(&[
+        "bench",
+        "random-mixed",
+        "20000",
+        "64",
+        "3",
+        "--callgrind",
+        "--alloc",
+        "mimalloc",
+        "--alloc",
+        "hakmem",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "needs valgrind (Debian: apt-get install valgrind): {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for config in ["mimalloc", "hakmem"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(config))
+            .unwrap_or_else(|| panic!("no {config} row: {text}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (total, setup, ops, per_op): (u64, u64, u64, f64) = (
+            cols[1].parse().unwrap(),
+            cols[2].parse().unwrap(),
+            cols[3].parse().unwrap(),
+            cols[4].parse().unwrap(),
+        );
+        assert!(total > setup && ops >= 20_000, "{line}");
+        assert!(
+            per_op > 10.0 && per_op < 10_000.0,
+            "implausible Ir/op: {line}"
+        );
+        assert!(
+            (per_op - (total - setup) as f64 / ops as f64).abs() < 0.1,
+            "{line}"
+        );
+    }
+}
