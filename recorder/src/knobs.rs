@@ -7,7 +7,7 @@
 //! | knob | default | meaning |
 //! |---|---|---|
 //! | `HAKMEM_RECORD_DIR` | `.` (the working directory at start-up) | directory the traces are written to |
-//! | `HAKMEM_RECORD_CHUNK_KB` | `256` | bytes per chunk, in KiB (each thread owns whole chunks; 4…1048576) |
+//! | `HAKMEM_RECORD_CHUNK_KB` | `64` | bytes per chunk, in KiB (each thread owns whole chunks, so a thread costs at least one chunk of file; a claim every ~8000 events; 4…1048576) |
 //! | `HAKMEM_RECORD_MAX_MB` | `65536` | virtual window mapped per trace, in MiB: the largest trace a process can write (events past it are counted as dropped) |
 //! | `HAKMEM_RECORD_OFF` | unset | `1` (any value but `0` or empty): pass every call through, write no trace |
 
@@ -57,7 +57,7 @@ impl Knobs {
     pub const DEFAULT: Knobs = Knobs {
         dir: [0; DIR_MAX],
         dir_len: 0,
-        chunk_size: 256 << 10,
+        chunk_size: 64 << 10,
         window: 65536 << 20,
         off: false,
     };

@@ -157,9 +157,12 @@ impl TraceFile {
     /// of a preallocated ext4 file faults about 5x faster than to a hole left by `ftruncate` (measured
     /// here: 1.3 µs against 7 µs per page). Falls back to `ftruncate` where `fallocate` is unsupported.
     pub fn grow(&self, fd: libc::c_int, len: u64) -> bool {
+        let from = file_size(fd).unwrap_or(0).min(len);
         loop {
-            // SAFETY: plain syscall on a descriptor of our file (caller checked with `is_ours`).
-            let r = unsafe { libc::fallocate(fd, 0, 0, len as libc::off_t) };
+            // SAFETY: plain syscall on a descriptor of our file (caller checked with `is_ours`); only the
+            // new range is allocated.
+            let r =
+                unsafe { libc::fallocate(fd, 0, from as libc::off_t, (len - from) as libc::off_t) };
             if r == 0 {
                 return true;
             }
@@ -204,6 +207,15 @@ impl TraceFile {
                 libc::close(fd);
             }
         }
+    }
+}
+
+/// Size of an open file.
+fn file_size(fd: libc::c_int) -> Option<u64> {
+    // SAFETY: `st` is a valid out-pointer; fstat only writes it.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some(st.st_size as u64)
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
     after_help = "The program's stdin, stdout, stderr and exit status are its own (a death by signal N exits \
 with 128+N); the list of traces goes to stderr.\n\nRecorder knobs (environment, read once by each recorded process):\n  \
 HAKMEM_RECORD_DIR       trace directory (set from -o)\n  \
-HAKMEM_RECORD_CHUNK_KB  bytes per thread chunk in KiB, 4..1048576 (default 256; set from --chunk-kb)\n  \
+HAKMEM_RECORD_CHUNK_KB  bytes per thread chunk in KiB, 4..1048576 (default 64; set from --chunk-kb)\n  \
 HAKMEM_RECORD_MAX_MB    largest trace per process in MiB (default 65536); events past it are counted as dropped\n  \
 HAKMEM_RECORD_OFF       1 = pass every call through, write nothing\n  \
 HAKMEM_RECORD_LIB       (read by hakmem) path of libhakmem_recorder.so (default: next to the hakmem executable)"
@@ -22,7 +22,7 @@ pub struct Args {
     /// Directory for the raw traces (one file per process: PROGRAM.PID.hkraw); created if missing.
     #[arg(short = 'o', long = "out", default_value = ".")]
     out: PathBuf,
-    /// Chunk size per thread in KiB (HAKMEM_RECORD_CHUNK_KB; default 256).
+    /// Chunk size per thread in KiB (HAKMEM_RECORD_CHUNK_KB; default 64).
     #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1048576))]
     chunk_kb: Option<u32>,
     /// Compile the traces of the run into one workload, DIR/PROG.PID.hkw (as `hakmem compile` would).

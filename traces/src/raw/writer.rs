@@ -435,7 +435,8 @@ impl SharedTrace {
         }
     }
 
-    /// Makes `file_len >= need` (growing ahead by up to 64 chunks so that growth stays rare).
+    /// Makes `file_len >= need`, growing ahead by half the chunk area so far (at most 64 chunks or 16 MiB,
+    /// whichever is more) so that growth stays rare.
     fn ensure_len<G: FnMut(u64) -> bool>(&self, need: u64, mut grow: G) -> bool {
         // SAFETY: preamble offsets.
         let (len, lock) = unsafe { (self.u64_at(off::FILE_LEN), self.u32_at(off::GROW_LOCK)) };
@@ -452,7 +453,7 @@ impl SharedTrace {
         let cur = len.load(Ordering::Acquire);
         if cur < need {
             let chunk = self.chunk_size as u64;
-            let ahead = ((cur - self.region as u64) / 2).clamp(chunk, 64 * chunk);
+            let ahead = ((cur - self.region as u64) / 2).clamp(chunk, (64 * chunk).max(16 << 20));
             let target = (need + ahead - chunk).min(self.window as u64).max(need);
             let got = if grow(target) {
                 target
