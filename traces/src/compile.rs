@@ -615,42 +615,70 @@ fn resolve<I: Iterator<Item = Event> + Send>(
 /// Stage 0: the time merge of a process's threads, calling `f(thread, event)` in merged order. Returns the
 /// number of events.
 fn merge<I: Iterator<Item = Event>>(mut iters: Vec<I>, mut f: impl FnMut(u32, &Event)) -> u64 {
+    let n = iters.len();
     let mut events = 0u64;
-    let mut heads: Vec<Option<Event>> = iters.iter_mut().map(|it| it.next()).collect();
-    loop {
-        // The thread with the earliest head (ties: lower index), and the earliest head among the others:
-        // the chosen thread runs until it passes that limit, so the scan is paid once per run.
-        let mut best: Option<(u64, usize)> = None;
-        for (i, h) in heads.iter().enumerate() {
-            if let Some(e) = h {
-                if best.is_none_or(|(ts, _)| e.ts_ns < ts) {
-                    best = Some((e.ts_ns, i));
-                }
+    // Heads: the next event of each thread, and its timestamp in a compact array (u64::MAX = exhausted;
+    // an event really stamped u64::MAX is still delivered: `live` says which heads hold one).
+    let mut heads: Vec<Event> = Vec::with_capacity(n);
+    let mut ts: Vec<u64> = Vec::with_capacity(n);
+    let mut live = 0usize;
+    let mut alive: Vec<bool> = Vec::with_capacity(n);
+    for it in iters.iter_mut() {
+        match it.next() {
+            Some(e) => {
+                ts.push(e.ts_ns);
+                heads.push(e);
+                alive.push(true);
+                live += 1;
+            }
+            None => {
+                ts.push(u64::MAX);
+                heads.push(Event {
+                    ts_ns: u64::MAX,
+                    tid: 0,
+                    op: crate::event::Op::ThreadExit,
+                });
+                alive.push(false);
             }
         }
-        let Some((_, t)) = best else { break };
+    }
+    while live > 0 {
+        // Earliest head (ties: lower index) and the earliest among the others, as (ts, index) pairs; the
+        // chosen thread then runs until it passes that limit. Two scans of a compact array per run.
+        let mut t = usize::MAX;
+        let mut best = (u64::MAX, usize::MAX);
+        for i in 0..n {
+            if alive[i] && (ts[i], i) < best {
+                best = (ts[i], i);
+                t = i;
+            }
+        }
         let mut limit = (u64::MAX, usize::MAX);
-        for (i, h) in heads.iter().enumerate() {
-            if i != t {
-                if let Some(e) = h {
-                    if (e.ts_ns, i) < limit {
-                        limit = (e.ts_ns, i);
-                    }
-                }
+        for i in 0..n {
+            if i != t && alive[i] && (ts[i], i) < limit {
+                limit = (ts[i], i);
             }
         }
         let it = &mut iters[t];
-        let mut cur = heads[t].take();
-        while let Some(ev) = cur {
-            if (ev.ts_ns, t) > limit {
-                cur = Some(ev);
-                break;
-            }
+        loop {
             events += 1;
-            f(t as u32, &ev);
-            cur = it.next();
+            f(t as u32, &heads[t]);
+            match it.next() {
+                Some(e) => {
+                    ts[t] = e.ts_ns;
+                    heads[t] = e;
+                    if (e.ts_ns, t) > limit {
+                        break;
+                    }
+                }
+                None => {
+                    alive[t] = false;
+                    ts[t] = u64::MAX;
+                    live -= 1;
+                    break;
+                }
+            }
         }
-        heads[t] = cur;
     }
     events
 }
