@@ -7,7 +7,7 @@
 //! decoded ops); one OS thread per recorded thread waits on the barrier; only the loop between the barrier
 //! and each thread's last op is timed; leftovers are freed after timing.
 //!
-//! Cost of the timed loop per op (no `--check`): one 24-byte op load, one object-table load/store, the
+//! Cost of the timed loop per op (no `--check`): one 16-byte op load, one object-table load/store, the
 //! direct allocator call, the touch. Every `latency_every`-th op is bracketed by two `rdtsc` reads; the loop
 //! is split in chunks of that length so the untimed ops carry no extra branch.
 //!
@@ -482,10 +482,10 @@ fn exec<A: Allocator, const CHECK: bool>(
     t: Touch,
     ck: &Checker,
 ) -> u64 {
-    let size = op.size as usize;
-    match op.kind {
+    let size = op.size() as usize;
+    match op.kind() {
         Kind::Free => {
-            let v = take(table, op.obj, op.wait);
+            let v = take(table, op.obj, op.wait());
             if CHECK {
                 ck.remove(v);
             }
@@ -507,7 +507,7 @@ fn exec<A: Allocator, const CHECK: bool>(
             (p.is_null() && size != 0) as u64
         }
         Kind::Calloc => {
-            let n = op.arg as usize;
+            let n = op.arg() as usize;
             // SAFETY: as malloc.
             let p = unsafe { A::calloc(n, size) };
             let total = n.saturating_mul(size);
@@ -520,10 +520,10 @@ fn exec<A: Allocator, const CHECK: bool>(
             (p.is_null() && total != 0) as u64
         }
         Kind::Realloc => {
-            let old = if op.old == NO_OBJECT {
+            let old = if op.old() == NO_OBJECT {
                 0
             } else {
-                take(table, op.old, op.wait)
+                take(table, op.old(), op.wait())
             };
             let prev = if CHECK { ck.remove(old) } else { None };
             // SAFETY: `old` is null or a live block of A (object-table invariant).
@@ -548,7 +548,7 @@ fn exec<A: Allocator, const CHECK: bool>(
             failed as u64
         }
         kind => {
-            let align = op.arg as usize;
+            let align = op.arg() as usize;
             // SAFETY: Program::validate checked that the alignment is a power of two.
             let p = unsafe { A::aligned(aligned_kind(kind), align, size) };
             if CHECK {
@@ -584,10 +584,10 @@ fn run_ops<A: Allocator, const CHECK: bool>(
     }
     for chunk in ops.chunks(every as usize) {
         let (first, rest) = chunk.split_first().expect("chunks are non-empty");
-        if first.wait {
+        if first.wait() {
             // Wait outside the timed bracket: a sync wait is not the allocator's latency.
-            let i = if first.kind == Kind::Realloc {
-                first.old
+            let i = if first.kind() == Kind::Realloc {
+                first.old()
             } else {
                 first.obj
             };
@@ -602,7 +602,7 @@ fn run_ops<A: Allocator, const CHECK: bool>(
         let t0 = ticks();
         failures += exec::<A, CHECK>(first, table, t, ck);
         let t1 = ticks();
-        lat.push(first.kind, t1.wrapping_sub(t0));
+        lat.push(first.kind(), t1.wrapping_sub(t0));
         for op in rest {
             failures += exec::<A, CHECK>(op, table, t, ck);
         }
@@ -965,14 +965,7 @@ mod tests {
     }
 
     fn op(kind: Kind, obj: u32, size: u64, arg: u32, old: u32) -> Op {
-        Op {
-            size,
-            obj,
-            old,
-            arg,
-            kind,
-            wait: false,
-        }
+        Op::new(kind, obj, size, arg, old, false)
     }
 
     #[test]
@@ -1014,15 +1007,9 @@ mod tests {
             .map(|i| op(Kind::Malloc, i, 16 + i as u64, 0, NO_OBJECT))
             .collect();
         let mut t1: Vec<Op> = (0..100)
-            .map(|i| Op {
-                wait: true,
-                ..op(Kind::Free, i, 0, 0, NO_OBJECT)
-            })
+            .map(|i| Op::new(Kind::Free, i, 0, 0, NO_OBJECT, true))
             .collect();
-        t1.extend((100..200).map(|i| Op {
-            wait: true,
-            ..op(Kind::Realloc, i, 4096, 0, i)
-        }));
+        t1.extend((100..200).map(|i| Op::new(Kind::Realloc, i, 4096, 0, i, true)));
         let program = Program {
             threads: vec![t0, t1],
             object_slots: 200,

@@ -1,5 +1,5 @@
 //! The replay engine's own op representation: fixed-size, decoded from a workload before the start
-//! barrier, so the timed loop reads one 24-byte record per call and indexes the object table directly.
+//! barrier, so the timed loop reads one 16-byte record per call and indexes the object table directly.
 //!
 //! Entry points: [`Program`] (per-thread op streams plus the object-table size) and
 //! [`Program::validate`], which every program passes before it is replayed.
@@ -67,23 +67,82 @@ impl Kind {
     ];
 }
 
-/// One call to replay. 24 bytes.
+/// One call to replay, 16 bytes:
+///
+/// ```text
+///  63    60  59  58                                   0   31        0   31         0
+/// +--------+----+-------------------------------------+  +-----------+  +------------+
+/// |  kind  |wait|  size (59 bits)                     |  |    obj    |  |    aux     |
+/// +--------+----+-------------------------------------+  +-----------+  +------------+
+/// aux = realloc: the old slot (or NO_OBJECT); calloc: nmemb; aligned kinds: alignment; else 0
+/// ```
+///
+/// Sizes are clamped to 2^59 − 1 (no allocation of that size can succeed, and a workload only holds
+/// recorded successes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Op {
-    /// Requested bytes (calloc: element size).
-    pub size: u64,
+    word: u64,
     /// Slot the call writes (allocations, realloc result) or frees (`Free`).
     pub obj: u32,
-    /// Realloc: slot of the block passed in, or [`NO_OBJECT`].
-    pub old: u32,
-    /// Calloc: element count; aligned kinds: alignment; otherwise 0.
-    pub arg: u32,
+    aux: u32,
+}
+
+const SIZE_BITS: u32 = 59;
+const SIZE_MASK: u64 = (1 << SIZE_BITS) - 1;
+const WAIT_BIT: u64 = 1 << SIZE_BITS;
+
+impl Op {
+    /// Builds an op. `arg` is calloc's element count or the alignment; `old` the realloc source slot
+    /// (only `Realloc` keeps it); `wait` is the sync mark: the block this op consumes (`obj` of a free,
+    /// `old` of a realloc) was created by another thread, wait until that thread has published it.
+    pub fn new(kind: Kind, obj: u32, size: u64, arg: u32, old: u32, wait: bool) -> Op {
+        let aux = if kind == Kind::Realloc { old } else { arg };
+        Op {
+            word: ((kind as u64) << 60) | ((wait as u64) * WAIT_BIT) | size.min(SIZE_MASK),
+            obj,
+            aux,
+        }
+    }
     /// The call.
-    pub kind: Kind,
-    /// Sync mark: the block this op consumes (`obj` of a free, `old` of a realloc) was created by another
-    /// thread; wait until that thread has published it.
-    pub wait: bool,
+    #[inline(always)]
+    pub fn kind(&self) -> Kind {
+        match self.word >> 60 {
+            0 => Kind::Malloc,
+            1 => Kind::Calloc,
+            2 => Kind::Realloc,
+            3 => Kind::Free,
+            4 => Kind::PosixMemalign,
+            5 => Kind::AlignedAlloc,
+            6 => Kind::Memalign,
+            7 => Kind::Valloc,
+            _ => Kind::Pvalloc,
+        }
+    }
+    /// Requested bytes (calloc: element size).
+    #[inline(always)]
+    pub fn size(&self) -> u64 {
+        self.word & SIZE_MASK
+    }
+    /// The sync mark (see [`Op::new`]).
+    #[inline(always)]
+    pub fn wait(&self) -> bool {
+        self.word & WAIT_BIT != 0
+    }
+    /// Calloc: element count; aligned kinds: alignment; otherwise 0.
+    #[inline(always)]
+    pub fn arg(&self) -> u32 {
+        self.aux
+    }
+    /// Realloc: slot of the block passed in, or [`NO_OBJECT`]; [`NO_OBJECT`] for other kinds.
+    #[inline(always)]
+    pub fn old(&self) -> u32 {
+        if self.kind() == Kind::Realloc {
+            self.aux
+        } else {
+            NO_OBJECT
+        }
+    }
 }
 
 /// A decoded workload: one op stream per recorded thread.
@@ -123,24 +182,24 @@ impl Program {
                     index,
                     reason,
                 };
+                let (kind, old) = (op.kind(), op.old());
                 if op.obj as usize >= slots {
                     return Err(bad(format!(
                         "object slot {} out of range (table has {slots})",
                         op.obj
                     )));
                 }
-                if op.kind == Kind::Realloc && op.old != NO_OBJECT && op.old as usize >= slots {
+                if kind == Kind::Realloc && old != NO_OBJECT && old as usize >= slots {
                     return Err(bad(format!(
-                        "realloc source slot {} out of range (table has {slots})",
-                        op.old
+                        "realloc source slot {old} out of range (table has {slots})"
                     )));
                 }
                 if matches!(
-                    op.kind,
+                    kind,
                     Kind::PosixMemalign | Kind::AlignedAlloc | Kind::Memalign
-                ) && !(op.arg as u64).is_power_of_two()
+                ) && !(op.arg() as u64).is_power_of_two()
                 {
-                    return Err(bad(format!("alignment {} is not a power of two", op.arg)));
+                    return Err(bad(format!("alignment {} is not a power of two", op.arg())));
                 }
             }
         }
@@ -153,20 +212,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn op_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Op>(), 24);
+    fn op_is_16_bytes_and_round_trips() {
+        assert_eq!(std::mem::size_of::<Op>(), 16);
+        for kind in Kind::ALL {
+            for wait in [false, true] {
+                let op = Op::new(kind, 7, 1 << 40, 4096, 9, wait);
+                assert_eq!(
+                    (op.kind(), op.size(), op.wait(), op.obj),
+                    (kind, 1 << 40, wait, 7)
+                );
+                let (arg, old) = if kind == Kind::Realloc {
+                    (9, 9)
+                } else {
+                    (4096, NO_OBJECT)
+                };
+                assert_eq!((op.arg(), op.old()), (arg, old));
+            }
+        }
+        assert_eq!(
+            Op::new(Kind::Malloc, 0, u64::MAX, 0, 0, false).size(),
+            (1 << 59) - 1
+        );
     }
 
     #[test]
     fn validate_rejects_out_of_range_slots() {
-        let op = Op {
-            size: 8,
-            obj: 3,
-            old: NO_OBJECT,
-            arg: 0,
-            kind: Kind::Malloc,
-            wait: false,
-        };
+        let op = Op::new(Kind::Malloc, 3, 8, 0, NO_OBJECT, false);
         let p = Program {
             threads: vec![vec![op]],
             object_slots: 3,

@@ -58,14 +58,7 @@ fn align32(align: u64) -> Result<u32, String> {
 /// One workload op in the engine's representation. `reallocarray` replays as `realloc` of the product
 /// (a recorded success never overflows), `free_sized` / `free_aligned_sized` as `free`.
 fn convert(op: ReplayOp) -> Result<Op, String> {
-    let mk = |kind, obj, size, arg, old, wait| Op {
-        size,
-        obj,
-        old,
-        arg,
-        kind,
-        wait,
-    };
+    let mk = Op::new;
     Ok(match op {
         ReplayOp::Malloc { obj, size } => mk(Kind::Malloc, obj, size, 0, NO_OBJECT, false),
         ReplayOp::Calloc { obj, nmemb, size } => match u32::try_from(nmemb) {
