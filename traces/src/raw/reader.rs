@@ -155,6 +155,8 @@ pub struct RawTrace {
     recovery: Recovery,
     /// Nanoseconds per tick, fixed point with 32 fraction bits.
     mult: u64,
+    /// Bytes per chunk.
+    chunk_size: usize,
 }
 
 impl std::fmt::Debug for RawTrace {
@@ -377,7 +379,50 @@ impl RawTrace {
             threads,
             recovery,
             mult,
+            chunk_size,
         })
+    }
+
+    /// Checks what `open` established (for tests and debug builds):
+    /// - every chunk lies in the data: `offset + 64 <= end <= min(offset + chunk_size, len)`, `end - offset`
+    ///   a multiple of 8;
+    /// - every chunk belongs to exactly one thread, whose chunks are in `seq` order;
+    /// - `Σ thread.events == Σ chunk.events == recovery.events`.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let len = self.data.bytes().len();
+        for (i, c) in self.chunks.iter().enumerate() {
+            let hi = (c.offset + self.chunk_size).min(len);
+            if !(c.offset + CHUNK_HEADER_LEN <= c.end && c.end <= hi && (c.end - c.offset) % 8 == 0)
+            {
+                return Err(format!(
+                    "chunk {i} at {} ends at {} (limit {hi})",
+                    c.offset, c.end
+                ));
+            }
+        }
+        let mut owner = vec![0u32; self.chunks.len()];
+        for t in &self.threads {
+            for w in t.chunks.windows(2) {
+                if self.chunks[w[0]].seq > self.chunks[w[1]].seq {
+                    return Err(format!("thread {} chunks out of order", t.serial));
+                }
+            }
+            for &c in &t.chunks {
+                owner[c] += 1;
+            }
+        }
+        if owner.iter().any(|&n| n != 1) {
+            return Err("a chunk belongs to no thread or to several".into());
+        }
+        let by_thread: u64 = self.threads.iter().map(|t| t.events).sum();
+        let by_chunk: u64 = self.chunks.iter().map(|c| c.events).sum();
+        if by_thread != by_chunk || by_chunk != self.recovery.events {
+            return Err(format!(
+                "event counts disagree: {by_thread} / {by_chunk} / {}",
+                self.recovery.events
+            ));
+        }
+        Ok(())
     }
 
     /// The file this trace was read from.

@@ -113,6 +113,7 @@ proptest! {
         let p = tmp("roundtrip.hkraw");
         build(&p, &events, EndState::Exit);
         let t = RawTrace::open(&p).unwrap();
+        prop_assert_eq!(t.check_invariants(), Ok(()));
         prop_assert_eq!(decoded(&t), per_thread(&events));
         prop_assert_eq!(t.event_count(), events.len() as u64);
         prop_assert!(t.recovery().is_clean());
@@ -127,6 +128,7 @@ proptest! {
         let bytes = std::fs::read(&p).unwrap();
         let len = cut.index(bytes.len() + 1);
         if let Ok(t) = RawTrace::from_bytes(bytes[..len].to_vec(), "cut") {
+            prop_assert_eq!(t.check_invariants(), Ok(()));
             let want = per_thread(&events);
             for (tid, got) in decoded(&t) {
                 let w = &want[&tid];
@@ -148,6 +150,7 @@ proptest! {
         }
         let len = bytes.len();
         if let Ok(t) = RawTrace::from_bytes(bytes, "flipped") {
+            prop_assert_eq!(t.check_invariants(), Ok(()));
             let n: usize = (0..t.threads().len()).map(|i| t.thread_events(i).count()).sum();
             prop_assert!(n * 8 <= len);
             let _ = t.recovery().summary();
