@@ -5,17 +5,18 @@
 //! [`WorkloadWriter`] writes the `.hkw`.
 //!
 //! # Passes
-//! 1. **Resolve** (per process, processes in parallel; within a process two stages on two threads, stage 1
-//!    merging and resolving addresses, stage 2 a batch behind taking statistics and encoding): merge the
-//!    process's threads by timestamp (ties: per thread order, then lower thread index first) and map
-//!    addresses to objects. An allocation creates a
-//!    new object (a reused address is a new object); a free/realloc consumes the object live at its
-//!    address. Every replayed op is appended, with provisional unique object ids, to its thread's buffer;
-//!    the statistics (sizes, lifetimes in ops, peak live bytes/objects, cross-thread counts) are taken in
-//!    this merged order. An object consumed by a thread other than its creator is marked *shared*.
-//! 2. **Assign slots** (all threads of all processes in parallel): shared objects get their own shared slot
-//!    each (numbered in creation order, processes one after the other); every other object is local to its
-//!    thread and takes a local slot from that thread's LIFO free list, so local slots are reused.
+//! 1. **Resolve** (per process, processes in parallel). Within a process, a pipeline of three threads:
+//!    stage 0 decodes and merges the threads' events by timestamp (ties: per-thread order, then lower
+//!    thread index first); stage 1 maps addresses to objects (an allocation creates a new object, so a
+//!    reused address is a new object; a free/realloc consumes the object live at its address); stage 2
+//!    takes the statistics in this merged order (sizes, lifetimes in ops, peak live bytes/objects,
+//!    cross-thread counts), gives every new object a local slot from its thread's LIFO free list, and
+//!    encodes the op into its thread's stream. An object consumed by a thread other than its creator gets
+//!    a shared slot of its own at that moment; its creation op, already encoded with a local slot, is
+//!    listed for patching (and that local slot returns to the pool: the shared object never touches it).
+//! 2. **Patch** (all threads in parallel): rewrite the listed creation ops into their shared slots; bytes
+//!    in between are copied as they are (for the second and later processes every shared slot is also
+//!    shifted by the process's base, which needs a full re-encoding).
 //!
 //! # Anomalies (counted in [`Stats`], never replayed as recorded)
 //! - free/realloc of a pointer never allocated in the trace (allocated before recording): *unknown free*,
@@ -152,23 +153,28 @@ struct Pending {
     by: u32,
 }
 
-/// Pass-1 output of one thread.
-///
-/// The intermediate stream uses the workload encoding with provisional references: a creating op names
-/// `Local(0)` (implicitly the thread's next creation number), a consuming op names `Local(d)` for its own
-/// object created `d` creations ago, or `Shared(k)` for creation `k` of another thread, whose index is the
-/// next entry of `creators`.
+/// Pass-1 output of one thread: its stream in final form, except that an object later found to be
+/// consumed by another thread was encoded, at creation, in a local slot: `patches` lists those creation
+/// ops (byte offset, shared slot), and shared slots are numbered per process (the process's base is added
+/// when several processes are compiled together).
 struct Pass1Thread {
     enc: ThreadEncoder,
-    /// Per creation number: consumed by another thread?
-    shared: Vec<bool>,
-    /// Creator thread of each cross-thread consumption, in stream order.
-    creators: Vec<u32>,
+    /// Byte offset in `enc` of each creation op, by creation number.
+    create_off: Vec<u64>,
+    /// Local slot given to each creation, by creation number.
+    local_of: Vec<u32>,
+    /// Local slots free for reuse (LIFO), and the next never-used one.
+    free_local: Vec<u32>,
+    next_local: u32,
+    /// Creation ops to rewrite into shared slots: (byte offset, process-relative shared slot).
+    patches: Vec<(u64, u32)>,
 }
 
 /// Output of pass 1 for one process.
 struct Resolved {
     threads: Vec<Pass1Thread>,
+    /// Shared slots used by the process.
+    shared: u32,
     stats: Stats,
     events: u64,
 }
@@ -197,34 +203,60 @@ struct Rec {
     freed: Option<Freed>,
 }
 
-/// Pass 1, stage 2: applies resolved ops in merged order.
+/// Pass 1, stage 2: applies resolved ops in merged order: statistics, slot assignment, encoding.
 struct Stage2 {
     threads: Vec<Pass1Thread>,
     stats: Stats,
+    /// Shared slots handed out so far in this process (in order of cross-thread consumption).
+    next_shared: u32,
 }
 
 impl Stage2 {
     fn apply(&mut self, recs: &[Rec]) {
         for r in recs {
             self.stats.on_op(r.op.kind());
-            if let Some(f) = r.freed {
+            let t = r.t as usize;
+            // The consumed object first (a realloc may then reuse its slot).
+            let consumed = r.freed.map(|f| {
                 self.stats.on_free(f.size, f.lifetime);
-                if f.cross {
-                    self.threads[f.creator as usize].shared[f.k as usize] = true;
-                    self.threads[r.t as usize].creators.push(f.creator);
-                    if f.is_free {
-                        self.stats.cross_thread_frees += 1;
-                    } else {
-                        self.stats.cross_thread_reallocs += 1;
-                    }
+                let c = f.creator as usize;
+                let creator = &mut self.threads[c];
+                let l = creator.local_of[f.k as usize];
+                // Either way the creator's local slot is free again: a shared object never touches it.
+                creator.free_local.push(l);
+                if !f.cross {
+                    return ObjRef::Local(l);
                 }
-            }
-            let th = &mut self.threads[r.t as usize];
-            if let Some(size) = r.alloc {
+                let sh = self.next_shared;
+                self.next_shared += 1;
+                let off = creator.create_off[f.k as usize];
+                creator.patches.push((off, sh));
+                if f.is_free {
+                    self.stats.cross_thread_frees += 1;
+                } else {
+                    self.stats.cross_thread_reallocs += 1;
+                }
+                ObjRef::Shared(sh)
+            });
+            let th = &mut self.threads[t];
+            let created = r.alloc.map(|size| {
                 self.stats.on_alloc(size);
-                th.shared.push(false);
-            }
-            th.enc.push(&r.op);
+                let l = th.free_local.pop().unwrap_or_else(|| {
+                    th.next_local += 1;
+                    th.next_local - 1
+                });
+                th.local_of.push(l);
+                th.create_off.push(th.enc.encoded_len() as u64);
+                ObjRef::Local(l)
+            });
+            let op = map_op(r.op, |_, creating| {
+                if creating {
+                    created.expect("a creating op carries its size")
+                } else {
+                    consumed.expect("a consuming op carries its object")
+                }
+            });
+            th.enc.push(&op);
         }
     }
 }
@@ -536,11 +568,15 @@ fn resolve<I: Iterator<Item = Event> + Send>(
             .iter()
             .map(|&tid| Pass1Thread {
                 enc: ThreadEncoder::new(pid, tid),
-                shared: Vec::new(),
-                creators: Vec::new(),
+                create_off: Vec::new(),
+                local_of: Vec::new(),
+                free_local: Vec::new(),
+                next_local: 0,
+                patches: Vec::new(),
             })
             .collect(),
         stats: Stats::default(),
+        next_shared: 0,
     };
     let n = tids.len();
     std::thread::scope(|sc| {
@@ -606,6 +642,7 @@ fn resolve<I: Iterator<Item = Event> + Send>(
         stats.merge(&r.stats);
         Resolved {
             threads: st.threads,
+            shared: st.next_shared,
             stats,
             events,
         }
@@ -683,54 +720,61 @@ fn merge<I: Iterator<Item = Event>>(mut iters: Vec<I>, mut f: impl FnMut(u32, &E
     events
 }
 
-/// Pass 2 for one thread: rewrite provisional references into shared or local slots.
-/// `shared_slot[t][k]` is the global shared slot of creation `k` of thread `t`, or `u32::MAX` if local.
-fn assign_slots(th: &Pass1Thread, me: usize, shared_slot: &[Vec<u32>]) -> ThreadEncoder {
-    let mut out = ThreadEncoder::new(th.enc.pid, th.enc.tid);
-    out.reserve(th.enc.encoded_len());
-    let mine = &shared_slot[me];
-    // Local slot of each of my creations (meaningful for local ones only).
-    let mut local_of: Vec<u32> = vec![0; mine.len()];
-    let mut free_local: Vec<u32> = Vec::new();
-    let mut next_local = 0u32;
-    let mut created = 0u32;
-    let mut creators = th.creators.iter();
+/// Pass 2 for one thread: rewrites the creation ops of shared objects into their shared slots and adds
+/// the process's shared base to every shared slot. With base 0 (one process, or the first) the bytes
+/// between patches are copied as they are: the cost is a memcpy plus one re-encoding per shared object.
+fn patch(th: &Pass1Thread, base: u32, shared_total: u32) -> ThreadEncoder {
     let bytes = th.enc.bytes();
-    let mut pos = 0usize;
-    while pos < bytes.len() {
-        let op = StoredOp::decode(bytes, &mut pos).expect("pass-1 output decodes");
-        let op = map_op(op, |r, creating| {
-            if creating {
-                let k = created as usize;
-                created += 1;
-                let s = mine[k];
-                if s != u32::MAX {
-                    return ObjRef::Shared(s);
+    let mut patches = th.patches.clone();
+    patches.sort_unstable();
+    let mut out = Vec::with_capacity(bytes.len() + patches.len() * 4);
+    let shift = |r: ObjRef| match r {
+        ObjRef::Shared(i) => ObjRef::Shared(i + base),
+        l => l,
+    };
+    if base == 0 {
+        let mut pos = 0usize;
+        for &(off, sh) in &patches {
+            let off = off as usize;
+            out.extend_from_slice(&bytes[pos..off]);
+            let mut end = off;
+            let op = StoredOp::decode(bytes, &mut end).expect("stage-2 output decodes");
+            map_op(
+                op,
+                |r, creating| if creating { ObjRef::Shared(sh) } else { r },
+            )
+            .encode(&mut out);
+            pos = end;
+        }
+        out.extend_from_slice(&bytes[pos..]);
+    } else {
+        let mut pos = 0usize;
+        let mut next = patches.iter().peekable();
+        while pos < bytes.len() {
+            let at = pos as u64;
+            let op = StoredOp::decode(bytes, &mut pos).expect("stage-2 output decodes");
+            let sh = match next.peek() {
+                Some(&&(off, sh)) if off == at => {
+                    next.next();
+                    Some(sh)
                 }
-                let l = free_local.pop().unwrap_or_else(|| {
-                    next_local += 1;
-                    next_local - 1
-                });
-                local_of[k] = l;
-                return ObjRef::Local(l);
-            }
-            match r {
-                ObjRef::Local(d) => {
-                    let l = local_of[(created - 1 - d) as usize];
-                    free_local.push(l);
-                    ObjRef::Local(l)
-                }
-                ObjRef::Shared(k) => {
-                    let c = *creators
-                        .next()
-                        .expect("one creator per cross-thread consumption");
-                    ObjRef::Shared(shared_slot[c as usize][k as usize])
-                }
-            }
-        });
-        out.push(&op);
+                _ => None,
+            };
+            map_op(op, |r, creating| match (creating, sh) {
+                (true, Some(sh)) => ObjRef::Shared(sh + base),
+                _ => shift(r),
+            })
+            .encode(&mut out);
+        }
     }
-    out
+    ThreadEncoder::from_encoded(
+        th.enc.pid,
+        th.enc.tid,
+        out,
+        th.enc.ops(),
+        th.next_local,
+        base + shared_total,
+    )
 }
 
 /// Applies `f(ref, creating)` to an op's references, the consumed one first (so a realloc can reuse the
@@ -832,46 +876,19 @@ fn finish(
     mut phases: Vec<(&'static str, f64)>,
 ) -> Result<Compiled, CompileError> {
     let t = std::time::Instant::now();
-    // Shared slots: numbered thread by thread (processes one after the other), in creation order.
-    let mut bases = Vec::new();
+    // Shared slots: numbered per process in order of cross-thread consumption; processes one after the
+    // other.
+    let mut bases = Vec::with_capacity(resolved.len());
     let mut total_shared = 0u64;
     for r in &resolved {
-        let mut b = Vec::with_capacity(r.threads.len());
-        for th in &r.threads {
-            b.push(total_shared);
-            total_shared += th.shared.iter().filter(|s| **s).count() as u64;
-        }
-        bases.push(b);
+        bases.push(total_shared);
+        total_shared += r.shared as u64;
     }
     if total_shared > u32::MAX as u64 - 1 {
         return Err(CompileError::TooLarge(format!(
             "{total_shared} cross-thread objects exceed 2^32 slots"
         )));
     }
-    let tables: Vec<Vec<Vec<u32>>> = resolved
-        .par_iter()
-        .zip(&bases)
-        .map(|(r, b)| {
-            r.threads
-                .par_iter()
-                .zip(b)
-                .map(|(th, &base)| {
-                    let mut next = base as u32;
-                    th.shared
-                        .iter()
-                        .map(|&s| {
-                            if s {
-                                next += 1;
-                                next - 1
-                            } else {
-                                u32::MAX
-                            }
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
     let jobs: Vec<(usize, usize)> = resolved
         .iter()
         .enumerate()
@@ -879,7 +896,7 @@ fn finish(
         .collect();
     let encoded: Vec<ThreadEncoder> = jobs
         .par_iter()
-        .map(|&(p, t)| assign_slots(&resolved[p].threads[t], t, &tables[p]))
+        .map(|&(p, t)| patch(&resolved[p].threads[t], bases[p] as u32, resolved[p].shared))
         .collect();
     // Threads whose every event was dropped (markers only, unknown frees...) are left out.
     let threads: Vec<ThreadEncoder> = encoded.into_iter().filter(|e| e.ops() > 0).collect();

@@ -1042,6 +1042,26 @@ impl ThreadEncoder {
         self.ops += 1;
     }
 
+    /// A stream from already encoded bytes (`ops` records) whose local slots are `< local_slots` and
+    /// shared slots `< shared_slots` (the caller vouches; [`Workload::validate`] checks on reading).
+    pub fn from_encoded(
+        pid: u32,
+        tid: u32,
+        buf: Vec<u8>,
+        ops: u64,
+        local_slots: u32,
+        shared_slots: u32,
+    ) -> Self {
+        ThreadEncoder {
+            pid,
+            tid,
+            buf,
+            ops,
+            local_slots: local_slots as u64,
+            shared_slots: shared_slots as u64,
+        }
+    }
+
     /// Ops pushed so far.
     pub fn ops(&self) -> u64 {
         self.ops
