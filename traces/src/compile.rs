@@ -192,8 +192,9 @@ struct Freed {
     is_free: bool,
 }
 
-/// One replayed op as resolved by stage 1 of pass 1 (addresses → provisional references), handed to
-/// stage 2 (statistics, sharing marks, encoding) running on another core.
+/// One replayed op as resolved by stage 1 (addresses → objects: `freed` names the consumed object), handed
+/// to stage 2 (statistics, slots, encoding) running on another core. The op's references are placeholders
+/// that stage 2 replaces.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     t: u32,

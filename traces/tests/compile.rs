@@ -773,3 +773,59 @@ fn raw_trace_files_compile_through_the_real_reader() {
         w.header().notes
     );
 }
+
+#[test]
+fn shared_slots_of_later_processes_are_shifted_past_earlier_ones() {
+    use traces::compile::{compile, CompileOptions, ProcessStreams, ThreadStream};
+    // Each process: thread A mallocs at 0x100, thread B frees it (cross-thread), A mallocs and frees 0x200.
+    let proc_ = |pid: u32| ProcessStreams {
+        pid,
+        threads: vec![
+            ThreadStream {
+                tid: pid,
+                events: vec![
+                    ev(1, pid, malloc(8, 0x100)),
+                    ev(3, pid, malloc(24, 0x200)),
+                    ev(4, pid, free(0x200)),
+                ]
+                .into_iter(),
+            },
+            ThreadStream {
+                tid: pid + 1,
+                events: vec![ev(2, pid + 1, free(0x100))].into_iter(),
+            },
+        ],
+    };
+    let c = compile(
+        vec![proc_(10), proc_(20), proc_(30)],
+        &CompileOptions::default(),
+        "three processes",
+    )
+    .unwrap();
+    let w = write_and_open(&c.writer);
+    let h = w.header();
+    assert_eq!((h.shared_slots, h.threads.len()), (3, 6));
+    let ops = all_ops(&w);
+    for p in 0..3u32 {
+        let (a, b) = (&ops[2 * p as usize], &ops[2 * p as usize + 1]);
+        assert_eq!(a[0], ReplayOp::Malloc { obj: p, size: 8 }, "process {p}");
+        assert_eq!(b[0], ReplayOp::Free { obj: p, sync: true }, "process {p}");
+        let local = h.threads[2 * p as usize].local_base;
+        assert!(local >= h.shared_slots);
+        assert_eq!(
+            a[1],
+            ReplayOp::Malloc {
+                obj: local,
+                size: 24
+            }
+        );
+        assert_eq!(
+            a[2],
+            ReplayOp::Free {
+                obj: local,
+                sync: false
+            }
+        );
+    }
+    assert_eq!(h.stats.cross_thread_frees, 3);
+}
