@@ -66,7 +66,6 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// First 8 bytes of every workload file.
@@ -1214,17 +1213,21 @@ impl WorkloadWriter {
         debug_assert_eq!(hb.len() as u64, header_len);
         let tmp = tmp_path(path);
         let write = || -> std::io::Result<()> {
+            use std::os::unix::fs::FileExt;
             let f = File::create(&tmp)?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            w.write_all(&MAGIC)?;
-            w.write_all(&VERSION.to_le_bytes())?;
-            w.write_all(&(hb.len() as u32).to_le_bytes())?;
-            w.write_all(&varint::checksum(&hb).to_le_bytes())?;
-            w.write_all(&hb)?;
-            for t in &self.threads {
-                w.write_all(&t.buf)?;
-            }
-            w.into_inner().map_err(|e| e.into_error())?;
+            f.set_len(off)?;
+            let mut head = Vec::with_capacity(PREAMBLE_LEN + hb.len());
+            head.extend_from_slice(&MAGIC);
+            head.extend_from_slice(&VERSION.to_le_bytes());
+            head.extend_from_slice(&(hb.len() as u32).to_le_bytes());
+            head.extend_from_slice(&varint::checksum(&hb).to_le_bytes());
+            head.extend_from_slice(&hb);
+            f.write_all_at(&head, 0)?;
+            // Streams go to their offsets in parallel (the page-cache copy is the cost).
+            self.threads
+                .par_iter()
+                .zip(&header.threads)
+                .try_for_each(|(t, th)| f.write_all_at(&t.buf, th.offset))?;
             std::fs::rename(&tmp, path)
         };
         if let Err(e) = write() {
