@@ -58,7 +58,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    #[inline]
+    #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
@@ -73,7 +73,7 @@ impl Rng {
     }
 
     /// A uniform value in `[0, n)` (Lemire's method, unbiased); `n = 0` returns 0.
-    #[inline]
+    #[inline(always)]
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             return 0;
@@ -167,7 +167,7 @@ impl RandomMixed {
     }
 
     /// The next step: `(slot, size)`. Costs two PRNG draws and two multiplies.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::should_implement_trait)] // an endless generator, not an iterator
     pub fn next(&mut self) -> (u32, u64) {
         let slot = self.rng.below(self.ws) as u32;
