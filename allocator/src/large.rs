@@ -83,31 +83,48 @@ fn cache_take(len: usize) -> Option<(usize, usize)> {
     r
 }
 
-/// Keeps a freed mapping if there is room; false if the caller must unmap it.
+/// Keeps a freed mapping, evicting the oldest cached ones (unmapped here, outside the lock) when the
+/// cache is full: a recent free is the likeliest to be reused. False if the caller must unmap it.
 fn cache_put(base: usize, len: usize) -> bool {
     if len > CACHE_MAX_LEN {
         return false;
     }
     let now = os::now_ns();
+    let mut victims = [(0usize, 0usize); CACHE_SLOTS];
+    let mut n = 0;
+    let mut kept = false;
     CACHE_LOCK.lock();
     // SAFETY: CACHE_LOCK serialises CACHE and CACHE_BYTES.
-    let kept = unsafe {
+    unsafe {
         let cache = &mut *core::ptr::addr_of_mut!(CACHE);
-        let mut kept = false;
-        if CACHE_BYTES + len <= CACHE_MAX_BYTES {
-            if let Some(slot) = cache.iter_mut().find(|s| s.base == 0) {
-                *slot = Cached {
-                    base,
-                    len,
-                    since: now,
-                };
-                CACHE_BYTES += len;
-                kept = true;
-            }
+        while CACHE_BYTES + len > CACHE_MAX_BYTES || cache.iter().all(|s| s.base != 0) {
+            let Some(oldest) = cache
+                .iter_mut()
+                .filter(|s| s.base != 0)
+                .min_by_key(|s| s.since)
+            else {
+                break;
+            };
+            victims[n] = (oldest.base, oldest.len);
+            n += 1;
+            CACHE_BYTES -= oldest.len;
+            oldest.base = 0;
         }
-        kept
-    };
+        // After the evictions a slot is free and the bytes fit (len <= CACHE_MAX_LEN < CACHE_MAX_BYTES).
+        if let Some(slot) = cache.iter_mut().find(|s| s.base == 0) {
+            *slot = Cached {
+                base,
+                len,
+                since: now,
+            };
+            CACHE_BYTES += len;
+            kept = true;
+        }
+    }
     CACHE_LOCK.unlock();
+    for &(b, l) in &victims[..n] {
+        unmap_block(b, l);
+    }
     kept
 }
 
