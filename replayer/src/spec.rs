@@ -147,7 +147,19 @@ fn parse_one(s: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError>
 
 fn parse_knobs(spec: &str, list: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError> {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
-    for item in list.split(',').filter(|i| !i.is_empty()) {
+    // A comma separates knobs only when `KEY=` follows it; otherwise it belongs to the value, so that
+    // `HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7` keeps its class list.
+    let mut items: Vec<String> = Vec::new();
+    for part in list.split(',') {
+        match items.last_mut() {
+            Some(last) if !part.contains('=') => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => items.push(part.to_string()),
+        }
+    }
+    for item in items.iter().map(String::as_str).filter(|i| !i.is_empty()) {
         let Some((k, v)) = item.split_once('=') else {
             return Err(SpecError::BadKnob {
                 spec: spec.into(),
@@ -232,6 +244,24 @@ mod tests {
                 "system"
             ]
         );
+    }
+
+    #[test]
+    fn a_comma_without_a_key_after_it_stays_in_the_value() {
+        let knobs = ["HAKMEM_TINY_PAGE_BOX_CLASSES", "HAKMEM_TINY_UNIFIED_C7"];
+        let specs = parse_specs(
+            &["hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7|7,HAKMEM_TINY_UNIFIED_C7=64".into()],
+            &knobs,
+        )
+        .unwrap();
+        let got: Vec<_> = specs.iter().map(|a| a.knobs.clone()).collect();
+        let kv = |c: &str| {
+            vec![
+                ("HAKMEM_TINY_PAGE_BOX_CLASSES".to_string(), c.to_string()),
+                ("HAKMEM_TINY_UNIFIED_C7".to_string(), "64".to_string()),
+            ]
+        };
+        assert_eq!(got, vec![kv("5,6,7"), kv("7")]);
     }
 
     #[test]
