@@ -1,5 +1,8 @@
-//! Large allocations (above the Pool's 32 KiB, or alignment above 4 KiB): one direct mapping each, with a
-//! 32-byte header at a 2 MiB-aligned base so that `free` finds it by masking, like a SuperSlab.
+//! Large allocations (above the Pool's 32 KiB, or alignment above 4 KiB): requests up to
+//! [`mid::MID_MAX`] with alignment ≤ 4 KiB go to the [`mid`] box (blocks carved from shared 2 MiB chunks,
+//! whose chunk mark is also `KIND_LARGE` and whose first word is [`mid::MID_MAGIC`]); the others get one
+//! direct mapping each, with a 32-byte header at a 2 MiB-aligned base so that `free` finds it by masking,
+//! like a SuperSlab.
 //!
 //! ```text
 //!  align < 2 MiB:  H ── header ── … ── user = H + max(64, align) ── … ── H + map_len      chunk(H) = LARGE
@@ -18,7 +21,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::mid;
 use crate::os::{self, CHUNK};
+use crate::route::POOL_MAX;
 
 const MAGIC: usize = 0x4841_4b4d_4c41_5247; // "HAKMLARG"
 const PAGE: usize = 4096;
@@ -130,6 +135,7 @@ fn cache_put(base: usize, len: usize) -> bool {
 
 /// Unmaps cached mappings freed at least `delay_ns` ago (called by the Release Guard's tick).
 pub fn trim(now: u64, delay_ns: u64) {
+    mid::trim(now, delay_ns);
     let mut victims = [(0usize, 0usize); CACHE_SLOTS];
     let mut n = 0;
     CACHE_LOCK.lock();
@@ -186,6 +192,9 @@ fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
     };
     if size_r > (1usize << 46) || align > (1usize << 40) {
         return fail();
+    }
+    if size > POOL_MAX && size <= mid::MID_MAX && align <= PAGE {
+        return mid::alloc(size);
     }
     let fresh = true;
     let (base, len, user) = if align < CHUNK {
@@ -261,6 +270,10 @@ fn header(p: usize, kind: u8) -> Option<*mut Header> {
 /// # Safety
 /// If `p` is ours it is live and not used afterwards.
 pub unsafe fn free(p: *mut u8, kind: u8) -> bool {
+    if kind == os::KIND_LARGE && mid::is_mid(p as usize) {
+        // SAFETY: forwarded contract.
+        return unsafe { mid::free(p as usize) };
+    }
     let Some(h) = header(p as usize, kind) else {
         return false;
     };
@@ -282,6 +295,9 @@ pub unsafe fn free(p: *mut u8, kind: u8) -> bool {
 
 /// Usable bytes of the Large block `p`, `None` if it is not ours.
 pub fn usable(p: *mut u8, kind: u8) -> Option<usize> {
+    if kind == os::KIND_LARGE && mid::is_mid(p as usize) {
+        return mid::usable(p as usize);
+    }
     let h = header(p as usize, kind)?;
     // SAFETY: validated header.
     unsafe { Some((*h).map_base + (*h).map_len - p as usize) }

@@ -1,5 +1,5 @@
-//! HAKMEM: a box-architecture memory allocator — Tiny (≤ 1024 B), Pool (≤ 32 KiB) and Large (direct
-//! mapping) — usable in-process (these functions, or [`Hakmem`] as `#[global_allocator]`) and as
+//! HAKMEM: a box-architecture memory allocator — Tiny (≤ 1024 B), Pool (≤ 32 KiB), Mid (≤ 256 KiB) and
+//! Large (direct mapping) — usable in-process (these functions, or [`Hakmem`] as `#[global_allocator]`) and as
 //! `libhakmem.so` through `LD_PRELOAD` (package `hakmem-preload`).
 //!
 //! Entry points: [`malloc`], [`free`], [`calloc`], [`realloc`], [`aligned_alloc`], [`usable_size`] (C
@@ -9,7 +9,8 @@
 //! (per-thread array caches) → [`page_box`] (per-thread current page per class) → [`warm_pool`] (per-thread
 //! HOT SuperSlabs) → [`shared_pool`] (global lock) → [`superslab`] + [`tier`] (2 MiB regions, HOT / DRAINING /
 //! FREE) → [`release_guard`] (delayed return to the OS) with [`prefault`]; [`stats`], [`config`], and [`os`] (the
-//! only module that calls the kernel). Thread state lives in [`heap`]; Large blocks in [`large`].
+//! only module that calls the kernel). Thread state lives in [`heap`]; Large blocks in [`large`],
+//! which hands 32–256 KiB requests to [`mid`] (classes carved from shared 2 MiB chunks).
 //!
 //! Invariants (checked by [`check_invariants`]): see each module; globally, a block is in exactly one of: the
 //! program, a Unified Cache, a slab free list, a slab remote list, or never carved.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod gatekeeper;
 pub mod heap;
 pub mod large;
+pub mod mid;
 pub mod os;
 pub mod page_box;
 pub mod prefault;
@@ -56,6 +58,7 @@ pub fn current_config() -> Config {
 /// thread's SuperSlabs while it runs.
 pub fn check_invariants() -> Result<(), &'static str> {
     route::check_invariants()?;
+    mid::check_invariants()?;
     heap::config().check_invariants()?;
     // SAFETY: the calling thread's own heap; the caller guarantees no concurrent frees into it.
     unsafe { heap::check_invariants(heap::current())? };

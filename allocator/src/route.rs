@@ -5,7 +5,8 @@
 //! Classes: Tiny ≤ 1024 B in 21 classes — 8 B, then 16-byte steps to 128 B, then four per power of two
 //! (160, 192, 224, 256, 320 … 1024). Each belongs to one of the memo's classes C0…C7 (8, 16, 32, 64, 128, 256,
 //! 512, 1024 B: `Ck` holds sizes in `(2^(k+2), 2^(k+3)]`), which the `HAKMEM_TINY_*` knobs address. Pool
-//! classes continue four per power of two from 1280 B to 32 KiB. Larger requests are Large (direct mapping).
+//! classes continue four per power of two from 1280 B to 32 KiB. Larger requests are Large, whose box hands
+//! those up to 256 KiB to the Mid box ([`crate::mid`], classes carved from shared 2 MiB chunks).
 //!
 //! Invariants: `BLOCK_SIZE[class_of(s)] >= s`; `BLOCK_SIZE` is increasing; every block size ≥ 16 is a multiple
 //! of 16 (so blocks are 16-byte aligned); `class_of` returns the smallest such class.

@@ -273,16 +273,19 @@ pub fn check_invariants() -> Result<(), &'static str> {
 pub extern "C" fn fork_prepare() {
     LOCK.lock();
     crate::large::CACHE_LOCK.lock();
+    crate::mid::lock_all();
 }
 
 /// `pthread_atfork` parent: release it.
 pub extern "C" fn fork_parent() {
+    crate::mid::unlock_all();
     crate::large::CACHE_LOCK.unlock();
     LOCK.unlock();
 }
 
 /// `pthread_atfork` child: release it (the child has one thread; its heap stays valid).
 pub extern "C" fn fork_child() {
+    crate::mid::unlock_all();
     crate::large::CACHE_LOCK.unlock();
     LOCK.unlock();
 }

@@ -348,6 +348,18 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
         "munmap_calls",
         os::UNMAP_CALLS.load(Ordering::Relaxed),
     );
+    f("mid", "allocs", crate::mid::ALLOCS.load(Ordering::Relaxed));
+    f("mid", "frees", crate::mid::FREES.load(Ordering::Relaxed));
+    f(
+        "mid",
+        "chunks_mapped",
+        crate::mid::CHUNKS_MAPPED.load(Ordering::Relaxed),
+    );
+    f(
+        "mid",
+        "chunks_released",
+        crate::mid::CHUNKS_RELEASED.load(Ordering::Relaxed),
+    );
     f("large", "allocs", large::ALLOCS.load(Ordering::Relaxed));
     f("large", "frees", large::FREES.load(Ordering::Relaxed));
     f(
