@@ -4,14 +4,16 @@
 //! exercises exactly the commands a user would type, and depends only on their command lines):
 //! 1. `hakmem gen random-mixed` for the memo's three bands (16–1024, 8–128, 129–1024 B);
 //! 2. a generated text file, sorted by `sort --parallel=2` under `hakmem record` (a real multi-threaded
-//!    program present on every Linux machine), then `hakmem compile` of its trace;
+//!    program present on every Linux machine), then `hakmem compile` of its trace; and, where python3
+//!    exists, a threaded python3 script (`PYTHONMALLOC=malloc`: object churn with cross-thread frees —
+//!    `sort` itself allocates little);
 //! 3. `hakmem replay` of all workloads through HAKMEM ([`DEFAULT_ALLOCS`]: default, Page Box off, Page Box on
 //!    C5–C7, a C7 capacity sweep), system malloc and mimalloc, with progress read from the growing
 //!    `samples.jsonl`;
 //! 4. the report, in process: HTML, Markdown, CSV and JSON beside the bundle, and the terminal summary.
 //!
 //! Invariant: a step that fails stops the demo with its command and the tail of its stderr, except the
-//! recording (steps 2), whose failure leaves the synthetic workloads to be replayed and is reported as a
+//! recordings (step 2), whose failure leaves the synthetic workloads to be replayed and is reported as a
 //! [`DemoOutcome::problems`] entry.
 
 use reports::progress::Progress;
@@ -371,6 +373,30 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
         }
     }
 
+    // 2b. An allocation-heavy multi-threaded program: CPython's object churn across threads (most Linux
+    // machines have python3; `sort` allocates little). Skipped with a note where python3 is missing.
+    if which("python3").is_some() {
+        let mut bar = Progress::auto("record", 2);
+        match record_python(opts, &out.join("traces-python"), &wdir, &mut bar) {
+            Ok(path) => {
+                workloads.push(path);
+                bar.finish(&format!(
+                    "recorded and compiled threaded python3 (PYTHONMALLOC=malloc) in {:.1}s",
+                    bar.elapsed().as_secs_f64()
+                ));
+            }
+            Err(e) => {
+                bar.finish("");
+                let line = format!("the python3 workload is missing: {e}");
+                eprintln!("warning: {line}");
+                problems.push(line);
+            }
+        }
+    } else {
+        problems
+            .push("python3 is not installed: the threaded python3 recording was skipped".into());
+    }
+
     // 3. Replay everything through every configuration.
     let configs: usize = opts.allocs.iter().map(|a| expanded_configs(a)).sum();
     let total = (workloads.len() * configs) as u64 * u64::from(opts.repeats);
@@ -446,6 +472,85 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
         problems,
         elapsed: start.elapsed(),
     })
+}
+
+/// The first `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// Two worker threads build and drop dicts, lists and strings, and hand a share of them to each other
+/// through a queue, so the other thread frees them: small-object churn with cross-thread frees.
+const PYTHON_SCRIPT: &str = r#"
+import threading, queue
+q = queue.Queue(maxsize=256)
+def work(seed, n):
+    keep = []
+    for i in range(n):
+        d = {"k%d" % j: [j] * (j % 7) for j in range(i % 13)}
+        s = ("x" * (i % 97)) + str(seed * i)
+        keep.append((d, s))
+        if len(keep) > 64:
+            obj = keep.pop(i % 64)
+            if i % 3 == 0:
+                try:
+                    q.put_nowait(obj)
+                except queue.Full:
+                    pass
+        if i % 2 == 0:
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+ts = [threading.Thread(target=work, args=(k + 1, 20000)) for k in range(2)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("ok")
+"#;
+
+/// Records a threaded python3 run (`PYTHONMALLOC=malloc`, so every object goes through malloc) and
+/// compiles it.
+fn record_python(
+    opts: &DemoOptions,
+    tdir: &Path,
+    wdir: &Path,
+    bar: &mut Progress,
+) -> Result<PathBuf, DemoError> {
+    if tdir.exists() {
+        std::fs::remove_dir_all(tdir).map_err(io_err(tdir))?;
+    }
+    bar.set(0, "python3 threads under the recorder");
+    let mut cmd = Command::new(&opts.exe);
+    cmd.args(["record", "-q", "-o"])
+        .arg(tdir)
+        .args(["--", "python3", "-c", PYTHON_SCRIPT])
+        .env("PYTHONMALLOC", "malloc")
+        .env("PYTHONHASHSEED", "0");
+    step("record", &mut cmd, || {})?;
+    let trace = std::fs::read_dir(tdir)
+        .map_err(io_err(tdir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| (e.metadata().map(|m| m.len()).unwrap_or(0), e.path()))
+        .max();
+    let Some((_, trace)) = trace else {
+        return Err(DemoError::Step {
+            step: "record".into(),
+            command: command_line(&cmd),
+            status: format!("wrote no trace into {}", tdir.display()),
+            stderr: String::new(),
+        });
+    };
+    bar.set(1, "compiling the trace");
+    let path = wdir.join("python-threads.hkw");
+    let mut cmd = Command::new(&opts.exe);
+    cmd.arg("compile").arg(&trace).arg("-o").arg(&path);
+    step("compile", &mut cmd, || {})?;
+    Ok(path)
 }
 
 /// Records `sort --parallel=2` over a generated file and compiles the trace of the sort process.

@@ -81,12 +81,21 @@ fn demo_runs_the_whole_loop_and_writes_the_report() {
     );
     assert!(html.contains("size histogram"), "the workload profile");
 
-    // Four workloads (three bands and sort) × eight configurations (the sweep expands to three), two
+    // Five workloads (three bands, sort and threaded python3) × eight configurations (the sweep expands to three), two
     // repeats each.
     let report = reports::load_report(&[out.join("results")], None).unwrap();
     let s = &report.sections[0];
     let names: Vec<&str> = s.workloads.iter().map(|w| w.workload.as_str()).collect();
-    assert_eq!(names, ["rm-16-1024", "rm-8-128", "rm-129-1024", "sort"]);
+    assert_eq!(
+        names,
+        [
+            "rm-16-1024",
+            "rm-8-128",
+            "rm-129-1024",
+            "sort",
+            "python-threads"
+        ]
+    );
     for w in &s.workloads {
         let configs: Vec<&str> = w.rows.iter().map(|r| r.config.as_str()).collect();
         assert_eq!(configs.len(), 8, "{}: {configs:?}", w.workload);
