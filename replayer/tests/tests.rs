@@ -1,14 +1,14 @@
 //! End-to-end tests of the `hakmem` binary, one module per area.
 
+/// `hakmem bench`: the live benchmarks.
+mod bench;
 /// `hakmem compile`, `info` and `gen` on real files, including bad input.
 mod cli_traces;
+/// `hakmem demo`.
+mod demo;
 /// `hakmem record` on real programs.
 mod record;
 /// `hakmem replay`: backends, sync points, failures as data, `--check`.
 mod replay;
-/// `hakmem bench`: the live benchmarks.
-mod bench;
 /// `hakmem report`: exporters and HTML.
 mod report;
-/// `hakmem demo`.
-mod demo;
