@@ -74,12 +74,19 @@ fn heap_via<const FS: bool>() -> *mut Heap {
 /// As [`malloc`].
 #[inline(always)]
 pub unsafe fn malloc_fs(size: usize) -> *mut u8 {
-    if heap::tls_offset() == 0 {
+    // The offset is loaded once and reused for the heap read (a relaxed atomic load is not merged by the
+    // compiler, so going through `malloc_via::<true>` would load it twice).
+    let off = heap::tls_offset();
+    if off == 0 {
         // SAFETY: forwarded.
         return unsafe { malloc_native(size) };
     }
-    // SAFETY: offset known.
-    unsafe { malloc_via::<true>(size) }
+    if size <= TINY_MAX {
+        // SAFETY: `off` is the known non-zero offset; a valid class.
+        return unsafe { alloc_class_in(heap::current_at(off), tiny_class(size)) };
+    }
+    // SAFETY: as [`malloc`].
+    unsafe { malloc_mid(size) }
 }
 
 #[cold]
@@ -95,12 +102,16 @@ unsafe fn malloc_native(size: usize) -> *mut u8 {
 /// As [`free`].
 #[inline(always)]
 pub unsafe fn free_fs(p: *mut u8) {
-    if heap::tls_offset() == 0 {
+    let off = heap::tls_offset();
+    if off == 0 {
         // SAFETY: forwarded.
         return unsafe { free_native(p) };
     }
-    // SAFETY: offset known.
-    unsafe { free_via::<true>(p) }
+    // SAFETY: `off` is the known non-zero offset (loaded once, as in [`malloc_fs`]); forwarded contract.
+    unsafe {
+        let kind = os::chunk_kind(p as usize);
+        free_in(heap::current_at(off), p, kind)
+    }
 }
 
 #[cold]
@@ -118,7 +129,14 @@ unsafe fn alloc_class(cls: usize) -> *mut u8 {
 
 #[inline(always)]
 unsafe fn alloc_class_via<const FS: bool>(cls: usize) -> *mut u8 {
-    let h = heap_via::<FS>();
+    // SAFETY: forwarded.
+    unsafe { alloc_class_in(heap_via::<FS>(), cls) }
+}
+
+/// # Safety
+/// `h` is this thread's heap (or the never-written empty heap); `cls < NUM_CLASSES`.
+#[inline(always)]
+unsafe fn alloc_class_in(h: *mut Heap, cls: usize) -> *mut u8 {
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
         match unified_cache::try_pop(unified_cache::cache_of(h, cls)) {
@@ -184,9 +202,19 @@ pub unsafe fn free(p: *mut u8) {
 /// As [`free`]; with `FS = true`, `heap::tls_offset() != 0`.
 #[inline(always)]
 pub unsafe fn free_via<const FS: bool>(p: *mut u8) {
+    let kind = os::chunk_kind(p as usize);
+    // SAFETY: forwarded.
+    unsafe { free_in(heap_via::<FS>(), p, kind) }
+}
+
+/// [`free`] with the chunk-map byte `kind` of `p` and the thread heap `h` already read (in that order, as
+/// before the split: measured faster than the heap load first).
+///
+/// # Safety
+/// As [`free`]; `h` is this thread's heap (or the never-written empty heap); `kind` is `p`'s chunk-map byte.
+#[inline(always)]
+unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
     let a = p as usize;
-    let kind = os::chunk_kind(a);
-    let h = heap_via::<FS>();
     // SAFETY: a chunk-map byte equal to our heap's token means a SuperSlab we own (tokens are written only by
     // the owner-to-be and withdrawn by the owner before it lets go); its header and slab table are mapped.
     unsafe {
@@ -317,6 +345,58 @@ unsafe fn foreign_usable(p: *mut u8) -> usize {
 /// As [`malloc`].
 #[inline]
 pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { calloc_via::<false>(n, size) }
+}
+
+/// [`calloc`] for `libhakmem.so`: the block comes from [`malloc_fs`] (no `__tls_get_addr` call).
+///
+/// # Safety
+/// As [`malloc`].
+#[inline]
+pub unsafe fn calloc_fs(n: usize, size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { calloc_via::<true>(n, size) }
+}
+
+/// [`malloc`] (`FS = false`) or [`malloc_fs`] (`FS = true`).
+///
+/// # Safety
+/// As [`malloc`].
+#[inline(always)]
+unsafe fn malloc_any<const FS: bool>(size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe {
+        if FS {
+            malloc_fs(size)
+        } else {
+            malloc(size)
+        }
+    }
+}
+
+/// [`free`] (`FS = false`) or [`free_fs`] (`FS = true`).
+///
+/// # Safety
+/// As [`free`].
+#[inline(always)]
+unsafe fn free_any<const FS: bool>(p: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe {
+        if FS {
+            free_fs(p)
+        } else {
+            free(p)
+        }
+    }
+}
+
+/// [`calloc`] over [`malloc_any`].
+///
+/// # Safety
+/// As [`malloc`].
+#[inline(always)]
+unsafe fn calloc_via<const FS: bool>(n: usize, size: usize) -> *mut u8 {
     let Some(total) = n.checked_mul(size) else {
         os::set_errno(libc::ENOMEM);
         return null_mut();
@@ -327,7 +407,7 @@ pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
     }
     // SAFETY: fresh block of at least `total` bytes.
     unsafe {
-        let p = malloc(total);
+        let p = malloc_any::<FS>(total);
         if !p.is_null() {
             core::ptr::write_bytes(p, 0, total);
         }
@@ -341,13 +421,32 @@ pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
 /// # Safety
 /// As [`free`] for `p`.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { realloc_via::<false>(p, size) }
+}
+
+/// [`realloc`] for `libhakmem.so`: allocates and frees through [`malloc_fs`] / [`free_fs`].
+///
+/// # Safety
+/// As [`free`] for `p`.
+pub unsafe fn realloc_fs(p: *mut u8, size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { realloc_via::<true>(p, size) }
+}
+
+/// [`realloc`] over [`malloc_any`] / [`free_any`].
+///
+/// # Safety
+/// As [`free`] for `p`.
+#[inline(always)]
+unsafe fn realloc_via<const FS: bool>(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         // SAFETY: plain allocation.
-        return unsafe { malloc(size) };
+        return unsafe { malloc_any::<FS>(size) };
     }
     if size == 0 {
         // SAFETY: forwarded contract.
-        unsafe { free(p) };
+        unsafe { free_any::<FS>(p) };
         return null_mut();
     }
     let a = p as usize;
@@ -366,12 +465,12 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     }
     // SAFETY: `q` is a fresh block of at least `size` bytes; `p` has `old` readable bytes.
     unsafe {
-        let q = malloc(size);
+        let q = malloc_any::<FS>(size);
         if q.is_null() {
             return q;
         }
         core::ptr::copy_nonoverlapping(p, q, old.min(size));
-        free(p);
+        free_any::<FS>(p);
         q
     }
 }

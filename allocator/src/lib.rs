@@ -37,8 +37,8 @@ use core::alloc::{GlobalAlloc, Layout};
 
 pub use config::{Config, ConfigError, Knob, KNOBS};
 pub use gatekeeper::{
-    aligned_alloc, calloc, free, free_fs, free_sized, free_via, malloc, malloc_fs, malloc_via,
-    owns, realloc, usable_size,
+    aligned_alloc, calloc, calloc_fs, free, free_fs, free_sized, free_via, malloc, malloc_fs,
+    malloc_via, owns, realloc, realloc_fs, usable_size,
 };
 pub use heap::InitError;
 
