@@ -2,7 +2,8 @@
 //!
 //! Entry point: [`run_job`]. The parent serialises a [`Job`] into the child's argument list; the child pins
 //! itself, configures the backend before its first allocation, loads and decodes the workload (outside
-//! the timed region), replays it, frees leftovers, reads its memory figures and prints one [`Sample`] as
+//! the timed region), replays it (the engine records the baseline RSS and resets the peak right before its
+//! timed region), frees leftovers, reads its memory figures and prints one [`Sample`] as
 //! one JSON line on stdout. The parent fills in the identity fields (allocator, config, workload, repeat).
 //!
 //! Invariant: exactly one JSON line is printed on stdout per child, whatever happens short of a crash.
@@ -77,7 +78,9 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         check: job.check,
         latency_every: job.latency_every,
     };
-    let reset = sysinfo::reset_peak_rss();
+    // The engine reads the baseline RSS and resets VmHWM right before its timed region (after its own
+    // allocations); this early reset only matters if that one fails.
+    let early_reset = sysinfo::reset_peak_rss();
     let outcome = match job.alloc.backend {
         BackendKind::System | BackendKind::Preload => run_on::<System>(job, program.as_ref(), opts),
         BackendKind::Mimalloc => run_on::<Mimalloc>(job, program.as_ref(), opts),
@@ -90,6 +93,7 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
     } else {
         Default::default()
     };
+    let baseline_rss_bytes = outcome.baseline_rss_bytes;
     let status = if outcome.alloc_failures > 0 {
         Status::AllocFailed
     } else if outcome.violation_count > 0 {
@@ -103,11 +107,15 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
     } else if outcome.violation_count > 0 {
         error = format!("{} contract violations", outcome.violation_count);
     }
-    if !reset {
+    if !outcome.peak_reset {
         error.push_str(if error.is_empty() { "" } else { "; " });
-        error.push_str("peak RSS could not be reset before the replay (includes loading)");
+        error.push_str(if early_reset {
+            "peak RSS could not be reset right before the timed region (includes harness setup)"
+        } else {
+            "peak RSS could not be reset before the replay (includes loading)"
+        });
     }
-    Ok(sample_of(
+    let mut sample = sample_of(
         outcome,
         status,
         error,
@@ -115,7 +123,9 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         post_rss_bytes,
         box_stats,
         &job.cpus,
-    ))
+    );
+    sample.baseline_rss_bytes = baseline_rss_bytes;
+    Ok(sample)
 }
 
 /// Dispatches a job to the monomorphised loop of backend `A`.

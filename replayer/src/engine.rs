@@ -90,6 +90,10 @@ pub struct Outcome {
     pub violations: Vec<String>,
     /// Total contract violations.
     pub violation_count: u64,
+    /// VmRSS just before the timed region (after decoding, object table and latency buffers).
+    pub baseline_rss_bytes: u64,
+    /// Whether VmHWM was reset right after reading the baseline (so the peak is the timed region's).
+    pub peak_reset: bool,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -194,6 +198,15 @@ struct Usage {
     cpu: f64,
     minflt: u64,
     majflt: u64,
+}
+
+/// Reads the harness's RSS (VmRSS) and then resets VmHWM, right before the timed region starts: returns
+/// `(baseline_rss_bytes, peak_reset)`. Everything the harness needs (decoded ops, object table, latency
+/// buffers, thread stacks) is resident by then, so the peak read after the run minus this baseline is
+/// the allocator's own peak. Done before [`usage`] so its syscalls do not count in the timed CPU time.
+fn start_baseline() -> (u64, bool) {
+    let baseline = crate::sysinfo::vm_rss_bytes();
+    (baseline, crate::sysinfo::reset_peak_rss())
 }
 
 fn usage() -> Usage {
@@ -631,7 +644,7 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
         .iter()
         .map(|t| LatencyBuf::with_capacity(t.len() as u64, opts.latency_every))
         .collect();
-    let (before, results) = std::thread::scope(|s| {
+    let (before, base, results) = std::thread::scope(|s| {
         let (table, ck, barrier) = (&table[..], &ck, &barrier);
         let handles: Vec<_> = program
             .threads
@@ -657,18 +670,21 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
                 })
             })
             .collect();
+        let base = start_baseline();
         let before = usage();
         barrier.wait();
         let results: Vec<(u64, Span)> = handles
             .into_iter()
             .map(|h| h.join().expect("a replay thread panicked"))
             .collect();
-        (before, results)
+        (before, base, results)
     });
     let spans: Vec<Span> = results.iter().map(|r| r.1).collect();
     let mut outcome = Outcome {
         ops: program.total_ops(),
         alloc_failures: results.iter().map(|r| r.0).sum(),
+        baseline_rss_bytes: base.0,
+        peak_reset: base.1,
         ..Outcome::default()
     };
     finish(&mut outcome, &before, &spans, &bufs);
@@ -738,6 +754,7 @@ pub fn bench_random_mixed<A: Allocator>(
             Kind::Malloc
         }
     };
+    let base = start_baseline();
     let before = usage();
     let start = Instant::now();
     let t0 = ticks();
@@ -780,6 +797,8 @@ pub fn bench_random_mixed<A: Allocator>(
     let mut outcome = Outcome {
         ops,
         alloc_failures: failures,
+        baseline_rss_bytes: base.0,
+        peak_reset: base.1,
         ..Outcome::default()
     };
     finish(&mut outcome, &before, &[span], &[lat]);
@@ -825,7 +844,7 @@ pub fn bench_producer_consumer<A: Allocator>(p: ProducerConsumer, opts: Options)
     ];
     let every = opts.latency_every as u64;
     let t = opts.touch;
-    let (before, spans, failures) = std::thread::scope(|s| {
+    let (before, base, spans, failures) = std::thread::scope(|s| {
         let (ring, head, tail, barrier) = (&ring[..], &head.0, &tail.0, &barrier);
         let (bp, bc) = bufs.split_at_mut(1);
         let (lp, lc) = (&mut bp[0], &mut bc[0]);
@@ -923,15 +942,18 @@ pub fn bench_producer_consumer<A: Allocator>(p: ProducerConsumer, opts: Options)
                 t1: ticks(),
             }
         });
+        let base = start_baseline();
         let before = usage();
         barrier.wait();
         let (sp, failures) = producer.join().expect("producer panicked");
         let sc = consumer.join().expect("consumer panicked");
-        (before, [sp, sc], failures)
+        (before, base, [sp, sc], failures)
     });
     let mut outcome = Outcome {
         ops: 2 * p.iters,
         alloc_failures: failures,
+        baseline_rss_bytes: base.0,
+        peak_reset: base.1,
         ..Outcome::default()
     };
     finish(&mut outcome, &before, &spans, &bufs);

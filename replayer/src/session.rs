@@ -170,7 +170,7 @@ impl Session {
                 .note("peak RSS could not be reset before replays: peak_rss_bytes includes workload loading".into())?;
         }
         bundle.note(
-            "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator)".into(),
+            "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator); baseline_rss_bytes is the child's RSS just before the timed region (VmHWM reset there), so peak - baseline (\"heap peak\") is the allocator's own".into(),
         )?;
         let mut tasks = Vec::new();
         let mut failed_early = Vec::new();

@@ -35,6 +35,9 @@ pub struct Row {
     pub ops_per_cpu: f64,
     /// Median peak RSS.
     pub peak_rss: f64,
+    /// Median of `peak RSS - baseline RSS` (the allocator's own peak) over the successful samples that
+    /// know their baseline; NaN when none does (bundles written before `baseline_rss_bytes`).
+    pub heap_peak: f64,
     /// First failure reason, if any.
     pub failure: String,
 }
@@ -71,6 +74,12 @@ pub fn rows(samples: &[Sample], configs: &[String]) -> Vec<Row> {
             cpu.sort_by(f64::total_cmp);
             let mut rss: Vec<f64> = good.iter().map(|s| s.peak_rss_bytes as f64).collect();
             rss.sort_by(f64::total_cmp);
+            let mut heap: Vec<f64> = good
+                .iter()
+                .filter(|s| s.baseline_rss_bytes > 0)
+                .map(|s| s.peak_rss_bytes.saturating_sub(s.baseline_rss_bytes) as f64)
+                .collect();
+            heap.sort_by(f64::total_cmp);
             let failure = group
                 .iter()
                 .find(|s| s.status != Some(Status::Ok))
@@ -88,6 +97,7 @@ pub fn rows(samples: &[Sample], configs: &[String]) -> Vec<Row> {
                 ),
                 ops_per_cpu: quantile(&cpu, 0.5),
                 peak_rss: quantile(&rss, 0.5),
+                heap_peak: quantile(&heap, 0.5),
                 failure,
             });
         }
@@ -147,8 +157,16 @@ pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&s
         .max(6);
     let _ = writeln!(
         t,
-        "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {:>10}  failures",
-        "workload", "config", "ok", "ops/s", "q1..q3", "ratio", "ops/cpu-s", "peak RSS"
+        "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {:>10}  {:>10}  failures",
+        "workload",
+        "config",
+        "ok",
+        "ops/s",
+        "q1..q3",
+        "ratio",
+        "ops/cpu-s",
+        "peak RSS",
+        "heap peak"
     );
     for r in &rows {
         let b = base.as_ref().and_then(|b| {
@@ -161,7 +179,7 @@ pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&s
         };
         let _ = writeln!(
             t,
-            "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {:>10}  {}",
+            "{:<wc$}  {:<cc$}  {:>5}  {:>10}  {:>19}  {:>7}  {:>10}  {:>10}  {:>10}  {}",
             r.workload,
             r.config,
             format!("{}/{}", r.ok, r.total),
@@ -170,13 +188,14 @@ pub fn summary_table(samples: &[Sample], configs: &[String], baseline: Option<&s
             ratio,
             mops(r.ops_per_cpu),
             mib(r.peak_rss),
+            mib(r.heap_peak),
             r.failure
         );
     }
     if let Some(b) = base {
         let _ = writeln!(
             t,
-            "ratio = median ops/s / median ops/s of `{b}` on the same workload; ops/cpu-s = ops per CPU-second of the child (less sensitive to other load on the machine)"
+            "ratio = median ops/s / median ops/s of `{b}` on the same workload; ops/cpu-s = ops per CPU-second of the child (less sensitive to other load on the machine); peak RSS = the whole child's (harness + decoded workload + allocator); heap peak = peak RSS - the child's RSS just before the timed region (the allocator's own)"
         );
     }
     t

@@ -2,7 +2,7 @@
 //! usable CPUs, memory figures of the current process, CPU pinning, and SHA-256 of files.
 //!
 //! Entry points: [`machine`], [`now_rfc3339`], [`allowed_cpus`], [`pin_to`], [`rss_bytes`],
-//! [`peak_rss_bytes`], [`reset_peak_rss`], [`sha256_file`].
+//! [`vm_rss_bytes`], [`peak_rss_bytes`], [`reset_peak_rss`], [`sha256_file`].
 
 use reports::model::Machine;
 use std::io::Read;
@@ -149,6 +149,14 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
+/// Resident set size of this process now (VmRSS from /proc/self/status).
+pub fn vm_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(kib_field))
+        .unwrap_or(0)
 }
 
 /// Peak resident set size of this process (VmHWM from /proc/self/status).

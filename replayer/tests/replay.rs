@@ -479,3 +479,72 @@ fn a_sweep_expands_into_labelled_configurations_and_export_json_goes_to_stdout()
     first.dedup();
     assert_eq!(first.len(), 4);
 }
+
+#[test]
+fn samples_carry_the_harness_baseline_rss_and_the_table_shows_the_heap_peak() {
+    let d = scratch("baseline-rss");
+    let w = d.join("rm.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "400000",
+        "--ws",
+        "4096",
+        "--min",
+        "1024",
+        "--max",
+        "8192",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    let out = d.join("bundle");
+    let o = run_ok(&[
+        "replay",
+        w.to_str().unwrap(),
+        "--alloc",
+        "hakmem",
+        "--alloc",
+        "mimalloc",
+        "--repeats",
+        "1",
+        "--touch",
+        "all",
+        "--timeout",
+        "60",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("heap peak"), "{stdout}");
+    let (m, samples) = bundle(&out);
+    let info = &m.workloads[0];
+    assert_eq!(samples.len(), 2);
+    for s in &samples {
+        assert_eq!(s.status, Some(Status::Ok), "{s:?}");
+        assert!(s.baseline_rss_bytes > 0, "{s:?}");
+        assert!(
+            s.peak_rss_bytes >= s.baseline_rss_bytes,
+            "peak {} < baseline {} on {}",
+            s.peak_rss_bytes,
+            s.baseline_rss_bytes,
+            s.config
+        );
+        // The baseline holds the decoded workload (16 bytes per op), resident before the timed region.
+        assert!(
+            s.baseline_rss_bytes >= 16 * info.ops,
+            "baseline {} below the decoded ops ({} ops) on {}",
+            s.baseline_rss_bytes,
+            info.ops,
+            s.config
+        );
+        // With every byte touched, the allocator's own peak holds (most of) the peak live bytes.
+        let heap = s.peak_rss_bytes - s.baseline_rss_bytes;
+        assert!(
+            heap >= info.peak_live_bytes / 2,
+            "heap peak {heap} vs peak live {} on {}",
+            info.peak_live_bytes,
+            s.config
+        );
+    }
+}

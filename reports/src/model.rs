@@ -160,6 +160,13 @@ pub struct Sample {
     pub peak_rss_bytes: u64,
     /// Resident set size after the workload freed everything it frees, bytes.
     pub post_rss_bytes: u64,
+    /// RSS of the child (VmRSS) just before the timed region, after decoding the workload and allocating
+    /// the object table: the harness's own share of `peak_rss_bytes`. Right after reading it the child
+    /// resets VmHWM (`echo 5 > /proc/self/clear_refs`, Linux ≥ 4.0), so `peak_rss_bytes` is the peak of
+    /// the timed region and `peak_rss_bytes - baseline_rss_bytes` ("heap peak") is the allocator's own
+    /// peak memory. 0 = unknown (bundles written before this field).
+    #[serde(default)]
+    pub baseline_rss_bytes: u64,
     /// Minor page faults in the timed region.
     pub minor_faults: u64,
     /// Major page faults in the timed region.

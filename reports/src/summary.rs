@@ -89,6 +89,11 @@ pub struct ConfigSummary {
     pub peak_rss: Option<Quartiles>,
     /// RSS after the workload, in bytes.
     pub post_rss: Option<Quartiles>,
+    /// "Heap peak": `peak_rss_bytes - baseline_rss_bytes` in bytes, the allocator's own peak without the
+    /// harness (decoded workload, object table). Over the successful samples that know their baseline;
+    /// `None` for bundles written before `baseline_rss_bytes` existed.
+    #[serde(default)]
+    pub heap_peak: Option<Quartiles>,
     /// Median CPU seconds.
     pub cpu_seconds: Option<f64>,
     /// Median wall seconds.
@@ -550,19 +555,23 @@ impl WorkloadSummary {
 
 impl WorkloadSummary {
     /// One sentence about memory: the leanest configuration by median peak RSS and the largest excess over
-    /// it. `None` without RSS figures.
+    /// it; by median heap peak (peak RSS − baseline RSS) instead when every measured row knows it. `None`
+    /// without RSS figures.
     pub fn memory_verdict(&self) -> Option<String> {
+        let measured = || self.rows.iter().filter(|r| r.peak_rss.is_some());
+        let heap = measured().next().is_some() && measured().all(|r| r.heap_peak.is_some());
         let with_rss: Vec<(&ConfigSummary, f64)> = self
             .rows
             .iter()
-            .filter_map(|r| r.peak_rss.map(|q| (r, q.median)))
+            .filter_map(|r| if heap { r.heap_peak } else { r.peak_rss }.map(|q| (r, q.median)))
             .collect();
         let lean = with_rss.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
         let fat = with_rss.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
         let mut text = format!(
-            "Leanest: {} at {} peak RSS",
+            "Leanest: {} at {} {}",
             lean.0.config,
-            crate::format::bytes(lean.1)
+            crate::format::bytes(lean.1),
+            if heap { "heap peak" } else { "peak RSS" }
         );
         if fat.1 > lean.1 {
             text.push_str(&format!(
@@ -754,6 +763,13 @@ impl ConfigSummary {
             ops_per_sec_values: f(&|s| s.ops_per_sec),
             peak_rss: Quartiles::of(&f(&|s| s.peak_rss_bytes as f64)),
             post_rss: Quartiles::of(&f(&|s| s.post_rss_bytes as f64)),
+            heap_peak: Quartiles::of(&f(&|s| {
+                if s.baseline_rss_bytes > 0 {
+                    s.peak_rss_bytes.saturating_sub(s.baseline_rss_bytes) as f64
+                } else {
+                    f64::NAN
+                }
+            })),
             cpu_seconds: median(&f(&|s| s.cpu_seconds)),
             seconds: median(&f(&|s| s.seconds)),
             minor_faults: median(&f(&|s| s.minor_faults as f64)),

@@ -59,12 +59,21 @@ pub fn tone_of(row: &ConfigSummary) -> Tone {
     }
 }
 
-/// The summary table of one workload.
+/// The summary table of one workload. When some row knows its baseline RSS (bundles written since
+/// `baseline_rss_bytes`), a "heap peak" column (peak RSS − the child's RSS before the timed region: the
+/// allocator's own peak) follows "peak RSS"; for older bundles the table is as before.
 pub fn summary_table(w: &WorkloadSummary) -> Table {
-    let header = [
-        "config", "ok", "ops/s", "IQR", "vs base", "range", "sig", "peak RSS", "post RSS",
+    let with_heap = w.rows.iter().any(|r| r.heap_peak.is_some());
+    let mut header = vec![
+        "config", "ok", "ops/s", "IQR", "vs base", "range", "sig", "peak RSS",
     ];
-    let numeric = vec![false, true, true, true, true, true, false, true, true];
+    let mut numeric = vec![false, true, true, true, true, true, false, true];
+    if with_heap {
+        header.push("heap peak");
+        numeric.push(true);
+    }
+    header.push("post RSS");
+    numeric.push(true);
     let rows = w
         .rows
         .iter()
@@ -109,7 +118,7 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
             let rss = |q: Option<crate::stats::Quartiles>| {
                 q.map(|q| format::bytes(q.median)).unwrap_or_default()
             };
-            vec![
+            let mut cells = vec![
                 p(r.config.clone()),
                 ok,
                 (ops, if r.ok == 0 { Tone::Failed } else { Tone::Plain }),
@@ -118,8 +127,12 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
                 (range, Tone::Dim),
                 (sig, tone),
                 p(rss(r.peak_rss)),
-                p(rss(r.post_rss)),
-            ]
+            ];
+            if with_heap {
+                cells.push(p(rss(r.heap_peak)));
+            }
+            cells.push(p(rss(r.post_rss)));
+            cells
         })
         .collect();
     Table {

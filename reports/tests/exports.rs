@@ -1,7 +1,7 @@
 //! Exporters: snapshots of the text formats (checked-in expected files; `UPDATE_SNAPSHOTS=1` rewrites them)
 //! and round trips (JSON re-read equals; CSV parses back with an independent reader).
 
-use crate::fixture::{main_bundle, small_bundle};
+use crate::fixture::{main_bundle, small_bundle, SMALL_BASELINE_RSS};
 use reports::export::{exporter_for, write_export};
 use reports::terminal::{render_terminal, Style};
 use reports::Report;
@@ -59,6 +59,52 @@ fn terminal_snapshot_plain_when_piped() {
     let text = render_terminal(&report(), Style::default());
     assert!(!text.contains('\x1b'), "no escape codes without a terminal");
     snapshot("report.txt", &text);
+}
+
+#[test]
+fn heap_peak_column_is_peak_rss_net_of_the_baseline_when_known() {
+    // Samples with `baseline_rss_bytes`: a "heap peak" column, peak RSS − baseline per sample, median.
+    let small = small_bundle();
+    let r = Report::build(std::slice::from_ref(&small), None);
+    let text = render_terminal(&r, Style::default());
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("config"))
+        .expect("a summary table");
+    assert!(header.contains("peak RSS  heap peak  post RSS"), "{header}");
+    for config in ["system", "mimalloc"] {
+        let mut net: Vec<u64> = small
+            .samples
+            .iter()
+            .filter(|s| s.config == config)
+            .map(|s| s.peak_rss_bytes - SMALL_BASELINE_RSS)
+            .collect();
+        net.sort_unstable();
+        let want = reports::format::bytes(net[net.len() / 2] as f64);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{config} ")))
+            .unwrap_or_else(|| panic!("no {config} row in\n{text}"));
+        assert!(
+            row.contains(&want),
+            "{config}: want heap peak {want} in {row:?}"
+        );
+        let q = r.rows().find(|(_, _, c)| c.config == config).unwrap().2;
+        assert_eq!(q.heap_peak.unwrap().median, net[net.len() / 2] as f64);
+    }
+    let md = exporter_for("markdown").unwrap().render(&r);
+    assert!(md.contains("| heap peak |"), "{md}");
+    let csv = exporter_for("csv").unwrap().render(&r);
+    let mut lines = csv.lines();
+    let cols: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = cols.iter().position(|c| *c == "heap_peak_median").unwrap();
+    for line in lines {
+        assert!(!line.split(',').nth(at).unwrap().is_empty(), "{line}");
+    }
+    // A bundle written before the field: no column, as before.
+    let old = render_terminal(&Report::build(&[main_bundle()], None), Style::default());
+    assert!(!old.contains("heap peak"), "{old}");
+    assert!(old.contains("peak RSS  post RSS"), "{old}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! CSV export: one row per bundle × workload × configuration, raw numbers (no units), RFC 4180 quoting.
 //! Latency columns `lat_<kind>_<pct>_ns` are the union of the call kinds present, sorted, so every row has
-//! the same columns; an absent figure is an empty field.
+//! the same columns; an absent figure is an empty field (`heap_peak_median` is empty for bundles written
+//! before samples carried `baseline_rss_bytes`).
 
 use super::Exporter;
 use crate::summary::Report;
@@ -10,7 +11,7 @@ use std::collections::BTreeSet;
 pub struct Csv;
 
 /// The fixed columns, in order.
-pub const COLUMNS: [&str; 24] = [
+pub const COLUMNS: [&str; 25] = [
     "bundle",
     "workload",
     "config",
@@ -35,6 +36,7 @@ pub const COLUMNS: [&str; 24] = [
     "cpu_seconds_median",
     "seconds_median",
     "minor_faults_median",
+    "heap_peak_median",
 ];
 
 fn field(s: &str) -> String {
@@ -106,6 +108,7 @@ impl Exporter for Csv {
                 num(r.cpu_seconds),
                 num(r.seconds),
                 num(r.minor_faults),
+                num(r.heap_peak.map(|q| q.median)),
             ];
             for k in &kinds {
                 let l = r.latency_ns.get(*k);

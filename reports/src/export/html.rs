@@ -348,7 +348,13 @@ fn memory(out: &mut String, w: &WorkloadSummary, _palette: &Palette) {
             true,
             &format::bytes,
         ));
-        out.push_str(r#"<table><thead><tr><th>config</th><th class="num">peak RSS</th><th class="num">vs baseline</th><th class="num">above leanest</th><th class="num">post RSS</th><th class="num">peak / ideal</th><th class="num">minor faults</th></tr></thead><tbody>"#);
+        // Bundles since `baseline_rss_bytes` also give the allocator's own peak (peak RSS − baseline).
+        let with_heap = w.rows.iter().any(|r| r.heap_peak.is_some());
+        out.push_str(r#"<table><thead><tr><th>config</th><th class="num">peak RSS</th>"#);
+        if with_heap {
+            out.push_str(r#"<th class="num">heap peak</th>"#);
+        }
+        out.push_str(r#"<th class="num">vs baseline</th><th class="num">above leanest</th><th class="num">post RSS</th><th class="num">peak / ideal</th><th class="num">minor faults</th></tr></thead><tbody>"#);
         // The child's RSS includes the harness; what differs between configurations is the allocator's.
         let leanest = w
             .rows
@@ -359,9 +365,22 @@ fn memory(out: &mut String, w: &WorkloadSummary, _palette: &Palette) {
             let peak = r.peak_rss.map(|q| q.median);
             let _ = write!(
                 out,
-                r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+                r#"<tr><td>{}</td><td class="num">{}</td>"#,
                 esc(&r.config),
                 peak.map(format::bytes).unwrap_or_default(),
+            );
+            if with_heap {
+                let _ = write!(
+                    out,
+                    r#"<td class="num">{}</td>"#,
+                    r.heap_peak
+                        .map(|q| format::bytes(q.median))
+                        .unwrap_or_default()
+                );
+            }
+            let _ = write!(
+                out,
+                r#"<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
                 r.peak_rss_ratio.map(format::ratio).unwrap_or_default(),
                 peak.map(|p| format!("+{}", format::bytes(p - leanest)))
                     .unwrap_or_default(),
@@ -378,6 +397,9 @@ fn memory(out: &mut String, w: &WorkloadSummary, _palette: &Palette) {
         out.push_str("</tbody></table>");
         if ideal.is_some() {
             out.push_str(r#"<p class="note">The ideal is the workload's peak of live requested bytes: what a perfect allocator would need. RSS also counts the replayer's own object table and the program image; "above leanest" is the peak RSS beyond the leanest configuration's, the part the allocators differ in.</p>"#);
+        }
+        if with_heap {
+            out.push_str(r#"<p class="note">Heap peak = peak RSS − the child's RSS just before the timed region (after decoding the workload and allocating the object table; the peak is reset there): the allocator's own peak memory.</p>"#);
         }
     }
     out.push_str("</section>");
