@@ -7,7 +7,6 @@ use replayer::engine::{ProducerConsumer, RandomMixed, Touch};
 use replayer::session::{Input, Session};
 use reports::model::WorkloadInfo;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Subcommands of `hakmem bench`.
 #[derive(clap::Subcommand)]
@@ -106,13 +105,19 @@ fn size_bound(flag: Option<u32>, env: &str, default: u32) -> anyhow::Result<u32>
     }
 }
 
+/// The size band: flags, else `HAKMEM_BENCH_MIN_SIZE` / `HAKMEM_BENCH_MAX_SIZE`, else 16..=1024.
+fn size_band(c: &Common) -> anyhow::Result<(u32, u32)> {
+    let min = size_bound(c.min, "HAKMEM_BENCH_MIN_SIZE", 16)?;
+    let max = size_bound(c.max, "HAKMEM_BENCH_MAX_SIZE", 1024)?;
+    anyhow::ensure!(min <= max && max > 0, "size range [{min}, {max}] is empty");
+    Ok((min, max))
+}
+
 /// Runs `hakmem bench`.
 pub fn run(args: Bench) -> anyhow::Result<u8> {
     let (common, name, threads, source) = match args {
         Bench::RandomMixed(a) => {
-            let min = size_bound(a.common.min, "HAKMEM_BENCH_MIN_SIZE", 16)?;
-            let max = size_bound(a.common.max, "HAKMEM_BENCH_MAX_SIZE", 1024)?;
-            anyhow::ensure!(min <= max && max > 0, "size range [{min}, {max}] is empty");
+            let (min, max) = size_band(&a.common)?;
             anyhow::ensure!(a.ws > 0, "the working set must have at least one slot");
             let p = RandomMixed {
                 iters: a.iters,
@@ -128,9 +133,7 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
             (a.common, name, 1, Source::RandomMixed(p))
         }
         Bench::ProducerConsumer(a) => {
-            let min = size_bound(a.common.min, "HAKMEM_BENCH_MIN_SIZE", 16)?;
-            let max = size_bound(a.common.max, "HAKMEM_BENCH_MAX_SIZE", 1024)?;
-            anyhow::ensure!(min <= max && max > 0, "size range [{min}, {max}] is empty");
+            let (min, max) = size_band(&a.common)?;
             let p = ProducerConsumer {
                 iters: a.iters,
                 depth: a.depth,
@@ -145,16 +148,8 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
             (a.common, name, 2, Source::ProducerConsumer(p))
         }
     };
-    let configs =
-        replayer::spec::parse_specs(&common.allocs, &replayer::hakmem_backend::knob_names())?;
-    for c in &configs {
-        replayer::hakmem_backend::validate(&c.label, &c.knobs)?;
-    }
-    anyhow::ensure!(common.repeats >= 1, "--repeats must be at least 1");
-    anyhow::ensure!(
-        common.timeout > 0.0 && common.timeout.is_finite(),
-        "--timeout must be a positive number of seconds"
-    );
+    let (configs, timeout) =
+        super::checked_run_setup(&common.allocs, common.repeats, common.timeout)?;
     let ops = match &source {
         Source::RandomMixed(p) => replayer::workload::random_mixed_ops(p),
         Source::ProducerConsumer(p) => 2 * p.iters,
@@ -172,7 +167,7 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
             &info,
             source,
             common.touch,
-            Duration::from_secs_f64(common.timeout),
+            timeout,
             common.baseline.as_deref(),
         );
     }
@@ -185,7 +180,7 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
         }],
         repeats: common.repeats,
         jobs: common.jobs,
-        timeout: Duration::from_secs_f64(common.timeout),
+        timeout,
         touch: common.touch,
         check: false,
         latency_every: common.latency_every,

@@ -4,7 +4,6 @@
 use replayer::engine::Touch;
 use replayer::session::Session;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Arguments of `hakmem replay`.
 #[derive(clap::Args)]
@@ -54,16 +53,7 @@ pub struct Args {
 
 /// Runs `hakmem replay`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let configs =
-        replayer::spec::parse_specs(&args.allocs, &replayer::hakmem_backend::knob_names())?;
-    for c in &configs {
-        replayer::hakmem_backend::validate(&c.label, &c.knobs)?;
-    }
-    anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
-    anyhow::ensure!(
-        args.timeout > 0.0 && args.timeout.is_finite(),
-        "--timeout must be a positive number of seconds"
-    );
+    let (configs, timeout) = super::checked_run_setup(&args.allocs, args.repeats, args.timeout)?;
     let inputs = replayer::workload::inputs(&args.workloads);
     for i in &inputs {
         if let Err(e) = &i.source {
@@ -76,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         inputs,
         repeats: args.repeats,
         jobs: args.jobs,
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout,
         touch: args.touch,
         check: args.check,
         latency_every: args.latency_every,
