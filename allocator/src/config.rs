@@ -39,6 +39,8 @@ pub struct Config {
     pub release_delay_ms: u32,
     /// FREE SuperSlabs kept mapped at most (older ones are released at once). `HAKMEM_SS_FREE_KEEP`.
     pub ss_free_keep: u32,
+    /// A thread freeing a block of an abandoned SuperSlab adopts it. `HAKMEM_RECLAIM_ON_FREE`.
+    pub reclaim_on_free: bool,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Config {
         warm_pool_prefill: 2,
         release_delay_ms: 100,
         ss_free_keep: 2,
+        reclaim_on_free: false,
     };
 }
 
@@ -93,6 +96,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_WARM_POOL_PREFILL", default: "2", doc: "SuperSlabs taken from the Shared Pool per Warm Pool miss when FREE ones are waiting (1..64)" },
     Knob { name: "HAKMEM_RELEASE_DELAY_MS", default: "100", doc: "milliseconds a FREE SuperSlab waits before the Release Guard unmaps it" },
     Knob { name: "HAKMEM_SS_FREE_KEEP", default: "2", doc: "FREE SuperSlabs kept mapped at most while they wait (0 = unmap at once)" },
+    Knob { name: "HAKMEM_RECLAIM_ON_FREE", default: "0", doc: "1 = a thread freeing a block of an exited thread's SuperSlab adopts that SuperSlab (else abandoned SuperSlabs are reclaimed only by threads that need a new one)" },
 ];
 
 /// Why a knob was refused.
@@ -100,7 +104,7 @@ pub static KNOBS: &[Knob] = &[
 #[non_exhaustive]
 pub enum ConfigError {
     /// No such knob.
-    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP)")]
+    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE)")]
     UnknownKey(String),
     /// The value does not parse or is out of range.
     #[error("invalid value `{value}` for {key}: {reason}")]
@@ -220,6 +224,7 @@ impl Config {
                 self.release_delay_ms =
                     parse_u32(value, 0, 3_600_000, "expected milliseconds 0..3600000")?
             }
+            b"RECLAIM_ON_FREE" => self.reclaim_on_free = parse_bool(value)?,
             b"SS_FREE_KEEP" => {
                 self.ss_free_keep = parse_u32(value, 0, 1024, "expected a count 0..1024")?
             }

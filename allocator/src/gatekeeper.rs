@@ -20,7 +20,7 @@ use crate::heap::{self, Heap};
 use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
 use crate::stats::{self, bump, G_REMOTE_FREES};
 use crate::superslab::{remote_push, slab_of, superslab_of};
-use crate::{large, os, release_guard, unified_cache};
+use crate::{large, os, release_guard, shared_pool, unified_cache};
 
 extern "C" {
     fn __libc_free(p: *mut libc::c_void);
@@ -265,7 +265,20 @@ unsafe fn free_remote(mut h: *mut Heap, p: *mut u8) {
     // SAFETY: `p` is a live block of that slab; the push is one CAS on the slab's remote list, which lives
     // apart from the slab fields the owner writes. Nothing else of the slab is read.
     unsafe {
-        let owner = (*superslab_of(a)).owner.load(Ordering::Relaxed);
+        let ss = superslab_of(a);
+        let owner = (*ss).owner.load(Ordering::Relaxed);
+        if owner == 0
+            && !h.is_null()
+            && heap::config().reclaim_on_free
+            && shared_pool::reclaim_on_free(h, ss)
+        {
+            // The SuperSlab is ours now: an ordinary local free.
+            let cls = (*slab).class as usize;
+            if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
+                unified_cache::flush_and_push(h, cls, p);
+            }
+            return;
+        }
         if !h.is_null() {
             bump(&(*h).stats.scalar[G_REMOTE_FREES], 1);
         } else {

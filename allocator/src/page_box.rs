@@ -38,7 +38,13 @@ impl PageQueue {
     };
 }
 
-/// Adds a slab to class `cls`'s ring (new or reclaimed slab).
+/// Adds a slab to class `cls`'s ring (new or reclaimed slab), right after `current`.
+///
+/// The ring is kept in age order: a new page goes after the current one and becomes current (see
+/// [`refill`]), so `current.next` is always the page that went longest without being current — the one most
+/// likely to have received frees from other threads (a producer whose consumer frees in FIFO order finds its
+/// oldest pages first; inserting before `current` made the scan visit the newest pages first and a producer
+/// mapped a new page on every miss while the old ones filled up with remote frees).
 ///
 /// # Safety
 /// `h` is the calling thread's heap and owns the slab's SuperSlab; the slab is in no ring.
@@ -52,11 +58,11 @@ pub unsafe fn attach(h: *mut Heap, cls: usize, slab: *mut Slab) {
             q.current = slab;
         } else {
             let cur = q.current;
-            let prev = (*cur).prev;
-            (*slab).next = cur;
-            (*slab).prev = prev;
-            (*prev).next = slab;
-            (*cur).prev = slab;
+            let next = (*cur).next;
+            (*slab).prev = cur;
+            (*slab).next = next;
+            (*next).prev = slab;
+            (*cur).next = slab;
         }
         q.count += 1;
     }
@@ -100,25 +106,28 @@ pub unsafe fn refill(
 ) -> usize {
     // SAFETY: per contract; every slab in the ring is owned by `h`.
     unsafe {
-        for attempt in 0..2 {
+        let mut asked_shared_pool = false;
+        loop {
             let got = take_from_ring(h, cls, out, want, pending);
             if got > 0 || !(*pending).is_null() {
                 bump(&(*h).stats.class[cls][S_PB_HITS], 1);
                 return got;
             }
-            if attempt == 1 {
-                break;
+            // A fresh slab from a SuperSlab the thread owns (Warm Pool) …
+            let slab = warm_pool::assign_slab(h, cls);
+            if !slab.is_null() {
+                bump(&(*h).stats.class[cls][S_PB_NEW_PAGES], 1);
+                attach(h, cls, slab);
+                (*h).pages[cls].current = slab;
+                continue;
             }
-            // Warm Pool (and behind it the Shared Pool, which may reclaim partial slabs into the ring).
-            let slab = warm_pool::acquire_slab(h, cls);
-            if slab.is_null() {
+            // … else the Shared Pool, which first reclaims abandoned SuperSlabs: their partial slabs join the
+            // rings right after `current`, so the next pass takes their free blocks before a fresh slab.
+            if asked_shared_pool || !warm_pool::refill_from_shared_pool(h, cls) {
                 return 0;
             }
-            bump(&(*h).stats.class[cls][S_PB_NEW_PAGES], 1);
-            attach(h, cls, slab);
-            (*h).pages[cls].current = slab;
+            asked_shared_pool = true;
         }
-        0
     }
 }
 

@@ -80,6 +80,8 @@ pub static LOCK: SpinLock = SpinLock::new();
 pub static LOCK_ACQUISITIONS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 /// Abandoned SuperSlabs reclaimed by another thread.
 pub static RECLAIMED: AtomicU64 = AtomicU64::new(0);
+/// Of those, reclaimed by a thread freeing one of their blocks ([`reclaim_on_free`]).
+pub static RECLAIMED_ON_FREE: AtomicU64 = AtomicU64::new(0);
 /// SuperSlabs abandoned by exiting threads.
 pub static ABANDONED: AtomicU64 = AtomicU64::new(0);
 /// SuperSlabs mapped.
@@ -101,10 +103,18 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
         release_guard::tick_locked(os::now_ns());
         // A reclaimed SuperSlab may be full of live slabs: it still feeds the Page Box rings, but the caller
         // needs an unassigned slab, so keep going until one is in the Warm Pool.
+        // Abandoned SuperSlabs first: their free space is memory already mapped (and their live blocks'
+        // slabs are resident anyway); take them until one has an unassigned slab.
         let mut space = false;
-        let reclaimed = reclaim_locked(h);
-        if !reclaimed.is_null() {
-            space = (*reclaimed).assigned != superslab::ALL_ASSIGNED;
+        for _ in 0..RECLAIM_PER_ACQUIRE {
+            let reclaimed = reclaim_locked(h);
+            if reclaimed.is_null() {
+                break;
+            }
+            if (*reclaimed).assigned != superslab::ALL_ASSIGNED {
+                space = true;
+                break;
+            }
         }
         let mut taken = 0;
         while taken < cfg.warm_pool_prefill.max(1) {
@@ -139,18 +149,57 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
     ok
 }
 
+/// Abandoned SuperSlabs one [`acquire`] may take before it maps or reuses a FREE one.
+pub const RECLAIM_PER_ACQUIRE: usize = 8;
+
 /// Takes one abandoned SuperSlab for `h` (null if none): collects its remote frees, retires its empty slabs
 /// and puts the others in `h`'s Page Box rings.
 ///
 /// # Safety
 /// Lock held; `h` is the calling thread's live heap.
 unsafe fn reclaim_locked(h: *mut Heap) -> *mut SuperSlab {
-    // SAFETY: lock held; the abandoned SuperSlab has no owner, so the lock holder may touch its slabs.
+    // SAFETY: lock held.
     unsafe {
         let ss = *core::ptr::addr_of!(ABANDONED_HEAD);
-        if ss.is_null() {
-            return ss;
+        if !ss.is_null() {
+            take_abandoned_locked(h, ss);
         }
+        ss
+    }
+}
+
+/// A thread freeing a block of an abandoned SuperSlab adopts it (mimalloc's reclaim on free): the block and
+/// the SuperSlab's other free space become the caller's to reuse, instead of waiting, remote-freed, for a
+/// thread that needs a new SuperSlab. Returns false (the caller frees remotely) if another thread took it
+/// first.
+///
+/// # Safety
+/// `h` is the calling thread's live heap; `ss` holds a live block the caller is freeing (so it is mapped and
+/// cannot become FREE meanwhile).
+pub unsafe fn reclaim_on_free(h: *mut Heap, ss: *mut SuperSlab) -> bool {
+    LOCK.lock();
+    // SAFETY: lock held; an abandoned SuperSlab (owner 0, DRAINING) is on the abandoned list.
+    let ok = unsafe {
+        let ok = (*ss).owner.load(Ordering::Relaxed) == 0
+            && (*ss).tier.load(Ordering::Relaxed) == tier::DRAINING;
+        if ok {
+            take_abandoned_locked(h, ss);
+            RECLAIMED_ON_FREE.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    };
+    LOCK.unlock();
+    ok
+}
+
+/// Moves the abandoned `ss` into `h`: owner, chunk mark, tier, remote frees collected, empty slabs retired,
+/// the others attached to `h`'s Page Box rings, the SuperSlab to its Warm Pool.
+///
+/// # Safety
+/// Lock held; `h` is the calling thread's live heap; `ss` is on the abandoned list.
+unsafe fn take_abandoned_locked(h: *mut Heap, ss: *mut SuperSlab) {
+    // SAFETY: lock held; the abandoned SuperSlab has no owner, so the lock holder may touch its slabs.
+    unsafe {
         unlink_abandoned(ss);
         (*ss).owner.store(h as usize, Ordering::Release);
         os::set_chunk_kind(ss as usize, heap::map_value(h));
@@ -169,7 +218,6 @@ unsafe fn reclaim_locked(h: *mut Heap) -> *mut SuperSlab {
             }
         }
         warm_pool::add(h, ss);
-        ss
     }
 }
 
@@ -190,13 +238,15 @@ unsafe fn unlink_abandoned(ss: *mut SuperSlab) {
     }
 }
 
-/// Puts a DRAINING SuperSlab (owner already 0) on the abandoned list.
+/// Puts a DRAINING SuperSlab (owner already 0) on the abandoned list, after purging the pages of its
+/// unassigned slabs (so it holds resident only the slabs with live blocks).
 ///
 /// # Safety
 /// Lock held; `ss` is in no list.
 pub unsafe fn abandon_locked(ss: *mut SuperSlab) {
     // SAFETY: lock held.
     unsafe {
+        superslab::purge(ss);
         ABANDONED.fetch_add(1, Ordering::Relaxed);
         (*ss).prev = null_mut();
         (*ss).next = ABANDONED_HEAD;
@@ -231,6 +281,8 @@ pub unsafe fn drain_abandoned_locked() {
             if (*ss).assigned == 0 {
                 unlink_abandoned(ss);
                 release_guard::put_locked(ss);
+            } else if (*ss).dirty & !(*ss).assigned != 0 {
+                superslab::purge(ss);
             }
             ss = next;
         }

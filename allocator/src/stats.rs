@@ -274,8 +274,18 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     );
     f(
         "shared_pool",
+        "reclaimed_on_free",
+        shared_pool::RECLAIMED_ON_FREE.load(Ordering::Relaxed),
+    );
+    f(
+        "shared_pool",
         "abandoned",
         shared_pool::ABANDONED.load(Ordering::Relaxed),
+    );
+    f(
+        "superslab",
+        "purged_bytes",
+        crate::superslab::PURGED_BYTES.load(Ordering::Relaxed) as u64,
     );
     f("shared_pool", "abandoned_now", shared_pool::abandoned_now());
     f(

@@ -89,6 +89,8 @@ pub struct SuperSlab {
     pub tier: AtomicU8,
     /// Bit i set ⇔ slab i assigned.
     pub assigned: u32,
+    /// Bit i set ⇔ slab i was assigned since its pages were last purged (they may be resident).
+    pub dirty: u32,
     /// Next in whatever list holds the SuperSlab (Warm Pool, abandoned list, FREE list).
     pub next: *mut SuperSlab,
     /// Previous in that list.
@@ -188,9 +190,47 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         (*slab).class = cls as u8;
         (*slab).assigned = true;
         (*ss).assigned = mask | (1 << i);
+        (*ss).dirty |= 1 << i;
         slab
     }
 }
+
+/// Gives the pages of every unassigned, dirty slab of `ss` back to the kernel (`MADV_DONTNEED`, one call per
+/// run of adjacent slabs; slab 0 keeps the header page). Returns the bytes purged.
+///
+/// A SuperSlab whose owner exited keeps only its slabs with live blocks resident, so a dead thread costs
+/// the pages of its live blocks' slabs, not the 2 MiB it once touched. The purged slabs read as zero when
+/// assigned again, which nothing relies on.
+///
+/// # Safety
+/// The caller owns `ss` (or holds the Shared Pool lock while it is unowned).
+pub unsafe fn purge(ss: *mut SuperSlab) -> usize {
+    // SAFETY: owner-only fields per contract; unassigned slabs hold no block of anyone.
+    unsafe {
+        let mut mask = (*ss).dirty & !(*ss).assigned;
+        let mut bytes = 0;
+        while mask != 0 {
+            let first = mask.trailing_zeros() as usize;
+            let run = (mask >> first).trailing_ones() as usize;
+            let start = slab_start(ss, first);
+            let end = ss as usize + (first + run) * SLAB_SIZE;
+            crate::os::discard(start as *mut u8, end - start);
+            bytes += end - start;
+            let bits = if run == 32 {
+                u32::MAX
+            } else {
+                ((1u32 << run) - 1) << first
+            };
+            mask &= !bits;
+            (*ss).dirty &= !bits;
+        }
+        PURGED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        bytes
+    }
+}
+
+/// Bytes of slab pages purged ([`purge`]).
+pub static PURGED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Returns an empty slab (`used == 0`) to its SuperSlab's unassigned set.
 ///
@@ -270,15 +310,17 @@ pub unsafe fn slab_take(
         }
         (*slab).free = f;
         if got < want {
+            // Carved blocks go into `out` highest address first: the cache pops from its top, so the program
+            // gets them in address order and the ones still cached at a flush are the highest, which
+            // `slab_push_local` un-carves (their pages stay untouched) when they sit at the carve frontier.
             let bs = (*slab).block_size as usize;
-            let mut c = (*slab).carve;
-            let end = (*slab).end;
-            while got < want && c < end {
-                *out.add(got) = c as *mut u8;
-                c += bs;
-                got += 1;
+            let c = (*slab).carve;
+            let n = (want - got).min(((*slab).end - c) / bs);
+            for i in 0..n {
+                *out.add(got + n - 1 - i) = (c + i * bs) as *mut u8;
             }
-            (*slab).carve = c;
+            got += n;
+            (*slab).carve = c + n * bs;
         }
         (*slab).used += got as u32;
         got
@@ -299,7 +341,9 @@ pub unsafe fn slab_has_free(slab: *mut Slab) -> bool {
     }
 }
 
-/// Gives one block back to its slab's local list (owner).
+/// Gives one block back to its slab (owner): the block just below the carve frontier is un-carved (a cache
+/// flush returning blocks the program never used leaves their pages untouched), any other goes on the local
+/// free list.
 ///
 /// # Safety
 /// The caller owns the SuperSlab; `p` is a block of `slab` currently counted in `used`.
@@ -307,6 +351,11 @@ pub unsafe fn slab_has_free(slab: *mut Slab) -> bool {
 pub unsafe fn slab_push_local(slab: *mut Slab, p: *mut u8) {
     // SAFETY: owner-only fields; `p` is a block we may overwrite.
     unsafe {
+        if p as usize + (*slab).block_size as usize == (*slab).carve {
+            (*slab).carve = p as usize;
+            (*slab).used -= 1;
+            return;
+        }
         let b = p as *mut Block;
         (*b).next = (*slab).free;
         (*slab).free = b;

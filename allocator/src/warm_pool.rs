@@ -74,6 +74,39 @@ pub unsafe fn remove(h: *mut Heap, ss: *mut SuperSlab) {
     }
 }
 
+/// A fresh slab for class `cls` from a SuperSlab the thread owns, null if none has an unassigned slab (a
+/// Warm Pool hit, else nothing is counted: the caller asks [`refill_from_shared_pool`]).
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn assign_slab(h: *mut Heap, cls: usize) -> *mut Slab {
+    // SAFETY: per contract; every listed SuperSlab is owned by `h`.
+    unsafe {
+        let mut ss = (*h).warm.head;
+        while !ss.is_null() {
+            if (*ss).assigned != ALL_ASSIGNED {
+                bump(&(*h).stats.scalar[G_WARM_HITS], 1);
+                return superslab::slab_assign(ss, cls);
+            }
+            ss = (*ss).next;
+        }
+        null_mut()
+    }
+}
+
+/// A Warm Pool miss: the Shared Pool adds SuperSlabs to the pool (reclaimed ones, whose partial slabs join
+/// the Page Box rings, FREE ones or a new mapping). False when memory is exhausted.
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn refill_from_shared_pool(h: *mut Heap, cls: usize) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        bump(&(*h).stats.scalar[G_WARM_MISSES], 1);
+        shared_pool::acquire(h, cls)
+    }
+}
+
 /// A fresh slab assigned to class `cls` (null when memory is exhausted).
 ///
 /// # Safety

@@ -15,5 +15,9 @@ mod stress;
 /// `libhakmem.so` under real programs and a C program exercising the C API, fork and errno.
 mod preload;
 
+/// Issue 11's memory patterns (producer/consumer, exiting threads, thread churn, big buffers) in C under
+/// `libhakmem.so`: RSS bounds.
+mod patterns;
+
 /// A multi-threaded Rust program using `Hakmem` as `#[global_allocator]`.
 mod global_alloc;
