@@ -41,6 +41,10 @@ pub struct Config {
     pub ss_free_keep: u32,
     /// A thread freeing a block of an abandoned SuperSlab adopts it. `HAKMEM_RECLAIM_ON_FREE`.
     pub reclaim_on_free: bool,
+    /// MiB of freed Large ranges kept for reuse at most. `HAKMEM_LARGE_RETAIN_MB`.
+    pub large_retain_mb: u32,
+    /// Transparent huge pages for Large blocks of 2 MiB and more. `HAKMEM_LARGE_THP`.
+    pub large_thp: bool,
 }
 
 impl Default for Config {
@@ -63,6 +67,8 @@ impl Config {
         release_delay_ms: 100,
         ss_free_keep: 2,
         reclaim_on_free: false,
+        large_retain_mb: 32,
+        large_thp: true,
     };
 }
 
@@ -96,6 +102,8 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_WARM_POOL_PREFILL", default: "2", doc: "SuperSlabs taken from the Shared Pool per Warm Pool miss when FREE ones are waiting (1..64)" },
     Knob { name: "HAKMEM_RELEASE_DELAY_MS", default: "100", doc: "milliseconds a FREE SuperSlab waits before the Release Guard unmaps it" },
     Knob { name: "HAKMEM_SS_FREE_KEEP", default: "2", doc: "FREE SuperSlabs kept mapped at most while they wait (0 = unmap at once)" },
+    Knob { name: "HAKMEM_LARGE_RETAIN_MB", default: "32", doc: "MiB of freed Large blocks (above 256 KiB) kept mapped for best-fit reuse at most (0 = unmap every free)" },
+    Knob { name: "HAKMEM_LARGE_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on Large blocks of 2 MiB and more: one fault per 2 MiB instead of 512" },
     Knob { name: "HAKMEM_RECLAIM_ON_FREE", default: "0", doc: "1 = a thread freeing a block of an exited thread's SuperSlab adopts that SuperSlab (else abandoned SuperSlabs are reclaimed only by threads that need a new one)" },
 ];
 
@@ -104,7 +112,7 @@ pub static KNOBS: &[Knob] = &[
 #[non_exhaustive]
 pub enum ConfigError {
     /// No such knob.
-    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE)")]
+    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP)")]
     UnknownKey(String),
     /// The value does not parse or is out of range.
     #[error("invalid value `{value}` for {key}: {reason}")]
@@ -224,6 +232,10 @@ impl Config {
                 self.release_delay_ms =
                     parse_u32(value, 0, 3_600_000, "expected milliseconds 0..3600000")?
             }
+            b"LARGE_RETAIN_MB" => {
+                self.large_retain_mb = parse_u32(value, 0, 1 << 20, "expected MiB 0..1048576")?
+            }
+            b"LARGE_THP" => self.large_thp = parse_bool(value)?,
             b"RECLAIM_ON_FREE" => self.reclaim_on_free = parse_bool(value)?,
             b"SS_FREE_KEEP" => {
                 self.ss_free_keep = parse_u32(value, 0, 1024, "expected a count 0..1024")?

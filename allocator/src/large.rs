@@ -13,11 +13,16 @@
 //! and `header.magic == MAGIC` for every live Large block `p` (a pointer into the same chunk that is not
 //! `header.user`, or whose header is marked free, is not a live block of ours and is treated as foreign).
 //!
-//! A small cache keeps up to [`CACHE_SLOTS`] freed mappings (each ≤ 8 MiB, together ≤ [`CACHE_MAX_BYTES`])
-//! for reuse by a later request of similar size, so programs that churn through 32 KiB–8 MiB blocks do not pay
-//! an `mmap` / `munmap` pair and fresh page faults per block. Cached mappings keep their chunk mark (their
-//! header says "free") and are unmapped when evicted, by [`trim`] once older than the Release Guard's delay, or
-//! when the cache is full. Reused memory is not zero: [`alloc_zeroed`] clears it.
+//! Freed mappings are kept as free ranges (up to [`CACHE_SLOTS`], together at most
+//! `HAKMEM_LARGE_RETAIN_MB`) and reused best-fit: a request takes the smallest free range that fits, split
+//! on a chunk boundary when a chunk or more is left over, and a freed block merges with free ranges next to
+//! it, so programs that churn through buffers of MiBs at random sizes reuse resident memory (no `mmap` /
+//! `munmap` pair, no fresh page faults) the way glibc's heap does above its adaptive mmap threshold, with a
+//! bound on the bytes held. Requests of 1 MiB and more are rounded up to whole chunks (address space only:
+//! the untouched tail is never resident). Beyond the bound the oldest free bytes are unmapped (from the end
+//! of the oldest range); [`trim`] (the Release Guard's tick, also run by the idle release) unmaps ranges free
+//! for longer than the release delay. Free ranges keep the chunk marks of the headers they held (the headers
+//! say "free"). Reused memory is not zero: [`alloc_zeroed`] clears it; fresh mappings are not cleared.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,14 +50,14 @@ pub static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
 /// Large requests served from the cache of freed mappings.
 pub static CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 
-/// Freed mappings kept at most.
-pub const CACHE_SLOTS: usize = 16;
-/// Bytes kept in the cache at most.
-pub const CACHE_MAX_BYTES: usize = 32 << 20;
-const CACHE_MAX_LEN: usize = 8 << 20;
+/// Free ranges kept at most.
+pub const CACHE_SLOTS: usize = 64;
+/// Requests from this size up get whole chunks (so freed ranges split and merge on chunk boundaries).
+const ROUND_TO_CHUNK: usize = 1 << 20;
 
+/// A free range: chunk-aligned `base`, `len` bytes (a multiple of 4 KiB), freed at `since`.
 #[derive(Clone, Copy)]
-struct Cached {
+struct Range {
     base: usize,
     len: usize,
     since: u64,
@@ -60,49 +65,100 @@ struct Cached {
 
 /// Guards the cache; taken after the Shared Pool lock when both are held (fork, trim).
 pub static CACHE_LOCK: crate::shared_pool::SpinLock = crate::shared_pool::SpinLock::new();
-static mut CACHE: [Cached; CACHE_SLOTS] = [Cached {
+static mut CACHE: [Range; CACHE_SLOTS] = [Range {
     base: 0,
     len: 0,
     since: 0,
 }; CACHE_SLOTS];
 static mut CACHE_BYTES: usize = 0;
+/// Bytes held in free ranges now.
+pub static RETAINED_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Reuses that split a larger free range.
+pub static SPLITS: AtomicU64 = AtomicU64::new(0);
+/// Frees merged with an adjacent free range.
+pub static MERGES: AtomicU64 = AtomicU64::new(0);
 
-/// A cached mapping of at least `len` bytes and not much more (≤ len + len / 4), removed from the cache.
+fn retain_limit() -> usize {
+    crate::heap::config().large_retain_mb as usize * (1 << 20)
+}
+
+/// The best-fitting free range for `len` bytes (the smallest of at least `len`), removed from the cache: the
+/// whole range, or, when it is a chunk or more too long, its first `len` rounded up to whole chunks (the
+/// rest stays free). Returns the piece's base and length.
 fn cache_take(len: usize) -> Option<(usize, usize)> {
     CACHE_LOCK.lock();
     // SAFETY: CACHE_LOCK serialises CACHE and CACHE_BYTES.
     let r = unsafe {
         let cache = &mut *core::ptr::addr_of_mut!(CACHE);
-        let mut found = None;
-        for slot in cache.iter_mut() {
-            if slot.base != 0 && slot.len >= len && slot.len <= len + len / 4 {
-                found = Some((slot.base, slot.len));
-                CACHE_BYTES -= slot.len;
+        let best = cache
+            .iter_mut()
+            .filter(|s| s.base != 0 && s.len >= len)
+            .min_by_key(|s| s.len);
+        best.map(|slot| {
+            let piece = if slot.len - len >= CHUNK {
+                (len + CHUNK - 1) & !(CHUNK - 1)
+            } else {
+                slot.len
+            };
+            let base = slot.base;
+            if piece < slot.len {
+                slot.base += piece;
+                slot.len -= piece;
+                SPLITS.fetch_add(1, Ordering::Relaxed);
+            } else {
                 slot.base = 0;
-                break;
             }
-        }
-        found
+            CACHE_BYTES -= piece;
+            RETAINED_BYTES.store(CACHE_BYTES as u64, Ordering::Relaxed);
+            (base, piece)
+        })
     };
     CACHE_LOCK.unlock();
     r
 }
 
-/// Keeps a freed mapping, evicting the oldest cached ones (unmapped here, outside the lock) when the
-/// cache is full: a recent free is the likeliest to be reused. False if the caller must unmap it.
-fn cache_put(base: usize, len: usize) -> bool {
-    if len > CACHE_MAX_LEN {
+/// Keeps a freed range, merged with free neighbours, then gives back (unmaps) the oldest free bytes beyond
+/// `HAKMEM_LARGE_RETAIN_MB` — from the end of the oldest range, so a large merged range is only shortened.
+/// False if the caller must unmap the range itself (retaining disabled).
+fn cache_put(mut base: usize, mut len: usize) -> bool {
+    let limit = retain_limit();
+    if limit == 0 {
         return false;
     }
     let now = os::now_ns();
-    let mut victims = [(0usize, 0usize); CACHE_SLOTS];
+    let mut victims = [(0usize, 0usize); CACHE_SLOTS + 1];
     let mut n = 0;
-    let mut kept = false;
     CACHE_LOCK.lock();
     // SAFETY: CACHE_LOCK serialises CACHE and CACHE_BYTES.
     unsafe {
         let cache = &mut *core::ptr::addr_of_mut!(CACHE);
-        while CACHE_BYTES + len > CACHE_MAX_BYTES || cache.iter().all(|s| s.base != 0) {
+        for slot in cache.iter_mut() {
+            if slot.base != 0 && (slot.base + slot.len == base || base + len == slot.base) {
+                base = base.min(slot.base);
+                len += slot.len;
+                CACHE_BYTES -= slot.len;
+                slot.base = 0;
+                MERGES.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let slot = match cache.iter_mut().find(|s| s.base == 0) {
+            Some(s) => s,
+            None => {
+                // Every slot taken: the oldest range goes.
+                let oldest = cache.iter_mut().min_by_key(|s| s.since).unwrap_unchecked();
+                victims[n] = (oldest.base, oldest.len);
+                n += 1;
+                CACHE_BYTES -= oldest.len;
+                oldest
+            }
+        };
+        *slot = Range {
+            base,
+            len,
+            since: now,
+        };
+        CACHE_BYTES += len;
+        while CACHE_BYTES > limit && n < victims.len() {
             let Some(oldest) = cache
                 .iter_mut()
                 .filter(|s| s.base != 0)
@@ -110,30 +166,27 @@ fn cache_put(base: usize, len: usize) -> bool {
             else {
                 break;
             };
-            victims[n] = (oldest.base, oldest.len);
+            let excess = CACHE_BYTES - limit;
+            let keep = oldest.len.saturating_sub(excess) & !(CHUNK - 1);
+            victims[n] = (oldest.base + keep, oldest.len - keep);
             n += 1;
-            CACHE_BYTES -= oldest.len;
-            oldest.base = 0;
+            CACHE_BYTES -= oldest.len - keep;
+            if keep == 0 {
+                oldest.base = 0;
+            } else {
+                oldest.len = keep;
+            }
         }
-        // After the evictions a slot is free and the bytes fit (len <= CACHE_MAX_LEN < CACHE_MAX_BYTES).
-        if let Some(slot) = cache.iter_mut().find(|s| s.base == 0) {
-            *slot = Cached {
-                base,
-                len,
-                since: now,
-            };
-            CACHE_BYTES += len;
-            kept = true;
-        }
+        RETAINED_BYTES.store(CACHE_BYTES as u64, Ordering::Relaxed);
     }
     CACHE_LOCK.unlock();
     for &(b, l) in &victims[..n] {
         unmap_block(b, l);
     }
-    kept
+    true
 }
 
-/// Unmaps cached mappings freed at least `delay_ns` ago (called by the Release Guard's tick).
+/// Unmaps free ranges freed at least `delay_ns` ago (called by the Release Guard's tick).
 pub fn trim(now: u64, delay_ns: u64) {
     mid::trim(now, delay_ns);
     let mut victims = [(0usize, 0usize); CACHE_SLOTS];
@@ -150,6 +203,7 @@ pub fn trim(now: u64, delay_ns: u64) {
                 slot.base = 0;
             }
         }
+        RETAINED_BYTES.store(CACHE_BYTES as u64, Ordering::Relaxed);
     }
     CACHE_LOCK.unlock();
     for &(base, len) in &victims[..n] {
@@ -157,9 +211,19 @@ pub fn trim(now: u64, delay_ns: u64) {
     }
 }
 
+/// Whether free ranges wait to be trimmed.
+pub fn retaining() -> bool {
+    RETAINED_BYTES.load(Ordering::Relaxed) != 0
+}
+
+/// Unmaps a range of ours that no live block uses, clearing the chunk marks of the headers it held.
 fn unmap_block(base: usize, len: usize) {
-    os::set_chunk_kind(base, os::KIND_NONE);
-    // SAFETY: a cached mapping of ours, no longer reachable (its header says free, the mark is cleared).
+    let mut c = base;
+    while c < base + len {
+        os::set_chunk_kind(c, os::KIND_NONE);
+        c += CHUNK;
+    }
+    // SAFETY: a free range of ours, no longer reachable (its headers say free, the marks are cleared).
     unsafe { os::unmap(base as *mut u8, len) };
     LIVE_BYTES.fetch_sub(len as u64, Ordering::Relaxed);
 }
@@ -199,11 +263,14 @@ fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
     let fresh = true;
     let (base, len, user) = if align < CHUNK {
         let off = align.max(64);
-        let len = (off + size_r + PAGE - 1) & !(PAGE - 1);
+        let mut len = (off + size_r + PAGE - 1) & !(PAGE - 1);
+        if len >= ROUND_TO_CHUNK {
+            len = (len + CHUNK - 1) & !(CHUNK - 1);
+        }
         if let Some((base, clen)) = cache_take(len) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             let h = base as *mut Header;
-            // SAFETY: a cached mapping of ours, exclusively ours again; its chunk mark is still LARGE.
+            // SAFETY: a free range of ours, exclusively ours again.
             unsafe {
                 h.write(Header {
                     magic: MAGIC,
@@ -212,12 +279,17 @@ fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
                     user: base + off,
                 })
             };
+            os::set_chunk_kind(base, os::KIND_LARGE);
             ALLOCS.fetch_add(1, Ordering::Relaxed);
             return ((base + off) as *mut u8, false);
         }
         let base = os::map(len, false);
         if base.is_null() {
             return fail();
+        }
+        if len >= CHUNK && crate::heap::config().large_thp {
+            // SAFETY: our fresh mapping.
+            unsafe { os::advise_huge(base, len & !(CHUNK - 1)) };
         }
         (base as usize, len, base as usize + off)
     } else {

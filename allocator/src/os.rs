@@ -176,6 +176,15 @@ pub unsafe fn discard(base: *mut u8, size: usize) {
     unsafe { libc::madvise(base as *mut libc::c_void, size, libc::MADV_DONTNEED) };
 }
 
+/// Asks for transparent huge pages on `[base, base + size)` (`MADV_HUGEPAGE`; a no-op where THP is off).
+///
+/// # Safety
+/// The range is ours.
+pub unsafe fn advise_huge(base: *mut u8, size: usize) {
+    // SAFETY: guaranteed by the caller; advice only.
+    unsafe { libc::madvise(base as *mut libc::c_void, size, libc::MADV_HUGEPAGE) };
+}
+
 /// Monotonic clock in nanoseconds (vDSO, no syscall).
 pub fn now_ns() -> u64 {
     let mut ts = libc::timespec {

@@ -379,6 +379,13 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     );
     f(
         "large",
+        "retained_bytes",
+        large::RETAINED_BYTES.load(Ordering::Relaxed),
+    );
+    f("large", "splits", large::SPLITS.load(Ordering::Relaxed));
+    f("large", "merges", large::MERGES.load(Ordering::Relaxed));
+    f(
+        "large",
         "live_bytes",
         large::LIVE_BYTES.load(Ordering::Relaxed),
     );
