@@ -45,6 +45,9 @@ pub struct Config {
     pub large_retain_mb: u32,
     /// Transparent huge pages for Large blocks of 2 MiB and more. `HAKMEM_LARGE_THP`.
     pub large_thp: bool,
+    /// Heap-misuse checks ([`crate::check`]): 0 off, 1 double and invalid frees (default), 2 also canaries and
+    /// write-after-free. `HAKMEM_CHECK`.
+    pub check: u8,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Config {
         reclaim_on_free: false,
         large_retain_mb: 32,
         large_thp: true,
+        check: 1,
     };
 }
 
@@ -105,6 +109,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_LARGE_RETAIN_MB", default: "32", doc: "MiB of freed Large blocks (above 256 KiB) kept mapped for best-fit reuse at most (0 = unmap every free)" },
     Knob { name: "HAKMEM_LARGE_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on Large blocks of 2 MiB and more: one fault per 2 MiB instead of 512" },
     Knob { name: "HAKMEM_RECLAIM_ON_FREE", default: "0", doc: "1 = a thread freeing a block of an exited thread's SuperSlab adopts that SuperSlab (else abandoned SuperSlabs are reclaimed only by threads that need a new one)" },
+    Knob { name: "HAKMEM_CHECK", default: "1", doc: "heap-misuse checks: 0 = off; 1 = every double free and every free/realloc of a pointer that is not a live block start aborts with one stderr line; 2 = also canaries (one-byte overflow/underflow at free) and write-after-free on reuse (docs/experiments/misuse.md)" },
 ];
 
 /// Why a knob was refused.
@@ -112,7 +117,7 @@ pub static KNOBS: &[Knob] = &[
 #[non_exhaustive]
 pub enum ConfigError {
     /// No such knob.
-    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP)")]
+    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP, HAKMEM_CHECK)")]
     UnknownKey(String),
     /// The value does not parse or is out of range.
     #[error("invalid value `{value}` for {key}: {reason}")]
@@ -240,6 +245,9 @@ impl Config {
             b"SS_FREE_KEEP" => {
                 self.ss_free_keep = parse_u32(value, 0, 1024, "expected a count 0..1024")?
             }
+            b"CHECK" => {
+                self.check = parse_u32(value, 0, 2, "expected a check level 0, 1 or 2")? as u8
+            }
             k => match k.strip_prefix(b"TINY_UNIFIED_C") {
                 Some([d]) if (b'0'..=b'7').contains(d) => {
                     self.unified_cap[(d - b'0') as usize] = parse_u32(value, 1, MAX_CAP, CAP)?
@@ -302,6 +310,9 @@ impl Config {
         }
         if self.refill_batch == 0 || self.refill_batch > MAX_BATCH {
             return Err("refill batch out of range");
+        }
+        if self.check > 2 {
+            return Err("check level out of range");
         }
         Ok(())
     }

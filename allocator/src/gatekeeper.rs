@@ -16,6 +16,7 @@
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
 
+use crate::check::{self, Call};
 use crate::heap::{self, Heap};
 use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
 use crate::stats::{self, bump, G_REMOTE_FREES};
@@ -140,7 +141,12 @@ unsafe fn alloc_class_in(h: *mut Heap, cls: usize) -> *mut u8 {
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
         match unified_cache::try_pop(unified_cache::cache_of(h, cls)) {
-            Some(p) => p,
+            Some(p) => {
+                if check::level() != 0 {
+                    check::mark_live(p); // misuse checks: clear the freed key
+                }
+                p
+            }
             None => alloc_miss(h, cls),
         }
     }
@@ -148,7 +154,17 @@ unsafe fn alloc_class_in(h: *mut Heap, cls: usize) -> *mut u8 {
 
 #[cold]
 #[inline(never)]
-unsafe fn alloc_miss(mut h: *mut Heap, cls: usize) -> *mut u8 {
+unsafe fn alloc_miss(h: *mut Heap, cls: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    let p = unsafe { alloc_miss_inner(h, cls) };
+    if !p.is_null() && check::level() != 0 {
+        // SAFETY: a block of at least 16 bytes (checks on), handed out now.
+        unsafe { check::mark_live(p) }; // misuse checks: clear the freed key
+    }
+    p
+}
+
+unsafe fn alloc_miss_inner(mut h: *mut Heap, cls: usize) -> *mut u8 {
     if h == heap::empty() {
         h = heap::init_thread();
         if h.is_null() {
@@ -219,7 +235,15 @@ unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
     // the owner-to-be and withdrawn by the owner before it lets go); its header and slab table are mapped.
     unsafe {
         if kind == (*h).token {
-            let cls = (*slab_of(a)).class as usize;
+            let slab = slab_of(a);
+            let cls = (*slab).class as usize;
+            if check::level() != 0 {
+                // Misuse checks: a block start below `carve` without the freed key, else the cold check.
+                if !check::small_free_ok(slab, cls, p) {
+                    return free_checked(h, p, kind);
+                }
+                check::mark_free(p);
+            }
             let c = unified_cache::cache_of(h, cls);
             if unified_cache::push(c, p) {
                 return;
@@ -227,6 +251,24 @@ unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
             return unified_cache::flush_and_push(h, cls, p);
         }
         free_slow(h, p, kind)
+    }
+}
+
+/// A free the fast check did not pass: the full check (which aborts on a misuse), then the owner's push.
+///
+/// # Safety
+/// As [`free_in`], with `kind` our heap's token.
+#[cold]
+#[inline(never)]
+unsafe fn free_checked(h: *mut Heap, p: *mut u8, kind: u8) {
+    // SAFETY: forwarded; after `validate` returns, `p` is a live block of a slab we own.
+    unsafe {
+        check::validate(h, p, kind, Call::Free);
+        check::mark_free(p);
+        let cls = (*slab_of(p as usize)).class as usize;
+        if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
+            unified_cache::flush_and_push(h, cls, p);
+        }
     }
 }
 
@@ -239,6 +281,11 @@ unsafe fn free_slow(h: *mut Heap, p: *mut u8, kind: u8) {
     if os::is_small(kind) {
         // SAFETY: the chunk map says a SuperSlab is mapped there.
         unsafe {
+            if check::level() != 0 {
+                // Misuse checks (aborts on a misuse), then the freed key, written before the block is given up.
+                check::validate(h, p, kind, Call::Free);
+                check::mark_free(p);
+            }
             if (*superslab_of(a)).owner.load(Ordering::Relaxed) == h as usize {
                 let cls = (*slab_of(a)).class as usize;
                 if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
@@ -302,8 +349,15 @@ unsafe fn free_other(p: *mut u8, kind: u8) {
     }
     // SAFETY: forwarded contract: a live Large block is unmapped once; anything else belongs to the C library.
     unsafe {
-        if (kind == os::KIND_LARGE || kind == os::KIND_LARGE_BACK) && large::free(p, kind) {
-            return;
+        if kind == os::KIND_LARGE || kind == os::KIND_LARGE_BACK {
+            if large::free(p, kind) {
+                return;
+            }
+            // Misuse checks: a Large or Mid address that is not a live block is reported (never handed to the
+            // C library); the rest of a shared chunk is the C library's.
+            if check::level() != 0 && check::validate(heap::empty(), p, kind, Call::Free) {
+                return;
+            }
         }
         foreign_free(p);
     }
@@ -464,6 +518,19 @@ unsafe fn realloc_via<const FS: bool>(p: *mut u8, size: usize) -> *mut u8 {
     }
     let a = p as usize;
     let kind = os::chunk_kind(a);
+    if check::level() != 0 {
+        // Misuse checks: the owner's fast test, else the full one (aborts on a misuse of HAKMEM memory).
+        let h = heap_via::<FS>();
+        // SAFETY: the slab header is mapped when `kind` is our token; `h` is this thread's heap.
+        let fast = unsafe {
+            kind == (*h).token && check::small_free_ok(slab_of(a), (*slab_of(a)).class as usize, p)
+        };
+        // SAFETY: forwarded contract.
+        if !fast && !unsafe { check::validate(h, p, kind, Call::Realloc) } {
+            // SAFETY: not HAKMEM memory: the C library's block.
+            return unsafe { __libc_realloc(p as *mut libc::c_void, size) as *mut u8 };
+        }
+    }
     let old = match kind {
         // SAFETY: the slab header is mapped.
         k if os::is_small(k) => unsafe { (*slab_of(a)).block_size as usize },
@@ -525,8 +592,41 @@ pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
 /// As [`free`].
 #[inline]
 pub unsafe fn free_sized(p: *mut u8, _size: usize) {
+    if check::level() != 0 && !p.is_null() {
+        // Misuse checks, reported against `free_sized` (the free below repeats the fast test only).
+        // SAFETY: forwarded contract.
+        unsafe {
+            check::validate(
+                heap::current(),
+                p,
+                os::chunk_kind(p as usize),
+                Call::FreeSized,
+            )
+        };
+    }
     // SAFETY: forwarded contract.
     unsafe { free(p) }
+}
+
+/// [`free_sized`] for `libhakmem.so` (frees through [`free_fs`]).
+///
+/// # Safety
+/// As [`free`].
+#[inline]
+pub unsafe fn free_sized_fs(p: *mut u8, _size: usize) {
+    if check::level() != 0 && !p.is_null() {
+        // SAFETY: forwarded contract.
+        unsafe {
+            check::validate(
+                heap::current(),
+                p,
+                os::chunk_kind(p as usize),
+                Call::FreeSized,
+            )
+        };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_fs(p) }
 }
 
 /// The calling thread's heap, for tests of the boxes' invariants.

@@ -224,7 +224,8 @@ pub fn init(cfg: Config) -> Result<(), InitError> {
     {
         return Err(InitError::AlreadyInitialized);
     }
-    // SAFETY: we hold the BUSY state: nobody else reads or writes CONFIG until READY.
+    crate::check::init(cfg.check); // misuse checks: level and key, fixed before the first block
+                                   // SAFETY: we hold the BUSY state: nobody else reads or writes CONFIG until READY.
     unsafe { *core::ptr::addr_of_mut!(CONFIG) = cfg };
     STATE.store(READY, Ordering::Release);
     install_hooks();
@@ -246,7 +247,8 @@ fn init_global_slow() {
         .is_ok()
     {
         let cfg = Config::from_env();
-        // SAFETY: BUSY state held, as in `init`.
+        crate::check::init(cfg.check); // misuse checks: level and key, fixed before the first block
+                                       // SAFETY: BUSY state held, as in `init`.
         unsafe { *core::ptr::addr_of_mut!(CONFIG) = cfg };
         STATE.store(READY, Ordering::Release);
         install_hooks();

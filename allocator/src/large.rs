@@ -246,6 +246,9 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 
 /// The block and whether it is a fresh (zero) mapping.
 fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
+    // The process configuration (and with it the misuse-check level) is fixed before the first block exists,
+    // also in a program whose first allocation is Large or Mid.
+    crate::heap::config();
     let align = align.max(16);
     let fail = || {
         os::set_errno(libc::ENOMEM);
@@ -335,6 +338,37 @@ fn header(p: usize, kind: u8) -> Option<*mut Header> {
     // SAFETY: the chunk map says a Large header of ours is mapped at `h`.
     let ok = unsafe { (*h).magic == MAGIC && (*h).user == p };
     ok.then_some(h)
+}
+
+/// The Large mapping whose header governs the chunk of `p`, as the Check box sees it.
+pub struct LargeInfo {
+    /// Mapping base (the header).
+    pub base: usize,
+    /// Mapping length.
+    pub len: usize,
+    /// The block handed out.
+    pub user: usize,
+    /// False once freed (the mapping waits in the cache).
+    pub live: bool,
+}
+
+/// Describes the Large mapping of the chunk of `p` (chunk mark `kind`), live or cached; `None` if the header
+/// there is neither.
+pub fn inspect(p: usize, kind: u8) -> Option<LargeInfo> {
+    let chunk = p & !(CHUNK - 1);
+    let h = match kind {
+        os::KIND_LARGE => chunk,
+        os::KIND_LARGE_BACK => chunk.checked_sub(CHUNK)?,
+        _ => return None,
+    } as *const Header;
+    // SAFETY: the chunk map says a Large header of ours (live, or of a cached mapping) is mapped at `h`.
+    let hd = unsafe { h.read_volatile() };
+    (hd.map_base == h as usize && (hd.magic == MAGIC || hd.magic == 0)).then_some(LargeInfo {
+        base: hd.map_base,
+        len: hd.map_len,
+        user: hd.user,
+        live: hd.magic == MAGIC,
+    })
 }
 
 /// Unmaps the Large block `p`; false if `p` is not one of ours (foreign pointer in a shared chunk).

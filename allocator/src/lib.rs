@@ -16,6 +16,7 @@
 //! program, a Unified Cache, a slab free list, a slab remote list, or never carved.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod config;
 pub mod gatekeeper;
 pub mod heap;
@@ -37,8 +38,8 @@ use core::alloc::{GlobalAlloc, Layout};
 
 pub use config::{Config, ConfigError, Knob, KNOBS};
 pub use gatekeeper::{
-    aligned_alloc, calloc, calloc_fs, free, free_fs, free_sized, free_via, malloc, malloc_fs,
-    malloc_via, owns, realloc, realloc_fs, usable_size,
+    aligned_alloc, calloc, calloc_fs, free, free_fs, free_sized, free_sized_fs, free_via, malloc,
+    malloc_fs, malloc_via, owns, realloc, realloc_fs, usable_size,
 };
 pub use heap::InitError;
 

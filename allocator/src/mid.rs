@@ -280,6 +280,9 @@ pub fn alloc(size: usize) -> (*mut u8, bool) {
             if (*ch).used == (*ch).capacity {
                 avail_remove(st, ch);
             }
+            if !zero && crate::check::level() != 0 {
+                crate::check::mark_live(p); // misuse checks: the block is live again
+            }
             (p, zero)
         }
     };
@@ -332,8 +335,20 @@ pub unsafe fn free(p: usize) -> bool {
     let mut victim: *mut MidChunk = null_mut();
     let mut emptied = 0;
     LOCKS[c].lock();
+    // Misuse checks: a block never carved, or one with the freed key that is on the free list, is reported
+    // (after the lock is released).
+    // SAFETY: LOCKS[c] held; `ch` is a validated chunk and `p` one of its block starts.
+    let misuse = crate::check::level() != 0
+        && unsafe { p >= (*ch).carve || (crate::check::has_free_key(p) && on_free_list(ch, p)) };
+    if misuse {
+        LOCKS[c].unlock();
+        crate::check::report_mid(p);
+    }
     // SAFETY: LOCKS[c] held; `p` is a live block of `ch` (caller's contract).
     unsafe {
+        if crate::check::level() != 0 {
+            crate::check::mark_free(p as *mut u8);
+        }
         let b = p as *mut Block;
         (*b).next = (*ch).free;
         (*ch).free = b;
@@ -363,6 +378,67 @@ pub unsafe fn free(p: usize) -> bool {
         }
     }
     true
+}
+
+/// Whether `p` is on `ch`'s free list.
+///
+/// # Safety
+/// The chunk's class lock is held.
+unsafe fn on_free_list(ch: *mut MidChunk, p: usize) -> bool {
+    // SAFETY: per contract; nodes are followed only while they are block starts inside the carved area.
+    unsafe {
+        let start = ch as usize + HEADER;
+        let mut b = (*ch).free as usize;
+        let mut n = 0;
+        while b != 0 && n <= (*ch).capacity {
+            if b == p {
+                return true;
+            }
+            if b < start || b >= (*ch).carve || !(b - start).is_multiple_of((*ch).block_size) {
+                return false;
+            }
+            b = *(b as *const usize);
+            n += 1;
+        }
+        false
+    }
+}
+
+/// A pointer into a Mid chunk as the Check box sees it.
+pub struct MidInfo {
+    /// The chunk's class.
+    pub class: usize,
+    /// Its block size.
+    pub block_size: usize,
+    /// Start of the block containing the pointer (`None`: header or tail slack).
+    pub block: Option<usize>,
+    /// Whether that block was ever carved.
+    pub carved: bool,
+    /// Whether it is on the chunk's free list.
+    pub free: bool,
+}
+
+/// Describes `p`, an address in a Mid chunk (takes the class lock).
+pub fn inspect(p: usize) -> MidInfo {
+    let ch = (p & !(CHUNK - 1)) as *mut MidChunk;
+    // SAFETY: the caller saw `is_mid(p)`: a Mid header is mapped there; `class`, `block_size` and `end` never
+    // change while the chunk is mapped; the rest is read under the class lock.
+    unsafe {
+        let (c, bs, end) = ((*ch).class, (*ch).block_size, (*ch).end);
+        let start = ch as usize + HEADER;
+        let block = (p >= start && p < end).then(|| p - (p - start) % bs);
+        LOCKS[c].lock();
+        let carved = block.is_some_and(|b| b < (*ch).carve);
+        let free = carved && block.is_some_and(|b| on_free_list(ch, b));
+        LOCKS[c].unlock();
+        MidInfo {
+            class: c,
+            block_size: bs,
+            block,
+            carved,
+            free,
+        }
+    }
 }
 
 /// Unmaps an empty chunk no longer reachable from any class state.

@@ -281,3 +281,29 @@ impl<const N: usize> core::fmt::Write for StackBuf<N> {
         Ok(())
     }
 }
+
+/// 64 random bits from the kernel (`getrandom`, non-blocking; no allocation), mixed with the clock and an
+/// address if the kernel has no entropy to give yet.
+pub fn random_u64() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: an 8-byte out-buffer.
+    let n = unsafe {
+        libc::getrandom(
+            core::ptr::addr_of_mut!(v) as *mut libc::c_void,
+            8,
+            libc::GRND_NONBLOCK,
+        )
+    };
+    if n != 8 {
+        let here = core::ptr::addr_of!(v) as u64;
+        v = (now_ns() ^ cycles().rotate_left(17) ^ here.rotate_left(41))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    v
+}
+
+/// Ends the process with SIGABRT (C `abort`: no unwinding, no atexit handlers).
+pub fn abort() -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}

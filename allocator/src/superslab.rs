@@ -26,7 +26,6 @@ use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use crate::os::CHUNK;
-use crate::route::BLOCK_SIZE;
 
 /// log2 of the slab size.
 pub const SLAB_SHIFT: usize = 16;
@@ -175,7 +174,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         }
         let i = mask.trailing_ones() as usize;
         let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
-        let bs = BLOCK_SIZE[cls] as usize;
+        let bs = crate::check::block_size(cls) as usize; // 16 for the 8 B class when checking
         let start = slab_start(ss, i);
         let cap = (ss as usize + (i + 1) * SLAB_SIZE - start) / bs;
         debug_assert!(remote_of(slab).load(Ordering::Relaxed).is_null());

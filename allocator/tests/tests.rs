@@ -19,5 +19,8 @@ mod preload;
 /// `libhakmem.so`: RSS bounds.
 mod patterns;
 
+/// Heap misuse (double and invalid frees) under `libhakmem.so`: abort with one line, or not at HAKMEM_CHECK=0.
+mod misuse;
+
 /// A multi-threaded Rust program using `Hakmem` as `#[global_allocator]`.
 mod global_alloc;

@@ -160,9 +160,9 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
 /// # Safety
 /// As `free`.
 #[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
+pub unsafe extern "C" fn free_sized(p: *mut c_void, size: usize) {
     // SAFETY: forwarded contract.
-    unsafe { hk::free_fs(p as *mut u8) }
+    unsafe { hk::free_sized_fs(p as *mut u8, size) }
 }
 
 /// C23 `free_aligned_sized`.

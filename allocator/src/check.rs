@@ -1,0 +1,460 @@
+//! The Check box: heap-misuse detection — double frees, frees and reallocs of pointers that are not the start
+//! of a live HAKMEM block — reported as one line on stderr, then `abort()`.
+//!
+//! Level (`HAKMEM_CHECK`, fixed at start-up by [`init`]): 0 off; 1 (default) the checks below; 2 adds the
+//! padded layout of [`malloc2`] (canaries before and after every block, write-after-free poison).
+//!
+//! Level 1, glibc-tcache style. A per-process random key `K` is written into the second word of every block
+//! the program frees (the first word is the free-list link); every allocation clears that word before the
+//! program sees the block (one store). A free then costs, on the owner's fast path
+//! ([`small_free_ok`]): the slab's `carve` and `end` (the cache line the class comes from), one table load,
+//! one multiply and compares for "is a block start below `carve`", one load of the block's second word and a
+//! compare with the key — no atomics, no extra cache line but the block's own. Anything suspicious goes to
+//! [`validate`] (cold), which finds the block by offset arithmetic, and confirms a key match by walking the
+//! lists a free block of that slab can be on (the owner's Unified Cache and pending list, the slab's free and
+//! remote lists) before reporting a double free; without a match on those lists it was a live block whose
+//! data happened to equal the key, and the free goes on. A non-owner cannot walk the owner's lists safely,
+//! so there a key match is reported directly: the key is secret, random, and cleared on every hand-out, so a
+//! live block holds it only if the program copied it out of freed memory. The Mid box checks under its class
+//! lock (key plus a walk of the chunk's free list); Large blocks by their header.
+//!
+//! With the level ≥ 1 the 8 B class is carved in 16 B blocks (the key needs a second word; glibc's smallest
+//! chunk is 32 B).
+//!
+//! Messages (written with no heap: a stack buffer, `write(2)`, then `abort()`), e.g.
+//! `hakmem: free(): double free of 0x7f1c2e40f140 (class 12, 256 B)`.
+//!
+//! Not detected at level 1: a free of a block start that a refill carved into a Unified Cache but never handed
+//! out (a pointer the program can only compute, e.g. one block past its own; marking those blocks would write
+//! pages the program may never use, which the SuperSlab box avoids on purpose); frees after the memory went
+//! back to the OS go to the C library, which may stop them itself.
+//!
+//! Invariant: the key word of a block is `K` ⇔ the block was freed and not handed out since (or the program
+//! wrote `K` there).
+
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use crate::heap::{self, Heap};
+use crate::os::{self, CHUNK};
+use crate::route::{BLOCK_SIZE, NUM_CLASSES};
+use crate::superslab::{self, Slab, HEADER};
+use crate::{large, mid, unified_cache};
+
+/// Level and key, on one cache line read by the hot paths (written once, before the first block exists).
+#[repr(C, align(64))]
+struct State {
+    level: AtomicU8,
+    /// `K` (never 0).
+    key: AtomicUsize,
+    /// Level 2: canary key.
+    canary: AtomicUsize,
+}
+
+static STATE: State = State {
+    level: AtomicU8::new(0),
+    key: AtomicUsize::new(0),
+    canary: AtomicUsize::new(0),
+};
+
+/// Sets the level and draws the keys. Called once by the heap's start-up, before the first block exists.
+pub fn init(level: u8) {
+    let k = os::random_u64() as usize | 0x10;
+    let c = os::random_u64() as usize;
+    STATE.key.store(k, Ordering::Relaxed);
+    STATE.canary.store(c, Ordering::Relaxed);
+    STATE.level.store(level.min(2), Ordering::Release);
+}
+
+/// The check level in force (0 before start-up).
+#[inline(always)]
+pub fn level() -> u8 {
+    STATE.level.load(Ordering::Relaxed)
+}
+
+#[inline(always)]
+fn key() -> usize {
+    STATE.key.load(Ordering::Relaxed)
+}
+
+/// Block size of class `cls` as carved: the 8 B class is carved in 16 B blocks when checks are on.
+#[inline]
+pub fn block_size(cls: usize) -> u32 {
+    if cls == 0 && level() != 0 {
+        16
+    } else {
+        BLOCK_SIZE[cls]
+    }
+}
+
+/// `u64::MAX / bs + 1`: `n` is a multiple of `bs` ⇔ `n * M mod 2^64 < M`, for `n < 2^32` (Lemire, Kaser and
+/// Kurz, "Faster remainder by direct computation", 2019). Class 0 uses its checked block size, 16.
+static DIV: [u64; NUM_CLASSES] = {
+    let mut t = [0u64; NUM_CLASSES];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        let bs = if i == 0 { 16 } else { BLOCK_SIZE[i] as u64 };
+        t[i] = u64::MAX / bs + 1;
+        i += 1;
+    }
+    t
+};
+
+/// Owner-side fast test of a free of `p` in `slab` (class `cls`, read from the slab): true when `p` is a block
+/// start below the slab's carve pointer whose key word does not hold the key. Cost: two loads from the slab's line,
+/// one table load, a multiply, four compares, one load from the block.
+///
+/// # Safety
+/// `p` lies in a SuperSlab owned by the calling thread's heap; `slab == slab_of(p)`; level ≥ 1.
+#[inline(always)]
+pub unsafe fn small_free_ok(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
+    let a = p as usize;
+    // SAFETY: owner-only slab fields, read by the owner; the key word is read only once `p` is known to be a
+    // block start below `carve` (so the block, at least 16 bytes, is mapped); `cls < NUM_CLASSES`.
+    unsafe {
+        let (carve, end) = ((*slab).carve, (*slab).end);
+        if (a & (CHUNK - 1)) < HEADER || a >= carve {
+            return false;
+        }
+        let m = *DIV.get_unchecked(cls);
+        if ((end - a) as u64).wrapping_mul(m) >= m {
+            return false;
+        }
+        *(p as *const usize).add(1) != key()
+    }
+}
+
+/// Marks `p` freed (its key word = `K`). Level ≥ 1; `p` is a block start of at least 16 bytes, ours to write.
+///
+/// # Safety
+/// As stated.
+#[inline(always)]
+pub unsafe fn mark_free(p: *mut u8) {
+    // SAFETY: per contract.
+    unsafe { *(p as *mut usize).add(1) = key() };
+}
+
+/// Clears `p`'s key word as the block is handed out. Level ≥ 1; `p` a block start of at least 16 bytes.
+///
+/// # Safety
+/// As stated.
+#[inline(always)]
+pub unsafe fn mark_live(p: *mut u8) {
+    // SAFETY: per contract.
+    unsafe { *(p as *mut usize).add(1) = 0 };
+}
+
+/// The call a misuse is reported against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `free` (and `free_aligned_sized`, `cfree`, Rust `dealloc`).
+    Free,
+    /// `free_sized`.
+    FreeSized,
+    /// `realloc` / `reallocarray`.
+    Realloc,
+    /// `malloc` and the other allocation calls (level 2: write-after-free found at reuse).
+    Malloc,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Free => "free",
+            Call::FreeSized => "free_sized",
+            Call::Realloc => "realloc",
+            Call::Malloc => "malloc",
+        }
+    }
+}
+
+/// What was wrong.
+#[derive(Clone, Copy, Debug)]
+enum Misuse {
+    /// The block is already free.
+    DoubleFree,
+    /// `p` lies `off` bytes into the block at `block`.
+    NotStart { block: usize, off: usize },
+    /// A block start the allocator never handed out.
+    NeverAllocated,
+    /// `p` lies in HAKMEM memory that holds no block (headers, slack, an emptied slab).
+    NoBlock,
+}
+
+/// Which block, for the message.
+#[derive(Clone, Copy, Debug)]
+enum Desc {
+    Small { cls: usize, bs: usize },
+    Mid { cls: usize, bs: usize },
+    Large { len: usize },
+    None,
+}
+
+/// Writes `hakmem: CALL(): WHAT 0x… (BLOCK)` on stderr and aborts. Uses no heap.
+#[cold]
+#[inline(never)]
+fn report(call: Call, what: Misuse, p: usize, desc: Desc) -> ! {
+    let mut m = os::StackBuf::<256>::new();
+    let c = call.name();
+    let _ = match what {
+        Misuse::DoubleFree if matches!(call, Call::Free | Call::FreeSized) => {
+            write!(m, "hakmem: {c}(): double free of {p:#x} (")
+        }
+        Misuse::DoubleFree => write!(m, "hakmem: {c}(): {p:#x} was already freed ("),
+        Misuse::NotStart { block, off } => write!(
+            m,
+            "hakmem: {c}(): invalid pointer {p:#x} ({off} bytes into the block at {block:#x}; "
+        ),
+        Misuse::NeverAllocated => write!(
+            m,
+            "hakmem: {c}(): invalid pointer {p:#x} (a block never handed out; "
+        ),
+        Misuse::NoBlock => write!(m, "hakmem: {c}(): invalid pointer {p:#x} (not a block; "),
+    };
+    let _ = match desc {
+        Desc::Small { cls, bs } => writeln!(m, "class {cls}, {bs} B)"),
+        Desc::Mid { cls, bs } => writeln!(m, "mid class {cls}, {bs} B)"),
+        Desc::Large { len } => writeln!(m, "large block, {len} B)"),
+        Desc::None => writeln!(m, "HAKMEM memory)"),
+    };
+    os::write_stderr(m.as_bytes());
+    os::abort()
+}
+
+/// Checks that `p` (non-null, chunk-map byte `kind`) is the start of a live HAKMEM block, reporting (and
+/// aborting) if it is a HAKMEM address that is not. Returns true if `p` is a live block of ours, false if it is
+/// not HAKMEM memory at all (the C library's). Level ≥ 1.
+///
+/// # Safety
+/// `h` is the calling thread's heap (or the empty heap); `kind == os::chunk_kind(p)`.
+#[cold]
+#[inline(never)]
+pub unsafe fn validate(h: *mut Heap, p: *mut u8, kind: u8, call: Call) -> bool {
+    let a = p as usize;
+    if os::is_small(kind) {
+        // SAFETY: the chunk map says a SuperSlab is mapped at `a`'s chunk.
+        unsafe { small(h, a, call) };
+        return true;
+    }
+    if kind == os::KIND_LARGE && mid::is_mid(a) {
+        return mid_check(a, call);
+    }
+    if kind == os::KIND_LARGE || kind == os::KIND_LARGE_BACK {
+        return large_check(a, kind, call);
+    }
+    false
+}
+
+/// [`validate`] of a SuperSlab address.
+///
+/// # Safety
+/// `a` lies in a mapped SuperSlab; `h` as in [`validate`].
+unsafe fn small(h: *mut Heap, a: usize, call: Call) {
+    let ss = superslab::superslab_of(a);
+    let slab = superslab::slab_of(a);
+    // SAFETY: the header is mapped. A non-owner reads owner fields racily (volatile): `end`, `class` and
+    // `block_size` do not change while the slab holds a live block, and `carve` only grows.
+    unsafe {
+        let owner = (*ss).owner.load(Ordering::Relaxed) == h as usize && h != heap::empty();
+        let assigned = core::ptr::read_volatile(core::ptr::addr_of!((*slab).assigned));
+        let cls = core::ptr::read_volatile(core::ptr::addr_of!((*slab).class)) as usize;
+        let bs = core::ptr::read_volatile(core::ptr::addr_of!((*slab).block_size)) as usize;
+        let end = core::ptr::read_volatile(core::ptr::addr_of!((*slab).end));
+        let carve = core::ptr::read_volatile(core::ptr::addr_of!((*slab).carve));
+        let index = core::ptr::read_volatile(core::ptr::addr_of!((*slab).index)) as usize;
+        let start = superslab::slab_start(ss, index);
+        let desc = if assigned && bs != 0 {
+            Desc::Small { cls, bs }
+        } else {
+            Desc::None
+        };
+        if !assigned || bs == 0 || a < start || a >= end {
+            // A block of an emptied slab still carries its key: name a double free as one.
+            if (a & 15) == 0 && (a & (CHUNK - 1)) >= HEADER && read_key_word(a) == key() {
+                report(call, Misuse::DoubleFree, a, desc);
+            }
+            report(call, Misuse::NoBlock, a, desc);
+        }
+        let off = (a - start) % bs;
+        if off != 0 {
+            report(
+                call,
+                Misuse::NotStart {
+                    block: a - off,
+                    off,
+                },
+                a,
+                desc,
+            );
+        }
+        let freed = read_key_word(a) == key();
+        if a >= carve {
+            // A freed block a cache flush un-carved keeps its key.
+            let what = if freed {
+                Misuse::DoubleFree
+            } else {
+                Misuse::NeverAllocated
+            };
+            report(call, what, a, desc);
+        }
+        if freed && (!owner || on_small_lists(h, slab, cls, start, carve, bs, a)) {
+            report(call, Misuse::DoubleFree, a, desc);
+        }
+        // A live block whose data equals a key: not a misuse.
+    }
+}
+
+/// The key word of the block at `a` (a 16-byte aligned address inside a mapped chunk, not its last 16 bytes).
+///
+/// # Safety
+/// As stated.
+unsafe fn read_key_word(a: usize) -> usize {
+    // SAFETY: per contract; volatile, as the program may hold (and write) the block.
+    unsafe { core::ptr::read_volatile((a as *const usize).add(1)) }
+}
+
+/// Whether the block `a` is free in one of the places a free block of an owned slab can be: the owner's
+/// Unified Cache and pending list for its class, the slab's free list, the slab's remote list.
+///
+/// # Safety
+/// `h` is the calling thread's live heap and owns `slab`'s SuperSlab; `[start, carve)` is the slab's carved
+/// area of `bs`-byte blocks.
+unsafe fn on_small_lists(
+    h: *mut Heap,
+    slab: *mut Slab,
+    cls: usize,
+    start: usize,
+    carve: usize,
+    bs: usize,
+    a: usize,
+) -> bool {
+    // SAFETY: owner-only structures read by the owner; list nodes are followed only while they are block
+    // starts inside the carved area (a list corrupted by a write after free ends the walk).
+    unsafe {
+        let c = unified_cache::cache_of(h, cls);
+        let slots = (*c).slots;
+        for i in 0..(*c).count() as usize {
+            if *slots.add(i) as usize == a {
+                return true;
+            }
+        }
+        let in_area = |b: usize| b >= start && b < carve && (b - start).is_multiple_of(bs);
+        let cap = (*slab).capacity as usize + 1;
+        let heads = [
+            (*c).pending as usize,
+            (*slab).free as usize,
+            superslab::remote_of(slab).load(Ordering::Acquire) as usize,
+        ];
+        for (k, &head) in heads.iter().enumerate() {
+            let mut b = head;
+            let mut n = 0;
+            // The pending list may hold blocks of other slabs of the class: follow it while it stays in
+            // SuperSlab memory of the same class.
+            while b != 0 && n < cap * 64 {
+                if b == a {
+                    return true;
+                }
+                let ok = if k == 0 {
+                    os::is_small(os::chunk_kind(b))
+                        && (*superslab::slab_of(b)).class as usize == cls
+                        && (b & 15) == 0
+                } else {
+                    in_area(b)
+                };
+                if !ok {
+                    break;
+                }
+                b = *(b as *const usize);
+                n += 1;
+            }
+        }
+        false
+    }
+}
+
+/// [`validate`] of an address in a Mid chunk.
+fn mid_check(a: usize, call: Call) -> bool {
+    let info = mid::inspect(a);
+    let desc = Desc::Mid {
+        cls: info.class,
+        bs: info.block_size,
+    };
+    match info.block {
+        None => report(call, Misuse::NoBlock, a, desc),
+        Some(b) if b != a => report(
+            call,
+            Misuse::NotStart {
+                block: b,
+                off: a - b,
+            },
+            a,
+            desc,
+        ),
+        Some(_) if !info.carved => report(call, Misuse::NeverAllocated, a, desc),
+        Some(_) if info.free => report(call, Misuse::DoubleFree, a, desc),
+        Some(_) => true,
+    }
+}
+
+/// [`validate`] of an address in a chunk marked Large: false if it lies outside the Large mapping there (the
+/// rest of the chunk may be the C library's).
+fn large_check(a: usize, kind: u8, call: Call) -> bool {
+    let Some(m) = large::inspect(a, kind) else {
+        return false;
+    };
+    if a < m.base || a >= m.base + m.len {
+        return false;
+    }
+    let desc = Desc::Large {
+        len: m.base + m.len - m.user,
+    };
+    if a != m.user {
+        if a > m.user {
+            report(
+                call,
+                Misuse::NotStart {
+                    block: m.user,
+                    off: a - m.user,
+                },
+                a,
+                desc,
+            );
+        }
+        report(call, Misuse::NoBlock, a, desc);
+    }
+    if !m.live {
+        report(call, Misuse::DoubleFree, a, desc);
+    }
+    true
+}
+
+/// Whether the block start `p` holds the freed key (level ≥ 1).
+///
+/// # Safety
+/// `p` is a block start of a mapped block of at least 16 bytes.
+pub unsafe fn has_free_key(p: usize) -> bool {
+    // SAFETY: per contract.
+    unsafe { read_key_word(p) == key() }
+}
+
+/// Mid box: reports the misuse its free found (after the class lock is released).
+pub fn report_mid(p: usize) -> ! {
+    // The caller released the lock; `mid_check` classifies again and reports.
+    mid_check(p, Call::Free);
+    report(Call::Free, Misuse::DoubleFree, p, Desc::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divisibility_magic_matches_the_remainder() {
+        for (cls, &m) in DIV.iter().enumerate() {
+            let bs = if cls == 0 { 16 } else { BLOCK_SIZE[cls] as u64 };
+            for n in 0..(3 << 20) as u64 {
+                assert_eq!(n.wrapping_mul(m) < m, n % bs == 0, "class {cls} n {n}");
+            }
+        }
+    }
+}
