@@ -48,6 +48,8 @@ pub struct Config {
     /// Heap-misuse checks ([`crate::check`]): 0 off, 1 double and invalid frees (default), 2 also canaries and
     /// write-after-free. `HAKMEM_CHECK`.
     pub check: u8,
+    /// `libhakmem.so` runs a release thread while memory waits to be released. `HAKMEM_IDLE_RELEASE`.
+    pub idle_release: bool,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Config {
         large_retain_mb: 32,
         large_thp: true,
         check: 1,
+        idle_release: true,
     };
 }
 
@@ -108,6 +111,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_SS_FREE_KEEP", default: "2", doc: "FREE SuperSlabs kept mapped at most while they wait (0 = unmap at once)" },
     Knob { name: "HAKMEM_LARGE_RETAIN_MB", default: "32", doc: "MiB of freed Large blocks (above 256 KiB) kept mapped for best-fit reuse at most (0 = unmap every free)" },
     Knob { name: "HAKMEM_LARGE_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on Large blocks of 2 MiB and more: one fault per 2 MiB instead of 512" },
+    Knob { name: "HAKMEM_IDLE_RELEASE", default: "1", doc: "1 = libhakmem.so runs a release thread while freed memory waits for its release delay (exits when nothing waits; never in-process)" },
     Knob { name: "HAKMEM_RECLAIM_ON_FREE", default: "0", doc: "1 = a thread freeing a block of an exited thread's SuperSlab adopts that SuperSlab (else abandoned SuperSlabs are reclaimed only by threads that need a new one)" },
     Knob { name: "HAKMEM_CHECK", default: "1", doc: "heap-misuse checks: 0 = off; 1 = every double free and every free/realloc of a pointer that is not a live block start aborts with one stderr line; 2 = also canaries (one-byte overflow/underflow at free) and write-after-free on reuse (docs/experiments/misuse.md)" },
 ];
@@ -117,7 +121,7 @@ pub static KNOBS: &[Knob] = &[
 #[non_exhaustive]
 pub enum ConfigError {
     /// No such knob.
-    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP, HAKMEM_CHECK)")]
+    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP, HAKMEM_IDLE_RELEASE, HAKMEM_CHECK)")]
     UnknownKey(String),
     /// The value does not parse or is out of range.
     #[error("invalid value `{value}` for {key}: {reason}")]
@@ -241,6 +245,7 @@ impl Config {
                 self.large_retain_mb = parse_u32(value, 0, 1 << 20, "expected MiB 0..1048576")?
             }
             b"LARGE_THP" => self.large_thp = parse_bool(value)?,
+            b"IDLE_RELEASE" => self.idle_release = parse_bool(value)?,
             b"RECLAIM_ON_FREE" => self.reclaim_on_free = parse_bool(value)?,
             b"SS_FREE_KEEP" => {
                 self.ss_free_keep = parse_u32(value, 0, 1024, "expected a count 0..1024")?

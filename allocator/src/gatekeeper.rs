@@ -336,6 +336,7 @@ unsafe fn free_remote(mut h: *mut Heap, p: *mut u8) {
             let n = stats::REMOTE_FREES_ABANDONED.fetch_add(1, Ordering::Relaxed);
             if n % 256 == 255 {
                 release_guard::maybe_tick();
+                crate::idle_release::request();
             }
         }
     }

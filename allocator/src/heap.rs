@@ -454,6 +454,10 @@ pub unsafe fn teardown(h: *mut Heap) {
         LOCK.unlock();
     }
     HEAP.with(|c| c.set(empty()));
+    // What the exit queued for release goes even if the program then idles (the thread start allocates,
+    // which gives this exiting thread a fresh heap; glibc runs this destructor again and that heap is
+    // recycled the same way).
+    crate::idle_release::request();
 }
 
 /// Calls `f` on every heap ever made (live or recycled).

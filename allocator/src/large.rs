@@ -392,7 +392,9 @@ pub unsafe fn free(p: *mut u8, kind: u8) -> bool {
             os::set_chunk_kind(p as usize, os::KIND_NONE);
             os::unmap(base as *mut u8, len);
             LIVE_BYTES.fetch_sub(len as u64, Ordering::Relaxed);
-        } else if !cache_put(base, len) {
+        } else if cache_put(base, len) {
+            crate::idle_release::request();
+        } else {
             unmap_block(base, len);
         }
     }

@@ -8,7 +8,8 @@
 //! The boxes, one module each: [`gatekeeper`] (entrance) → [`route`] (size → class) → [`unified_cache`]
 //! (per-thread array caches) → [`page_box`] (per-thread current page per class) → [`warm_pool`] (per-thread
 //! HOT SuperSlabs) → [`shared_pool`] (global lock) → [`superslab`] + [`tier`] (2 MiB regions, HOT / DRAINING /
-//! FREE) → [`release_guard`] (delayed return to the OS) with [`prefault`]; [`stats`], [`config`], and [`os`] (the
+//! FREE) → [`release_guard`] (delayed return to the OS, ticked in the background by [`idle_release`]) with
+//! [`prefault`]; [`stats`], [`config`], and [`os`] (the
 //! only module that calls the kernel). Thread state lives in [`heap`]; Large blocks in [`large`],
 //! which hands 32–256 KiB requests to [`mid`] (classes carved from shared 2 MiB chunks).
 //!
@@ -20,6 +21,7 @@ pub mod check;
 pub mod config;
 pub mod gatekeeper;
 pub mod heap;
+pub mod idle_release;
 pub mod large;
 pub mod mid;
 pub mod os;

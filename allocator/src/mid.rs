@@ -376,6 +376,7 @@ pub unsafe fn free(p: usize) -> bool {
             LAST_TICK.store(emptied, Ordering::Relaxed);
             crate::release_guard::maybe_tick();
         }
+        crate::idle_release::request();
     }
     true
 }
@@ -474,6 +475,14 @@ pub fn trim(now: u64, delay_ns: u64) {
             release(victim);
         }
     }
+}
+
+/// Whether empty chunks wait to be released (a racy read, for the Idle Release box).
+pub fn waiting() -> bool {
+    (0..NUM_MID).any(|c| {
+        // SAFETY: a racy read of a counter through a raw pointer; a stale value only delays a release.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*state(c)).n_empty)) != 0 }
+    })
 }
 
 /// Takes every class lock (fork prepare).

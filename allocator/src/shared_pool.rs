@@ -337,6 +337,7 @@ pub extern "C" fn fork_parent() {
 
 /// `pthread_atfork` child: release it (the child has one thread; its heap stays valid).
 pub extern "C" fn fork_child() {
+    crate::idle_release::fork_child();
     crate::mid::unlock_all();
     crate::large::CACHE_LOCK.unlock();
     LOCK.unlock();

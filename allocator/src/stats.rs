@@ -336,6 +336,16 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     );
     f("release_guard", "waiting", release_guard::waiting());
     f("release_guard", "ticks", release_guard::ticks());
+    f(
+        "idle_release",
+        "threads_started",
+        crate::idle_release::STARTED.load(Ordering::Relaxed),
+    );
+    f(
+        "idle_release",
+        "ticks",
+        crate::idle_release::TICKS.load(Ordering::Relaxed),
+    );
     f("prefault", "enabled", cfg.ss_prefault as u64);
     f(
         "prefault",

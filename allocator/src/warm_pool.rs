@@ -188,6 +188,7 @@ pub unsafe fn on_slab_retired(h: *mut Heap, ss: *mut SuperSlab) {
         LOCK.lock();
         release_guard::put_locked(ss);
         LOCK.unlock();
+        crate::idle_release::request();
     }
 }
 

@@ -62,6 +62,11 @@ fn exited_threads_cost_their_live_bytes() {
 fn thread_churn_rss_is_bounded_and_falls() {
     let r = run("churn", &[]);
     assert!(
+        r["after_idle"] <= r["live_max"] / 2,
+        "thread churn: {} KiB still resident after 600 ms idle",
+        r["after_idle"]
+    );
+    assert!(
         r["peak_growth"] <= 4 * r["live_max"],
         "thread churn: peak RSS grew {} KiB for at most {} KiB live",
         r["peak_growth"],
@@ -88,5 +93,31 @@ fn big_buffers_are_reused_zeroed_and_bounded() {
         "big buffers: peak RSS grew {} KiB for at most {} KiB live (bound {bound} KiB)",
         r["peak_growth"],
         r["live_max"]
+    );
+}
+
+/// A program that frees memory and goes idle gets it back: the release thread of libhakmem.so unmaps the
+/// freed Large ranges after the release delay although the program makes no further call; with
+/// HAKMEM_IDLE_RELEASE=0 they stay resident (the memory is returned only on later slow-path activity).
+#[test]
+fn idle_program_gives_memory_back() {
+    let r = run("idle", &[]);
+    assert!(
+        r["after_free"] >= 24 * 1024,
+        "the freed buffers were not kept for reuse ({} KiB resident after the frees)",
+        r["after_free"]
+    );
+    assert!(
+        r["after_idle"] <= r["after_free"] - 24 * 1024,
+        "idle for 500 ms: RSS {} KiB, was {} KiB after the frees",
+        r["after_idle"],
+        r["after_free"]
+    );
+    let off = run("idle", &[("HAKMEM_IDLE_RELEASE", "0")]);
+    assert!(
+        off["after_idle"] >= off["after_free"] - 4096,
+        "without the release thread RSS still fell ({} -> {} KiB): the test does not see the thread",
+        off["after_free"],
+        off["after_idle"]
     );
 }

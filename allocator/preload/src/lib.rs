@@ -17,6 +17,16 @@ use hakmem_allocator as hk;
 
 const PAGE: usize = 4096;
 
+/// Runs when the library is loaded: lets the allocator start its release thread (see
+/// `hakmem_allocator::idle_release`), which in-process users of the allocator never get.
+extern "C" fn on_load() {
+    hk::idle_release::allow();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: extern "C" fn() = on_load;
+
 /// C `malloc`.
 ///
 /// # Safety

@@ -9,6 +9,8 @@
  *               the peak, after the frees, and after 600 ms idle.
  *   bigbuf      200 buffers of 5..25 MiB, zeroed, 6 live, freed at random; checks every buffer reads zero and
  *               prints the peak RSS growth and the largest live bytes.
+ *   idle        8 buffers of 4 MiB written and freed (kept for reuse), then 500 ms without any allocator call:
+ *               prints RSS growth after the frees and after the idle time.
  * Output: one line "MODE key=value ..." with sizes in KiB. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -187,12 +189,24 @@ static void bigbuf(void) {
     printf("bigbuf peak_growth=%ld live_max=%ld\n", status_kb("VmHWM") - base, (long)(live_max >> 10));
 }
 
+/* ---- idle ---- */
+static void idle(void) {
+    long base = status_kb("VmRSS");
+    char *v[8];
+    for (int i = 0; i < 8; i++) { v[i] = malloc(4u << 20); memset(v[i], 1, 4u << 20); }
+    for (int i = 0; i < 8; i++) free(v[i]);
+    long after = status_kb("VmRSS") - base;
+    usleep(500000);
+    printf("idle after_free=%ld after_idle=%ld\n", after, status_kb("VmRSS") - base);
+}
+
 int main(int argc, char **argv) {
     const char *m = argc > 1 ? argv[1] : "";
     if (!strcmp(m, "prodcons")) prodcons();
     else if (!strcmp(m, "leaveone")) leaveone();
     else if (!strcmp(m, "churn")) churn();
     else if (!strcmp(m, "bigbuf")) bigbuf();
-    else FAIL("usage: patterns prodcons|leaveone|churn|bigbuf");
+    else if (!strcmp(m, "idle")) idle();
+    else FAIL("usage: patterns prodcons|leaveone|churn|bigbuf|idle");
     return 0;
 }

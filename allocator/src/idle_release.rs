@@ -1,0 +1,113 @@
+//! The Idle Release box: a background thread that runs the Release Guard's tick while memory waits to be
+//! returned, so a program that frees memory and then goes idle (sleeps, waits for input) gives it back —
+//! without it, FREE SuperSlabs, free Large ranges and empty Mid chunks were released only by later
+//! slow-path activity that an idle program never has.
+//!
+//! Entrance: [`request`], called on slow paths that leave something waiting (a SuperSlab went FREE, a Large
+//! block was kept for reuse, a Mid chunk emptied), never with an allocator lock held, because starting the
+//! thread calls `pthread_create`, which allocates.
+//!
+//! The choice, and its knob: only `libhakmem.so` starts the thread ([`allow`], from its constructor), never
+//! in-process use (the replayer, a Rust global allocator), so benchmarks are not perturbed; and only while
+//! something waits: the thread ticks every release delay (`HAKMEM_RELEASE_DELAY_MS`, at least 10 ms) and
+//! exits after two ticks with nothing left, so a program that counts its threads sees it only around a
+//! release, and one whose `main` calls `pthread_exit` is not kept alive. `HAKMEM_IDLE_RELEASE=0` turns it
+//! off. After `fork` the child has no such thread; [`fork_child`] lets it start one again.
+//!
+//! Invariant: at most one release thread exists (`RUNNING` is set by whoever starts it and cleared by the
+//! thread as its last act).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::{heap, large, mid, release_guard, shared_pool};
+
+static ALLOWED: AtomicBool = AtomicBool::new(false);
+static RUNNING: AtomicBool = AtomicBool::new(false);
+/// Release threads started.
+pub static STARTED: AtomicU64 = AtomicU64::new(0);
+/// Ticks run by the release thread.
+pub static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Lets this process start the release thread (called by `libhakmem.so`'s constructor).
+pub fn allow() {
+    ALLOWED.store(true, Ordering::Relaxed);
+}
+
+/// Whether memory waits to be released: FREE SuperSlabs, free Large ranges, empty Mid chunks.
+fn waiting() -> bool {
+    release_guard::waiting() != 0 || large::retaining() || mid::waiting()
+}
+
+/// Something may wait to be released: start the release thread if it is allowed and not running.
+///
+/// Must not be called with an allocator lock held (starting a thread allocates).
+#[inline]
+pub fn request() {
+    if !ALLOWED.load(Ordering::Relaxed) || RUNNING.load(Ordering::Relaxed) {
+        return;
+    }
+    start();
+}
+
+#[cold]
+#[inline(never)]
+fn start() {
+    if !heap::config().idle_release
+        || RUNNING
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    // SAFETY: plain pthread calls with valid pointers; the attribute object lives across the create.
+    let ok = unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstacksize(&mut attr, 64 << 10);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let mut t: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut t, &attr, release_thread, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        rc == 0
+    };
+    if ok {
+        STARTED.fetch_add(1, Ordering::Relaxed);
+    } else {
+        RUNNING.store(false, Ordering::Release);
+    }
+}
+
+extern "C" fn release_thread(_: *mut libc::c_void) -> *mut libc::c_void {
+    let delay_ms = heap::config().release_delay_ms.max(10) as u64;
+    let mut idle = 0;
+    while idle < 2 {
+        let ts = libc::timespec {
+            tv_sec: (delay_ms / 1000) as libc::time_t,
+            tv_nsec: ((delay_ms % 1000) * 1_000_000) as libc::c_long,
+        };
+        // SAFETY: valid timespec; an interrupted sleep only ticks early.
+        unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+        shared_pool::LOCK.lock();
+        // SAFETY: lock held.
+        unsafe { release_guard::tick_locked(crate::os::now_ns()) };
+        shared_pool::LOCK.unlock();
+        TICKS.fetch_add(1, Ordering::Relaxed);
+        if waiting() {
+            idle = 0;
+        } else {
+            idle += 1;
+        }
+    }
+    RUNNING.store(false, Ordering::Release);
+    // Memory that started waiting between the last check and the store above would wait for the next
+    // request; look once more.
+    if waiting() {
+        request();
+    }
+    core::ptr::null_mut()
+}
+
+/// `pthread_atfork` child: the release thread did not survive the fork.
+pub fn fork_child() {
+    RUNNING.store(false, Ordering::Relaxed);
+}
