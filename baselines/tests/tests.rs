@@ -2,3 +2,5 @@
 
 /// The mimalloc `.so` files: present, interposing malloc, the right version, same results as glibc.
 mod preload;
+/// scripts/suite.py, the independent live runner, on small programs: table, JSON, output checks.
+mod suite;
