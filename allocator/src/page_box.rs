@@ -20,6 +20,8 @@ use crate::warm_pool;
 
 /// How many pages a refill looks at before asking the Warm Pool for a fresh one.
 pub const SCAN_LIMIT: usize = 8;
+/// Abandoned SuperSlabs one refill may reclaim for its class before it binds a fresh slab.
+pub const RECLAIMS_PER_REFILL: usize = 4;
 
 /// One class's ring.
 #[repr(C)]
@@ -107,11 +109,17 @@ pub unsafe fn refill(
     // SAFETY: per contract; every slab in the ring is owned by `h`.
     unsafe {
         let mut asked_shared_pool = false;
+        let mut reclaims = 0;
         loop {
             let got = take_from_ring(h, cls, out, want, pending);
             if got > 0 || !(*pending).is_null() {
                 bump(&(*h).stats.class[cls][S_PB_HITS], 1);
                 return got;
+            }
+            // An exited thread's slab of this class with room, before a fresh slab.
+            if reclaims < RECLAIMS_PER_REFILL && warm_pool::reclaim_for_class(h, cls) {
+                reclaims += 1;
+                continue;
             }
             // A fresh slab from a SuperSlab the thread owns (Warm Pool) …
             let slab = warm_pool::assign_slab(h, cls);

@@ -8,10 +8,14 @@
 //! The same lock guards the Release Guard's FREE list, the heap registry and the metadata arena; `fork` takes
 //! it in `prepare` and releases it in parent and child, so the child inherits consistent lists.
 //!
-//! Invariants: every SuperSlab on the abandoned list has `owner == 0` and tier DRAINING (`len == count`).
+//! [`reclaim_for_class`] serves a thread whose Page Box ring of a class is empty with an abandoned SuperSlab
+//! that has room in that class (a per-class count of such SuperSlabs lets it skip the lock when none has).
+//!
+//! Invariants: every SuperSlab on the abandoned list has `owner == 0` and tier DRAINING (`len == count`);
+//! `ABANDONED_BY_CLASS[c]` = abandoned SuperSlabs whose `classes` mask has bit c.
 
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::heap::Heap;
 use crate::route::NUM_CLASSES;
@@ -89,6 +93,62 @@ pub static MAPPED: AtomicU64 = AtomicU64::new(0);
 
 static mut ABANDONED_HEAD: *mut SuperSlab = null_mut();
 static mut ABANDONED_COUNT: u32 = 0;
+/// Per class: abandoned SuperSlabs with a slab of that class that has room (written under the lock, read
+/// racily to skip the lock when none has).
+static ABANDONED_BY_CLASS: [AtomicU32; NUM_CLASSES] = [const { AtomicU32::new(0) }; NUM_CLASSES];
+/// Abandoned SuperSlabs reclaimed because they had room in a class a thread needed.
+pub static RECLAIMED_FOR_CLASS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the class index entry of an abandoned SuperSlab (`classes` = new mask).
+///
+/// # Safety
+/// Lock held; `ss` is abandoned (or being linked / unlinked).
+unsafe fn set_classes(ss: *mut SuperSlab, classes: u64) {
+    // SAFETY: lock held.
+    unsafe {
+        let old = (*ss).classes;
+        let mut gone = old & !classes;
+        while gone != 0 {
+            let c = gone.trailing_zeros() as usize;
+            gone &= gone - 1;
+            ABANDONED_BY_CLASS[c].fetch_sub(1, Ordering::Relaxed);
+        }
+        let mut new = classes & !old;
+        while new != 0 {
+            let c = new.trailing_zeros() as usize;
+            new &= new - 1;
+            ABANDONED_BY_CLASS[c].fetch_add(1, Ordering::Relaxed);
+        }
+        (*ss).classes = classes;
+    }
+}
+
+/// A thread needs blocks of class `cls` and its ring has none: it reclaims an abandoned SuperSlab holding a
+/// slab of that class with room (mimalloc 3 takes an abandoned page of the size it needs), so exited
+/// threads' partial slabs are filled before a fresh slab is bound. False (without the lock) when none has.
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn reclaim_for_class(h: *mut Heap, cls: usize) -> bool {
+    if ABANDONED_BY_CLASS[cls].load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    LOCK.lock();
+    // SAFETY: lock held; abandoned SuperSlabs are the lock holder's to move.
+    let found = unsafe {
+        let mut ss = *core::ptr::addr_of!(ABANDONED_HEAD);
+        while !ss.is_null() && (*ss).classes & (1 << cls) == 0 {
+            ss = (*ss).next;
+        }
+        if !ss.is_null() {
+            take_abandoned_locked(h, ss);
+            RECLAIMED_FOR_CLASS.fetch_add(1, Ordering::Relaxed);
+        }
+        !ss.is_null()
+    };
+    LOCK.unlock();
+    found
+}
 
 /// Gets a SuperSlab with an unassigned slab into `h`'s Warm Pool; false when memory is exhausted.
 ///
@@ -235,6 +295,7 @@ unsafe fn unlink_abandoned(ss: *mut SuperSlab) {
         (*ss).next = null_mut();
         (*ss).prev = null_mut();
         ABANDONED_COUNT -= 1;
+        set_classes(ss, 0);
     }
 }
 
@@ -255,6 +316,7 @@ pub unsafe fn abandon_locked(ss: *mut SuperSlab) {
         }
         ABANDONED_HEAD = ss;
         ABANDONED_COUNT += 1;
+        set_classes(ss, superslab::classes_with_room(ss));
     }
 }
 
@@ -281,8 +343,11 @@ pub unsafe fn drain_abandoned_locked() {
             if (*ss).assigned == 0 {
                 unlink_abandoned(ss);
                 release_guard::put_locked(ss);
-            } else if (*ss).dirty & !(*ss).assigned != 0 {
-                superslab::purge(ss);
+            } else {
+                if (*ss).dirty & !(*ss).assigned != 0 {
+                    superslab::purge(ss);
+                }
+                set_classes(ss, superslab::classes_with_room(ss));
             }
             ss = next;
         }
@@ -303,7 +368,11 @@ pub fn check_invariants() -> Result<(), &'static str> {
         let mut n = 0;
         let mut ss = *core::ptr::addr_of!(ABANDONED_HEAD);
         let mut r = Ok(());
+        let mut by_class = [0u32; NUM_CLASSES];
         while !ss.is_null() {
+            for (c, count) in by_class.iter_mut().enumerate() {
+                *count += ((*ss).classes >> c) as u32 & 1;
+            }
             if (*ss).owner.load(Ordering::Relaxed) != 0
                 || (*ss).tier.load(Ordering::Relaxed) != tier::DRAINING
             {
@@ -314,6 +383,9 @@ pub fn check_invariants() -> Result<(), &'static str> {
         }
         if n != *core::ptr::addr_of!(ABANDONED_COUNT) {
             r = Err("abandoned count mismatch");
+        }
+        if (0..NUM_CLASSES).any(|c| ABANDONED_BY_CLASS[c].load(Ordering::Relaxed) != by_class[c]) {
+            r = Err("per-class index of abandoned SuperSlabs disagrees with their masks");
         }
         r
     };

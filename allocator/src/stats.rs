@@ -274,6 +274,11 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
     );
     f(
         "shared_pool",
+        "reclaimed_for_class",
+        shared_pool::RECLAIMED_FOR_CLASS.load(Ordering::Relaxed),
+    );
+    f(
+        "shared_pool",
         "reclaimed_on_free",
         shared_pool::RECLAIMED_ON_FREE.load(Ordering::Relaxed),
     );

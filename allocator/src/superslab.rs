@@ -96,6 +96,8 @@ pub struct SuperSlab {
     pub prev: *mut SuperSlab,
     /// When it became FREE (ns, monotonic).
     pub free_since: u64,
+    /// While abandoned: bit c set ⇔ a slab of class c with room (see `shared_pool`'s per-class index).
+    pub classes: u64,
     /// The slabs.
     pub slabs: [Slab; SLABS],
     /// Remote-free lists, one per slab: blocks freed by other threads (any thread pushes with one CAS; the
@@ -225,6 +227,28 @@ pub unsafe fn purge(ss: *mut SuperSlab) -> usize {
         }
         PURGED_BYTES.fetch_add(bytes, Ordering::Relaxed);
         bytes
+    }
+}
+
+/// Classes (bit c = class c) of the assigned slabs of `ss` that can hand out a block (local, remote or
+/// uncarved).
+///
+/// # Safety
+/// The caller owns `ss` (or holds the Shared Pool lock while it is unowned).
+pub unsafe fn classes_with_room(ss: *mut SuperSlab) -> u64 {
+    // SAFETY: per contract.
+    unsafe {
+        let mut mask = (*ss).assigned;
+        let mut classes = 0u64;
+        while mask != 0 {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+            if slab_has_free(slab) {
+                classes |= 1 << (*slab).class;
+            }
+        }
+        classes
     }
 }
 

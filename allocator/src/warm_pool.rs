@@ -94,6 +94,16 @@ pub unsafe fn assign_slab(h: *mut Heap, cls: usize) -> *mut Slab {
     }
 }
 
+/// The ring of class `cls` has nothing: ask the Shared Pool for an abandoned SuperSlab with room in that
+/// class (its slabs join the rings). False if none.
+///
+/// # Safety
+/// `h` is the calling thread's live heap.
+pub unsafe fn reclaim_for_class(h: *mut Heap, cls: usize) -> bool {
+    // SAFETY: forwarded.
+    unsafe { shared_pool::reclaim_for_class(h, cls) }
+}
+
 /// A Warm Pool miss: the Shared Pool adds SuperSlabs to the pool (reclaimed ones, whose partial slabs join
 /// the Page Box rings, FREE ones or a new mapping). False when memory is exhausted.
 ///
