@@ -421,10 +421,10 @@ pub unsafe fn teardown(h: *mut Heap) {
         for c in 0..NUM_CLASSES {
             (*h).pages[c] = PageQueue::EMPTY;
         }
-        LOCK.lock();
+        // Owner work first, without the lock (other threads exit and reclaim meanwhile): collect remote frees,
+        // retire empty slabs and purge their pages.
         let mut ss = (*h).warm.head;
         while !ss.is_null() {
-            let next = (*ss).next;
             let mut mask = (*ss).assigned;
             while mask != 0 {
                 let i = mask.trailing_zeros() as usize;
@@ -435,6 +435,15 @@ pub unsafe fn teardown(h: *mut Heap) {
                     superslab::slab_unassign(slab);
                 }
             }
+            if (*ss).assigned != 0 {
+                superslab::purge(ss);
+            }
+            ss = (*ss).next;
+        }
+        LOCK.lock();
+        let mut ss = (*h).warm.head;
+        while !ss.is_null() {
+            let next = (*ss).next;
             os::set_chunk_kind(ss as usize, os::KIND_SMALL);
             (*ss).owner.store(0, Ordering::Release);
             if (*ss).assigned == 0 {

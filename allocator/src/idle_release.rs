@@ -89,7 +89,7 @@ extern "C" fn release_thread(_: *mut libc::c_void) -> *mut libc::c_void {
         unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
         shared_pool::LOCK.lock();
         // SAFETY: lock held.
-        unsafe { release_guard::tick_locked(crate::os::now_ns()) };
+        unsafe { release_guard::tick_with_purge_locked(crate::os::now_ns(), 1) };
         shared_pool::LOCK.unlock();
         TICKS.fetch_add(1, Ordering::Relaxed);
         if waiting() {

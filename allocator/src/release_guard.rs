@@ -107,15 +107,29 @@ unsafe fn release(ss: *mut SuperSlab) {
     RELEASED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Releases FREE SuperSlabs older than the delay, after collecting abandoned ones.
+/// Releases FREE SuperSlabs older than the delay, after collecting abandoned ones (purging those with 8 or
+/// more empty dirty slabs: ticks run on allocation slow paths, under the lock).
 ///
 /// # Safety
 /// Lock held.
 pub unsafe fn tick_locked(now: u64) {
+    // SAFETY: forwarded.
+    unsafe { tick_with_purge_locked(now, PURGE_MIN_ON_SLOW_PATH) }
+}
+
+/// Empty dirty slabs an abandoned SuperSlab needs before a slow-path tick purges them.
+pub const PURGE_MIN_ON_SLOW_PATH: u32 = 8;
+
+/// [`tick_locked`] purging abandoned SuperSlabs with at least `purge_min` empty dirty slabs (the idle
+/// release thread passes 1).
+///
+/// # Safety
+/// Lock held.
+pub unsafe fn tick_with_purge_locked(now: u64, purge_min: u32) {
     TICKS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: lock held.
     unsafe {
-        shared_pool::drain_abandoned_locked();
+        shared_pool::drain_abandoned_locked(purge_min);
         let delay = heap::config().release_delay_ms as u64 * 1_000_000;
         crate::large::trim(now, delay);
         while !HEAD.is_null() && now.saturating_sub((*HEAD).free_since) >= delay {

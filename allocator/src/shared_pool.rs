@@ -320,11 +320,12 @@ pub unsafe fn abandon_locked(ss: *mut SuperSlab) {
     }
 }
 
-/// Collects remote frees of every abandoned SuperSlab; those that emptied go FREE (Release Guard tick).
+/// Collects remote frees of every abandoned SuperSlab; those that emptied go FREE (Release Guard tick), those
+/// with at least `purge_min` empty dirty slabs are purged.
 ///
 /// # Safety
 /// Lock held.
-pub unsafe fn drain_abandoned_locked() {
+pub unsafe fn drain_abandoned_locked(purge_min: u32) {
     // SAFETY: lock held; abandoned SuperSlabs have no owner.
     unsafe {
         let mut ss = *core::ptr::addr_of!(ABANDONED_HEAD);
@@ -344,7 +345,9 @@ pub unsafe fn drain_abandoned_locked() {
                 unlink_abandoned(ss);
                 release_guard::put_locked(ss);
             } else {
-                if (*ss).dirty & !(*ss).assigned != 0 {
+                // Slabs that emptied here are purged once at least `purge_min` of them wait: each purge is a
+                // `madvise` under the lock, which every allocating thread may be waiting for.
+                if ((*ss).dirty & !(*ss).assigned).count_ones() >= purge_min {
                     superslab::purge(ss);
                 }
                 set_classes(ss, superslab::classes_with_room(ss));
