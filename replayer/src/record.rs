@@ -241,16 +241,14 @@ pub struct CompileSummary {
 /// Compiles the traces of one run into one workload, `out` (with `traces::compile`, default options).
 pub fn compile_traces(traces: &[PathBuf], out: &Path) -> anyhow::Result<CompileSummary> {
     use anyhow::Context;
-    let c = traces::compile::compile_files(traces, &traces::compile::CompileOptions::default())?;
-    let w = c
-        .writer
-        .write(out)
-        .with_context(|| format!("{}: cannot write the workload", out.display()))?;
-    let st = &c.writer.stats;
+    let c =
+        traces::compile::compile_files_to(traces, &traces::compile::CompileOptions::default(), out)
+            .with_context(|| format!("{}: cannot write the workload", out.display()))?;
+    let st = &c.workload.stats;
     Ok(CompileSummary {
         path: out.to_path_buf(),
-        ops: w.ops,
-        threads: c.writer.threads().len(),
+        ops: c.summary.ops,
+        threads: c.workload.threads.len(),
         unknown_frees: st.unknown_frees,
         double_frees: st.double_frees,
         inversions_repaired: st.inversions_repaired,

@@ -1,6 +1,7 @@
 //! Compile benchmark: builds a large synthetic multi-threaded raw trace through the real raw writer, then
 //! measures, in the same run, the raw reader alone (decoding every event: the floor any compile pays) and
-//! the full compile (`compile_files` + writing the `.hkw`), and prints events/s and their ratio.
+//! the full streaming compile (`compile_files_to`, writing the `.hkw`), and prints events/s, their ratio
+//! and the process's peak RSS.
 //!
 //! ```sh
 //! cargo run --release -p hakmem-traces --example compile_bench -- [EVENTS] [THREADS] [REPEATS]
@@ -11,7 +12,7 @@
 
 use std::path::PathBuf;
 use std::time::Instant;
-use traces::compile::{compile_files, CompileOptions};
+use traces::compile::{compile_files_to, CompileOptions};
 use traces::event::Op;
 use traces::gen::Rng;
 use traces::raw::{BuilderSpec, EndState, RawTrace, RawTraceBuilder};
@@ -73,10 +74,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let t = Instant::now();
         let c0 = cpu_seconds();
-        let c = compile_files(&[PathBuf::from(&raw)], &CompileOptions::default())?;
-        let tw = Instant::now();
-        let s = c.writer.write(&out)?;
-        let write_s = tw.elapsed().as_secs_f64();
+        let c = compile_files_to(&[PathBuf::from(&raw)], &CompileOptions::default(), &out)?;
+        let s = c.summary.clone();
         compile.push(t.elapsed().as_secs_f64());
         compile_cpu.push(cpu_seconds() - c0);
         assert_eq!(c.events, total);
@@ -93,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|(n, s)| format!("{n} {s:.3} s"))
             .collect();
-        println!("    phases: {}, write {write_s:.3} s", ph.join(", "));
+        println!("    phases: {}", ph.join(", "));
     }
     let md = median(&mut decode);
     let mc = median(&mut compile);
@@ -113,6 +112,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dc * 1e9 / total as f64,
         cc * 1e9 / total as f64,
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    println!(
+        "peak RSS of this process (VmHWM): {} MiB",
+        peak_rss_kib() / 1024
     );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
@@ -191,4 +194,14 @@ fn build_trace(
     }
     b.finish(EndState::Exit)?;
     Ok(())
+}
+
+/// VmHWM of this process in KiB (0 if unreadable).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -9,7 +9,7 @@
 //! [`CallKind::ALL`] when rendered as text. Histograms list only non-empty power-of-two buckets as
 //! `{lo, hi, count}` with inclusive bounds.
 
-use crate::compile::{compile_file, CompileError, CompileOptions};
+use crate::compile::{describe_file, CompileError, CompileOptions};
 use crate::event::CallKind;
 use crate::stats::{bucket_range, kind_index, Stats};
 use crate::workload::{has_magic, Header, Workload, WorkloadError, VERSION};
@@ -128,7 +128,7 @@ pub enum InfoError {
 }
 
 /// Describes `path`: a workload from its header (statistics precomputed; the streams are only
-/// checksummed, at memory speed), a raw trace by compiling it in memory.
+/// checksummed, at memory speed), a raw trace by compiling it without keeping the streams.
 /// The kind is told by the file's magic; anything that is not a workload is handed to the raw reader,
 /// whose errors name both formats' expectations.
 pub fn describe(path: &Path) -> Result<Info, InfoError> {
@@ -160,12 +160,12 @@ pub fn describe(path: &Path) -> Result<Info, InfoError> {
 }
 
 impl Info {
-    /// The description of a raw trace: compiled in memory, so its figures are exactly those of the
+    /// The description of a raw trace: compiled without keeping the streams, so its figures are exactly those of the
     /// workload `hakmem compile` would write; notes carry the reader's recovery summary.
     /// `bytes_per_op` is the raw trace's record bytes per event.
     pub fn from_raw(path: &Path, opts: &CompileOptions) -> Result<Info, InfoError> {
-        let c = compile_file(path, opts)?;
-        let h = c.writer.header().map_err(|cause| InfoError::Other {
+        let c = describe_file(path, opts)?;
+        let h = c.workload.header().map_err(|cause| InfoError::Other {
             path: path.display().to_string(),
             cause,
         })?;
@@ -194,7 +194,7 @@ impl Info {
         info
     }
 
-    /// The description built from a workload header (also used for raw traces compiled in memory).
+    /// The description built from a workload header (also used for raw traces).
     pub fn from_header(h: &Header, file: &str, file_bytes: u64) -> Info {
         let s: &Stats = &h.stats;
         let by_kind = CallKind::ALL

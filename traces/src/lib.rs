@@ -13,6 +13,7 @@ pub mod event;
 pub mod gen;
 pub mod info;
 pub mod raw;
+mod spill;
 pub mod stats;
 mod varint;
 pub mod workload;

@@ -71,40 +71,88 @@ fn get_slow(buf: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
 /// fixed word, and the lanes are folded the same way with the length. So changing any single word (in
 /// particular any single bit flip) always changes the result; it is not a cryptographic hash.
 pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    #[inline(always)]
-    fn step(lane: u64, word: u64) -> u64 {
-        (lane ^ word).wrapping_mul(K).rotate_left(29)
+    let mut c = Checksum::new();
+    c.update(bytes);
+    c.finish()
+}
+
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[inline(always)]
+fn step(lane: u64, word: u64) -> u64 {
+    (lane ^ word).wrapping_mul(K).rotate_left(29)
+}
+
+/// [`checksum`] computed over bytes that arrive in pieces (the streaming compiler writes streams in
+/// blocks): `update` in any split, then `finish`, equals `checksum` of the concatenation.
+/// Invariant: `pending < 32` bytes are buffered in `block`; `len` counts every byte seen.
+#[derive(Clone, Debug)]
+pub(crate) struct Checksum {
+    lanes: [u64; 4],
+    block: [u8; 32],
+    pending: usize,
+    len: u64,
+}
+
+impl Checksum {
+    pub(crate) fn new() -> Self {
+        Checksum {
+            lanes: [
+                0x243F_6A88_85A3_08D3,
+                0x1319_8A2E_0370_7344,
+                0xA409_3822_299F_31D0,
+                0x082E_FA98_EC4E_6C89,
+            ],
+            block: [0; 32],
+            pending: 0,
+            len: 0,
+        }
     }
-    let mut lanes: [u64; 4] = [
-        0x243F_6A88_85A3_08D3,
-        0x1319_8A2E_0370_7344,
-        0xA409_3822_299F_31D0,
-        0x082E_FA98_EC4E_6C89,
-    ];
-    let mut chunks = bytes.chunks_exact(32);
-    for c in &mut chunks {
+
+    #[inline(always)]
+    fn fold(lanes: &mut [u64; 4], c: &[u8]) {
         for (i, lane) in lanes.iter_mut().enumerate() {
             let mut w = [0u8; 8];
             w.copy_from_slice(&c[i * 8..i * 8 + 8]);
             *lane = step(*lane, u64::from_le_bytes(w));
         }
     }
-    let rem = chunks.remainder();
-    if !rem.is_empty() {
-        let mut block = [0u8; 32];
-        block[..rem.len()].copy_from_slice(rem);
-        for (i, lane) in lanes.iter_mut().enumerate() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&block[i * 8..i * 8 + 8]);
-            *lane = step(*lane, u64::from_le_bytes(w));
+
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.pending > 0 {
+            let take = (32 - self.pending).min(bytes.len());
+            self.block[self.pending..self.pending + take].copy_from_slice(&bytes[..take]);
+            self.pending += take;
+            bytes = &bytes[take..];
+            if self.pending < 32 {
+                return;
+            }
+            let block = self.block;
+            Self::fold(&mut self.lanes, &block);
+            self.pending = 0;
         }
+        let mut chunks = bytes.chunks_exact(32);
+        for c in &mut chunks {
+            Self::fold(&mut self.lanes, c);
+        }
+        let rem = chunks.remainder();
+        self.block[..rem.len()].copy_from_slice(rem);
+        self.pending = rem.len();
     }
-    let mut h = step(0x4528_21E6_38D0_1377, bytes.len() as u64);
-    for lane in lanes {
-        h = step(h, lane);
+
+    pub(crate) fn finish(mut self) -> u64 {
+        if self.pending > 0 {
+            self.block[self.pending..].fill(0);
+            let block = self.block;
+            Self::fold(&mut self.lanes, &block);
+        }
+        let mut h = step(0x4528_21E6_38D0_1377, self.len);
+        for lane in self.lanes {
+            h = step(h, lane);
+        }
+        h
     }
-    h
 }
 
 #[cfg(test)]
@@ -141,6 +189,23 @@ mod tests {
         assert_eq!(get(&b, &mut 0), Err(VarintError::Overflow));
         let b = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
         assert_eq!(get(&b, &mut 0), Err(VarintError::Overflow));
+    }
+
+    #[test]
+    fn streamed_checksum_equals_one_shot_for_every_split() {
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 131 + 17) as u8).collect();
+        for n in [0usize, 1, 31, 32, 33, 64, 100, 200] {
+            let d = &data[..n];
+            for a in 0..=n {
+                for b in a..=n {
+                    let mut c = Checksum::new();
+                    c.update(&d[..a]);
+                    c.update(&d[a..b]);
+                    c.update(&d[b..]);
+                    assert_eq!(c.finish(), checksum(d), "n {n} split {a} {b}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1146,6 +1146,103 @@ impl WorkloadWriter {
     /// The header this writer would store (layout, slot bases, checksums; stream offsets are filled in by
     /// [`WorkloadWriter::write`]). Errors: too many slots, or statistics that contradict the streams.
     pub fn header(&self) -> Result<Header, String> {
+        self.streamed(true).header()
+    }
+
+    /// This writer's threads described as a [`StreamedWorkload`] (checksums computed here if `sums`).
+    fn streamed(&self, sums: bool) -> StreamedWorkload {
+        StreamedWorkload {
+            threads: self
+                .threads
+                .iter()
+                .map(|t| ThreadDesc {
+                    pid: t.pid,
+                    tid: t.tid,
+                    ops: t.ops,
+                    local_slots: t.local_slots,
+                    shared_slots: t.shared_slots,
+                    len: t.buf.len() as u64,
+                    checksum: if sums { varint::checksum(&t.buf) } else { 0 },
+                })
+                .collect(),
+            stats: self.stats.clone(),
+            source: self.source.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Writes the workload to `path` (through a temporary file in the same directory and a rename, so a
+    /// mapped older version is never truncated).
+    pub fn write(&self, path: &Path) -> Result<WriteSummary, WorkloadError> {
+        use std::os::unix::fs::FileExt;
+        // Streams go to their offsets in parallel (the page-cache copy is the cost).
+        self.streamed(false).write(path, |t, f, off| {
+            let buf = &self.threads[t].buf;
+            f.write_all_at(buf, off)?;
+            Ok(varint::checksum(buf))
+        })
+    }
+}
+
+/// One finished thread stream as the header describes it, wherever its bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadDesc {
+    /// Process id.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Ops in the stream.
+    pub ops: u64,
+    /// One more than the largest local slot the stream uses.
+    pub local_slots: u64,
+    /// One more than the largest shared slot the stream uses.
+    pub shared_slots: u64,
+    /// Bytes of the stream.
+    pub len: u64,
+    /// [`varint`] checksum of those bytes (see [`StreamChecksum`]).
+    pub checksum: u64,
+}
+
+/// [`ThreadDesc::checksum`] computed over a stream that is produced in pieces.
+#[derive(Clone, Debug)]
+pub struct StreamChecksum(varint::Checksum);
+
+impl Default for StreamChecksum {
+    fn default() -> Self {
+        StreamChecksum(varint::Checksum::new())
+    }
+}
+
+impl StreamChecksum {
+    /// Adds the next bytes of the stream.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes)
+    }
+    /// The checksum of everything added.
+    pub fn finish(self) -> u64 {
+        self.0.finish()
+    }
+}
+
+/// A workload whose streams are not held in memory (the streaming compiler's output): the header is built
+/// from [`ThreadDesc`]s and each stream's bytes are written by a callback. Same bytes on disk as
+/// [`WorkloadWriter`] for the same streams.
+#[derive(Clone, Debug, Default)]
+pub struct StreamedWorkload {
+    /// The threads, in stream order.
+    pub threads: Vec<ThreadDesc>,
+    /// Statistics to store.
+    pub stats: Stats,
+    /// Provenance to store.
+    pub source: String,
+    /// Notes to store.
+    pub notes: Vec<String>,
+}
+
+impl StreamedWorkload {
+    /// The header that would be stored (stream offsets are filled in by [`StreamedWorkload::write`]).
+    /// Errors: too many slots, or statistics that contradict the streams.
+    pub fn header(&self) -> Result<Header, String> {
         let too_many = || "more than 2^32 object slots".to_string();
         let shared = self
             .threads
@@ -1163,8 +1260,8 @@ impl WorkloadWriter {
                 local_base: u32::try_from(base).map_err(|_| too_many())?,
                 local_slots: u32::try_from(t.local_slots).map_err(|_| too_many())?,
                 offset: 0,
-                len: t.buf.len() as u64,
-                checksum: varint::checksum(&t.buf),
+                len: t.len,
+                checksum: t.checksum,
             });
             base += t.local_slots;
         }
@@ -1190,9 +1287,15 @@ impl WorkloadWriter {
         Ok(header)
     }
 
-    /// Writes the workload to `path` (through a temporary file in the same directory and a rename, so a
-    /// mapped older version is never truncated).
-    pub fn write(&self, path: &Path) -> Result<WriteSummary, WorkloadError> {
+    /// Writes the workload to `path` through a temporary file in the same directory and a rename (a mapped
+    /// older version is never truncated). `fill(t, file, offset)` must write exactly thread `t`'s `len`
+    /// bytes at `offset` and return their checksum ([`StreamChecksum`]), which the header stores (the
+    /// header is written after the streams); threads are filled in parallel.
+    pub fn write(
+        &self,
+        path: &Path,
+        fill: impl Fn(usize, &File, u64) -> std::io::Result<u64> + Sync,
+    ) -> Result<WriteSummary, WorkloadError> {
         use bincode::Options;
         let err = |k| WorkloadError::new(path, k);
         let mut header = self
@@ -1207,15 +1310,24 @@ impl WorkloadWriter {
             t.offset = off;
             off += t.len;
         }
-        let hb = header_options(MAX_HEADER_LEN)
-            .serialize(&header)
-            .map_err(|e| err(WorkloadErrorKind::Invalid(e.to_string())))?;
-        debug_assert_eq!(hb.len() as u64, header_len);
         let tmp = tmp_path(path);
-        let write = || -> std::io::Result<()> {
+        let write = |header: &mut Header| -> std::io::Result<()> {
             use std::os::unix::fs::FileExt;
             let f = File::create(&tmp)?;
             f.set_len(off)?;
+            let sums: Vec<u64> = header
+                .threads
+                .par_iter()
+                .enumerate()
+                .map(|(t, th)| fill(t, &f, th.offset))
+                .collect::<Result<_, _>>()?;
+            for (th, sum) in header.threads.iter_mut().zip(sums) {
+                th.checksum = sum;
+            }
+            let hb = header_options(MAX_HEADER_LEN)
+                .serialize(&*header)
+                .map_err(std::io::Error::other)?;
+            debug_assert_eq!(hb.len() as u64, header_len);
             let mut head = Vec::with_capacity(PREAMBLE_LEN + hb.len());
             head.extend_from_slice(&MAGIC);
             head.extend_from_slice(&VERSION.to_le_bytes());
@@ -1223,14 +1335,9 @@ impl WorkloadWriter {
             head.extend_from_slice(&varint::checksum(&hb).to_le_bytes());
             head.extend_from_slice(&hb);
             f.write_all_at(&head, 0)?;
-            // Streams go to their offsets in parallel (the page-cache copy is the cost).
-            self.threads
-                .par_iter()
-                .zip(&header.threads)
-                .try_for_each(|(t, th)| f.write_all_at(&t.buf, th.offset))?;
             std::fs::rename(&tmp, path)
         };
-        if let Err(e) = write() {
+        if let Err(e) = write(&mut header) {
             let _ = std::fs::remove_file(&tmp);
             return Err(err(e.into()));
         }

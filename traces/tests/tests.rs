@@ -11,5 +11,8 @@ mod bad_input;
 mod compile;
 /// Generators: defaults, determinism, bytes per op, sync structure.
 mod gen;
+/// The streaming compiler: same bytes as the in-memory compiler of before (golden hashes), whatever its
+/// memory budgets; `info` on a raw trace describes what the compile writes.
+mod streaming;
 /// The workload format: encode → write → map → decode round trips (property tests), header checks.
 mod workload;

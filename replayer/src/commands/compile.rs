@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use std::path::PathBuf;
-use traces::compile::{compile_files, CompileOptions};
+use traces::compile::{compile_files_to, CompileOptions};
 
 /// Arguments of `hakmem compile`.
 #[derive(clap::Args)]
@@ -45,12 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let opts = CompileOptions {
         inversion_window_ns: args.inversion_window_us.saturating_mul(1000),
+        ..CompileOptions::default()
     };
     let t = std::time::Instant::now();
-    let c = compile_files(&files, &opts)?;
-    let s = c.writer.write(&args.output)?;
+    let c = compile_files_to(&files, &opts, &args.output)?;
+    let s = &c.summary;
     let secs = t.elapsed().as_secs_f64();
-    let st = &c.writer.stats;
+    let st = &c.workload.stats;
     println!(
         "wrote {}: {} events from {} file{} -> {} ops, {} threads, {} object slots, {} bytes ({:.2} bytes/op)",
         args.output.display(),
@@ -58,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         s.ops,
-        c.writer.threads().len(),
+        c.workload.threads.len(),
         s.object_slots,
         s.bytes,
         if s.ops == 0 { 0.0 } else { s.bytes as f64 / s.ops as f64 }
@@ -74,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         st.missing_frees,
         st.failed_allocs
     );
-    for n in &c.writer.notes {
+    for n in &c.workload.notes {
         println!("  note: {n}");
     }
     if args.stats {
@@ -84,10 +85,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .map(|(n, s)| format!("{n} {s:.3} s"))
             .collect();
         println!(
-            "  {:.3} s total ({}), {:.1} M events/s",
+            "  {:.3} s total ({}), {:.1} M events/s; peak RSS {} MiB ({:.1} bytes per peak live object), \
+             scratch file {} MiB",
             secs,
             ph.join(", "),
-            c.events as f64 / secs / 1e6
+            c.events as f64 / secs / 1e6,
+            replayer::sysinfo::peak_rss_bytes() >> 20,
+            replayer::sysinfo::peak_rss_bytes() as f64 / st.peak_live_objects.max(1) as f64,
+            c.spill_bytes >> 20
         );
     }
     Ok(0)

@@ -33,6 +33,28 @@ impl Storage {
             Storage::Owned(v) => v,
         }
     }
+
+    /// Drops the mapped pages lying wholly inside `offset..offset + len` from this process's memory: a
+    /// chunk already scanned or decoded does not stay resident, so reading a trace of any size keeps the
+    /// resident set bounded. They are read again from the file if touched. One `madvise` call.
+    fn release(&self, offset: usize, len: usize) {
+        let Storage::Mapped(m) = self else {
+            return;
+        };
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let start = offset.next_multiple_of(page);
+        let end = (offset.saturating_add(len)).min(m.len()) / page * page;
+        if end > start {
+            // SAFETY: the mapping is a read-only view of a file nobody writes any more (the contract of
+            // `RawTrace::open`); MADV_DONTNEED only drops the pages from the page tables, and any later
+            // access faults them back in from the file with the same contents, so no slice borrowed from
+            // the mapping observes a change.
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
 }
 
 /// Where the nanoseconds-per-tick factor came from.
@@ -298,7 +320,11 @@ impl RawTrace {
         let n = claimed.min(present) as usize;
         let scanned: Vec<(Option<ChunkInfo>, bool)> = (0..n)
             .into_par_iter()
-            .map(|i| scan_chunk(b, region + i * chunk_size, chunk_size))
+            .map(|i| {
+                let scanned = scan_chunk(b, region + i * chunk_size, chunk_size);
+                data.release(region + i * chunk_size, chunk_size);
+                scanned
+            })
             .collect();
         let mut chunks = Vec::with_capacity(n);
         let (mut empty, mut damaged) = (0u64, 0u64);
@@ -691,6 +717,10 @@ impl Iterator for ThreadEvents<'_> {
                     self.last_ns = e.ts_ns;
                     return Some(e);
                 }
+            }
+            if self.next_chunk > 0 {
+                let done = &self.trace.chunks[self.chunks[self.next_chunk - 1]];
+                self.trace.data.release(done.offset, self.trace.chunk_size);
             }
             let &i = self.chunks.get(self.next_chunk)?;
             self.next_chunk += 1;
