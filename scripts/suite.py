@@ -180,8 +180,13 @@ def run_once(prog, alloc_name, so, timeout, scratch, measure):
 
         timer = threading.Timer(timeout, kill)
         timer.start()
-        child.wait()
-        timer.cancel()
+        try:
+            child.wait()
+        except BaseException:
+            kill()  # interrupted (SIGINT/SIGTERM): the program does not outlive the runner
+            raise
+        finally:
+            timer.cancel()
     try:
         wall_ns, status, ut, st, maxrss, minflt, majflt = (int(x) for x in open(cost_path).read().split())
     except (OSError, ValueError):
@@ -269,7 +274,8 @@ def targets(progs, summary, geo, subject):
     res = []
 
     def add(name, what, value, limit, ok):
-        res.append({"target": name, "what": what, "value": value, "limit": limit,
+        cmp = "≥" if "throughput" in what or what == "programs in the suite" else "≤"
+        res.append({"target": name, "what": what, "value": value, "limit": limit, "cmp": cmp,
                     "met": None if ok is None else bool(ok)})
 
     for p in progs:
@@ -347,9 +353,81 @@ def print_report(progs, allocs, summary, geo, tgts, subject, out):
         print(f"\nissue 11 targets for {subject} (time = median wall time):", file=out)
         for t in tgts:
             verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
-            cmp = "≥" if "throughput" in t["what"] else "≤"
+            cmp = t["cmp"]
             val = fmt(t["value"], ".3f") if isinstance(t["value"], float) or t["value"] is None else str(t["value"])
             print(f"  {t['target']:<17} {t['what']:<40} {val:>7} (target {cmp} {t['limit']})  {verdict}", file=out)
+
+
+def markdown(meta, progs, allocs, summary, geo, tgts, subject):
+    """The same tables as print_report, in Markdown (for docs/experiments)."""
+    names = [a for a, _ in allocs]
+    lines = [f"Commit `{(meta.get('commit') or '?')[:12]}`, {meta.get('date')}, {meta.get('repeats')} interleaved repeats; "
+             f"load average {meta['load_start'][0]:.1f} at the start, {meta.get('load_end', meta['load_start'])[0]:.1f} at the end; "
+             f"{meta['machine'].get('cpus')} CPUs ({meta['machine'].get('cpu')}).", ""]
+    lines.append("Median wall time (s) and its ratio to the best mimalloc; `cpu` = user+sys ratio; peak RSS (MiB) and ratio; "
+                 "`!` = failed samples.")
+    for group in ("pattern", "real"):
+        gp = [p for p in progs if p["group"] == group and summary.get(p["name"])]
+        if not gp:
+            continue
+        lines += ["", f"#### {'Patterns' if group == 'pattern' else 'Real programs'}", "",
+                  "| program | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for p in gp:
+            cells = []
+            for a in names:
+                r = summary[p["name"]].get(a)
+                if not r or r["wall_s"] is None:
+                    cells.append("failed" if r else "—")
+                    continue
+                bad = " !" if r["failures"] else ""
+                cells.append(f"{r['wall_s']:.2f} s ({fmt(r['time_ratio'], '.2f')}×, cpu {fmt(r['cpu_ratio'], '.2f')}×) · "
+                             f"{r['maxrss_kib'] / 1024:.1f} MiB ({fmt(r['rss_ratio'], '.2f')}×){bad}")
+            lines.append(f"| `{p['name']}` | " + " | ".join(cells) + " |")
+    for group, g in geo.items():
+        lines += ["", f"Geomean of ratios to the best mimalloc, {group} programs:", "",
+                  "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for key, label in (("time_ratio", "time"), ("cpu_ratio", "cpu"), ("rss_ratio", "peak RSS")):
+            lines.append(f"| {label} | " + " | ".join(fmt(g.get(a, {}).get(key), ".3f") for a in names) + " |")
+    if tgts:
+        lines += ["", f"Issue 11 targets for `{subject}`:", "", "| program | figure | value | target | verdict |",
+                  "|---|---|---|---|---|"]
+        for t in tgts:
+            cmp = t["cmp"]
+            val = fmt(t["value"], ".3f") if isinstance(t["value"], float) or t["value"] is None else str(t["value"])
+            verdict = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
+            lines.append(f"| {t['target']} | {t['what']} | {val} | {cmp} {t['limit']} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def rerender(path, subject, md_path):
+    """--from-json: the report of an earlier run, from its JSON (no program is run)."""
+    try:
+        doc = json.load(open(path))
+    except (OSError, ValueError) as e:
+        fail(f"cannot read {path}: {e}")
+    if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+        fail(f"{path} is not a {FORMAT} v{FORMAT_VERSION} file (format {doc.get('format')!r} v{doc.get('format_version')!r})")
+    allocs = [(a["name"], a["path"]) for a in doc["allocators"]]
+    progs = []
+    for p in doc["programs"]:
+        progs.append(dict(p, needs=None, uses_data=False))
+    samples = doc["samples"]
+    summary = summarize(progs, allocs, samples)
+    geo = geomeans(progs, allocs, summary)
+    tgts = targets(progs, summary, geo, subject) if any(a == subject for a, _ in allocs) else []
+    print_report(progs, allocs, summary, geo, tgts, subject, sys.stdout)
+    if md_path:
+        write_text(md_path, markdown(doc, progs, allocs, summary, geo, tgts, subject))
+    return 0
+
+
+def write_text(path, text):
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def git_commit():
@@ -375,7 +453,11 @@ def main():
     ap.add_argument("--target-dir", help="cargo target directory [$CARGO_TARGET_DIR or ./target]")
     ap.add_argument("--no-build", action="store_true", help="do not run bench/build.sh first")
     ap.add_argument("--manifest", default=os.path.join(ROOT, "bench", "suite.toml"), help="[bench/suite.toml]")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown ('-' = stdout)")
+    ap.add_argument("--from-json", metavar="FILE", help="print the report of an earlier run's JSON; run nothing")
     args = ap.parse_args()
+    if args.from_json:
+        return rerender(args.from_json, args.subject, args.markdown)
     if args.repeats < 1:
         fail("--repeats must be at least 1")
     if args.timeout <= 0:
@@ -505,10 +587,14 @@ def main():
           "peak RSS = ru_maxrss (largest process)", file=out)
     print_report(progs, allocs, summary, geo, tgts, args.subject, out)
     write_json(True)
+    if args.markdown:
+        meta["load_end"] = list(os.getloadavg())
+        write_text(args.markdown, markdown(meta, progs, allocs, summary, geo, tgts, args.subject))
     return 0 if all(s["ok"] for s in samples) else 1
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         sys.exit(main())
     except KeyboardInterrupt:
