@@ -230,7 +230,7 @@ fn unmap_block(base: usize, len: usize) {
 
 /// [`alloc`] with the block zeroed (fresh mappings already are; reused ones are cleared).
 pub fn alloc_zeroed(size: usize) -> *mut u8 {
-    let (p, fresh) = alloc_inner(size, 16);
+    let (p, fresh) = alloc_inner(size, 16, true);
     if !p.is_null() && !fresh {
         // SAFETY: the block has at least `size` writable bytes.
         unsafe { core::ptr::write_bytes(p, 0, size) };
@@ -241,11 +241,17 @@ pub fn alloc_zeroed(size: usize) -> *mut u8 {
 /// Maps (or reuses) a Large block of `size` bytes aligned to `align` (a power of two); null on failure
 /// (errno ENOMEM). The block's contents are unspecified.
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    alloc_inner(size, align).0
+    alloc_inner(size, align, false).0
 }
 
 /// The block and whether it is a fresh (zero) mapping.
-fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
+///
+/// A zeroed request (`calloc`) above the Mid sizes always gets a fresh mapping, without huge pages: the
+/// kernel's zero pages cost nothing until touched, where a reused range would need a `memset` of all of it
+/// and a huge page would be faulted (and cleared) whole at the first touch. A program that callocs 25 MiB
+/// and touches it every 64 KiB (bench/programs/bigbuf) pays for the pages it touches only; the range goes to
+/// the free ranges when freed, for later `malloc`s.
+fn alloc_inner(size: usize, align: usize, zeroed: bool) -> (*mut u8, bool) {
     // The process configuration (and with it the misuse-check level) is fixed before the first block exists,
     // also in a program whose first allocation is Large or Mid.
     crate::heap::config();
@@ -270,7 +276,7 @@ fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
         if len >= ROUND_TO_CHUNK {
             len = (len + CHUNK - 1) & !(CHUNK - 1);
         }
-        if let Some((base, clen)) = cache_take(len) {
+        if let Some((base, clen)) = if zeroed { None } else { cache_take(len) } {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             let h = base as *mut Header;
             // SAFETY: a free range of ours, exclusively ours again.
@@ -290,7 +296,7 @@ fn alloc_inner(size: usize, align: usize) -> (*mut u8, bool) {
         if base.is_null() {
             return fail();
         }
-        if len >= CHUNK && crate::heap::config().large_thp {
+        if len >= CHUNK && !zeroed && crate::heap::config().large_thp {
             // SAFETY: our fresh mapping.
             unsafe { os::advise_huge(base, len & !(CHUNK - 1)) };
         }
