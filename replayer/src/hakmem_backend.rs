@@ -61,6 +61,16 @@ pub fn knob_names() -> Vec<&'static str> {
     KNOBS.iter().map(|k| k.name).collect()
 }
 
+/// The misuse-check level (`HAKMEM_CHECK`) a HAKMEM child configured with `knobs` runs at (the environment's
+/// value or the default, unless a knob sets it), for provenance.
+pub fn check_level(knobs: &[(String, String)]) -> u8 {
+    let mut c = Config::from_env();
+    for (k, v) in knobs {
+        let _ = c.set(k, v);
+    }
+    c.check
+}
+
 /// Checks that every knob value parses (in the parent, so a bad value stops the run before any child).
 pub fn validate(label: &str, knobs: &[(String, String)]) -> anyhow::Result<()> {
     let mut c = Config::default();

@@ -60,14 +60,25 @@ pub fn allocator_version(spec: &AllocSpec) -> String {
     match spec.backend {
         BackendKind::System => backend::glibc_version(),
         BackendKind::Mimalloc => backend::mimalloc_version(),
-        BackendKind::Hakmem => {
-            format!("hakmem-allocator {} (linked in)", env!("CARGO_PKG_VERSION"))
-        }
+        BackendKind::Hakmem => format!(
+            "hakmem-allocator {} (linked in; HAKMEM_CHECK={})",
+            env!("CARGO_PKG_VERSION"),
+            crate::hakmem_backend::check_level(&spec.knobs)
+        ),
         BackendKind::Preload => {
             let p = spec.path.clone().unwrap_or_default();
+            // libhakmem.so reads its misuse-check level from the environment the child inherits.
+            let check = if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libhakmem."))
+            {
+                format!(" HAKMEM_CHECK={}", crate::hakmem_backend::check_level(&[]))
+            } else {
+                String::new()
+            };
             match sysinfo::sha256_file(&p) {
-                Ok(h) => format!("{} sha256:{h}", p.display()),
-                Err(e) => format!("{} ({e})", p.display()),
+                Ok(h) => format!("{} sha256:{h}{check}", p.display()),
+                Err(e) => format!("{} ({e}){check}", p.display()),
             }
         }
     }
