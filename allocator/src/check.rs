@@ -4,6 +4,19 @@
 //! Level (`HAKMEM_CHECK`, fixed at start-up by [`init`]): 0 off; 1 (default) the checks below; 2 adds the
 //! padded layout of [`malloc2`] (canaries before and after every block, write-after-free poison).
 //!
+//! Level 2 layout: every allocation of `n` bytes takes a block of `n + shift + 8` bytes and hands out
+//! `user = block + shift` (`shift` = 16, or the alignment for aligned requests up to 4 KiB; larger alignments
+//! get an unpadded Large block), so that the user pointer is never a block start and the level-1 checks see
+//! only raw blocks:
+//!
+//! ```text
+//!  block ─ … ─ user-16: n | log2(shift) << 56 ─ user-8: canary ^ user ─ user: n bytes ─ canary ^ user (8 bytes)
+//! ```
+//! A free checks both canaries (a one-byte underflow or overflow changes one of them), fills the block after
+//! its first 16 bytes (the free-list link and key word) with a poison byte and its last word with a tag of its
+//! address (blocks up to 256 KiB), and frees the raw block; a block handed out again with that tag must still
+//! be all poison, else the write after free is reported. Level 2 is a debugging level: its cost is reported, not bounded.
+//!
 //! Level 1, glibc-tcache style. A per-process random key `K` is written into the second word of every block
 //! the program frees (the first word is the free-list link); every allocation clears that word before the
 //! program sees the block (one store). A free then costs, on the owner's fast path
@@ -51,8 +64,12 @@ struct State {
     canary: AtomicUsize,
 }
 
+/// The level before start-up: not 0, so that the first allocation goes to [`malloc2`], which starts the
+/// allocator up and then knows whether to pad (no block exists before start-up, so nothing else reads it).
+const UNSET: u8 = u8::MAX;
+
 static STATE: State = State {
-    level: AtomicU8::new(0),
+    level: AtomicU8::new(UNSET),
     key: AtomicUsize::new(0),
     canary: AtomicUsize::new(0),
 };
@@ -66,10 +83,22 @@ pub fn init(level: u8) {
     STATE.level.store(level.min(2), Ordering::Release);
 }
 
-/// The check level in force (0 before start-up).
+/// The check level in force (`u8::MAX` before start-up).
 #[inline(always)]
 pub fn level() -> u8 {
     STATE.level.load(Ordering::Relaxed)
+}
+
+/// Whether allocations take level 2's padded layout (also true before start-up: see [`malloc2`]).
+#[inline(always)]
+pub fn padded() -> bool {
+    level() >= 2
+}
+
+/// Starts the allocator up if needed; whether the level is 2.
+fn level2_now() -> bool {
+    crate::heap::config();
+    level() == 2
 }
 
 #[inline(always)]
@@ -101,13 +130,36 @@ static DIV: [u64; NUM_CLASSES] = {
 };
 
 /// Owner-side fast test of a free of `p` in `slab` (class `cls`, read from the slab): true when `p` is a block
-/// start below the slab's carve pointer whose key word does not hold the key. Cost: two loads from the slab's line,
-/// one table load, a multiply, four compares, one load from the block.
+/// start below the slab's carve pointer whose key word does not hold the key. Cost: two loads from the slab's
+/// line, one table load, a multiply, four compares, one load from the block.
 ///
 /// # Safety
 /// `p` lies in a SuperSlab owned by the calling thread's heap; `slab == slab_of(p)`; level ≥ 1.
 #[inline(always)]
 pub unsafe fn small_free_ok(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
+    // SAFETY: forwarded.
+    unsafe { small_free_test(slab, cls, p, key()) }
+}
+
+/// [`small_free_ok`], and if it passes, [`mark_free`] (the key loaded once): the owner's free fast path.
+///
+/// # Safety
+/// As [`small_free_ok`]; the caller frees `p` when this returns true.
+#[inline(always)]
+pub unsafe fn small_free_mark(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
+    let k = key();
+    // SAFETY: forwarded; a passing `p` is a block start of at least 16 bytes the caller gives up.
+    unsafe {
+        if !small_free_test(slab, cls, p, k) {
+            return false;
+        }
+        *(p as *mut usize).add(1) = k;
+    }
+    true
+}
+
+#[inline(always)]
+unsafe fn small_free_test(slab: *mut Slab, cls: usize, p: *mut u8, k: usize) -> bool {
     let a = p as usize;
     // SAFETY: owner-only slab fields, read by the owner; the key word is read only once `p` is known to be a
     // block start below `carve` (so the block, at least 16 bytes, is mapped); `cls < NUM_CLASSES`.
@@ -120,7 +172,7 @@ pub unsafe fn small_free_ok(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
         if ((end - a) as u64).wrapping_mul(m) >= m {
             return false;
         }
-        *(p as *const usize).add(1) != key()
+        *(p as *const usize).add(1) != k
     }
 }
 
@@ -155,6 +207,8 @@ pub enum Call {
     Realloc,
     /// `malloc` and the other allocation calls (level 2: write-after-free found at reuse).
     Malloc,
+    /// `malloc_usable_size`.
+    UsableSize,
 }
 
 impl Call {
@@ -164,6 +218,7 @@ impl Call {
             Call::FreeSized => "free_sized",
             Call::Realloc => "realloc",
             Call::Malloc => "malloc",
+            Call::UsableSize => "malloc_usable_size",
         }
     }
 }
@@ -179,6 +234,12 @@ enum Misuse {
     NeverAllocated,
     /// `p` lies in HAKMEM memory that holds no block (headers, slack, an emptied slab).
     NoBlock,
+    /// Level 2: the canary after the `size`-byte block was overwritten.
+    Overflow { size: usize },
+    /// Level 2: the canary (or size word) before the block was overwritten.
+    Underflow,
+    /// Level 2: a freed block was written at offset `off` of its old user area (found when handed out again).
+    WriteAfterFree { off: usize },
 }
 
 /// Which block, for the message.
@@ -210,6 +271,18 @@ fn report(call: Call, what: Misuse, p: usize, desc: Desc) -> ! {
             "hakmem: {c}(): invalid pointer {p:#x} (a block never handed out; "
         ),
         Misuse::NoBlock => write!(m, "hakmem: {c}(): invalid pointer {p:#x} (not a block; "),
+        Misuse::Overflow { size } => write!(
+            m,
+            "hakmem: {c}(): heap overflow: the {size}-byte block {p:#x} was written past its end ("
+        ),
+        Misuse::Underflow => write!(
+            m,
+            "hakmem: {c}(): heap underflow: the bytes before the block {p:#x} were overwritten ("
+        ),
+        Misuse::WriteAfterFree { off } => write!(
+            m,
+            "hakmem: {c}(): write after free: the freed block {p:#x} was modified at offset {off} ("
+        ),
     };
     let _ = match desc {
         Desc::Small { cls, bs } => writeln!(m, "class {cls}, {bs} B)"),
@@ -435,6 +508,363 @@ fn large_check(a: usize, kind: u8, call: Call) -> bool {
 pub unsafe fn has_free_key(p: usize) -> bool {
     // SAFETY: per contract.
     unsafe { read_key_word(p) == key() }
+}
+
+const POISON: u8 = 0xdf;
+/// Blocks larger than this are not poisoned.
+const POISON_MAX: usize = mid::MID_MAX;
+const SIZE_MASK: usize = (1 << 56) - 1;
+
+/// Whether freed blocks of this size and kind are poisoned: Small and Mid blocks up to [`POISON_MAX`] (Large
+/// ranges are split and merged, and their headers move).
+fn poisoned(bs: usize, desc: Desc) -> bool {
+    bs <= POISON_MAX && matches!(desc, Desc::Small { .. } | Desc::Mid { .. })
+}
+
+/// Level 2: clears the poison tags of a slab's blocks as it leaves its class, so that blocks carved in
+/// a later class (whose tail slack or block starts may coincide with this geometry's tag words) are never
+/// taken for poisoned blocks of a new life.
+///
+/// # Safety
+/// The caller owns the slab, which holds no live block (it is being unassigned).
+pub unsafe fn on_slab_unassign(slab: *mut Slab) {
+    if level() != 2 {
+        return;
+    }
+    // SAFETY: per contract; `[start, end)` is the slab's area of `block_size`-byte blocks.
+    unsafe {
+        let bs = (*slab).block_size as usize;
+        let ss = superslab::superslab_of(slab as usize);
+        let mut b = superslab::slab_start(ss, (*slab).index as usize);
+        if !(32..=POISON_MAX).contains(&bs) {
+            return;
+        }
+        // Up to `end`, not `carve`: a cache flush un-carves freed (tagged) blocks at the frontier. Only tagged
+        // words are written, so pages never touched stay untouched.
+        while b + bs <= (*slab).end {
+            let w = (b + bs - 8) as *mut usize;
+            if core::ptr::read_volatile(w) == poison_tag(b, bs) {
+                core::ptr::write_volatile(w, 0);
+            }
+            b += bs;
+        }
+    }
+}
+
+/// The last word of a poisoned block: tied to the block's address and size, so that a slab carved again in
+/// another class (whose blocks lie elsewhere, and which overwrote the old tags when its own blocks were
+/// freed) is not taken for poisoned blocks.
+fn poison_tag(block: usize, bs: usize) -> usize {
+    STATE.canary.load(Ordering::Relaxed).rotate_left(29)
+        ^ block
+        ^ bs.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[inline]
+fn canary(user: usize) -> usize {
+    STATE.canary.load(Ordering::Relaxed) ^ user
+}
+
+/// The block containing `a` (chunk-map byte `kind`): start, usable size, description, and whether it is live
+/// (only Large blocks say; others report true). `None`: not in a block of ours.
+///
+/// # Safety
+/// `kind == os::chunk_kind(a)`.
+unsafe fn locate(a: usize, kind: u8) -> Option<(usize, usize, Desc, bool)> {
+    if os::is_small(kind) {
+        let ss = superslab::superslab_of(a);
+        let slab = superslab::slab_of(a);
+        // SAFETY: a mapped SuperSlab header; racy reads as in `small`.
+        unsafe {
+            let assigned = core::ptr::read_volatile(core::ptr::addr_of!((*slab).assigned));
+            let cls = core::ptr::read_volatile(core::ptr::addr_of!((*slab).class)) as usize;
+            let bs = core::ptr::read_volatile(core::ptr::addr_of!((*slab).block_size)) as usize;
+            let end = core::ptr::read_volatile(core::ptr::addr_of!((*slab).end));
+            let index = core::ptr::read_volatile(core::ptr::addr_of!((*slab).index)) as usize;
+            let start = superslab::slab_start(ss, index);
+            if !assigned || bs == 0 || a < start || a >= end {
+                return None;
+            }
+            return Some((a - (a - start) % bs, bs, Desc::Small { cls, bs }, true));
+        }
+    }
+    if kind == os::KIND_LARGE && mid::is_mid(a) {
+        let info = mid::inspect(a);
+        let desc = Desc::Mid {
+            cls: info.class,
+            bs: info.block_size,
+        };
+        return info.block.map(|b| (b, info.block_size, desc, true));
+    }
+    let m = large::inspect(a, kind)?;
+    let len = m.base + m.len - m.user;
+    (a >= m.user && a < m.base + m.len).then_some((m.user, len, Desc::Large { len }, m.live))
+}
+
+/// A checked level-2 user pointer: its raw block, size, shift.
+struct Padded {
+    block: usize,
+    bs: usize,
+    n: usize,
+    desc: Desc,
+    /// An unpadded Large block (alignment above 4 KiB): no canaries.
+    raw: bool,
+}
+
+/// Checks the level-2 user pointer `a`: reports (and aborts) on a misuse, `None` if it is not HAKMEM memory.
+///
+/// # Safety
+/// `kind == os::chunk_kind(a)`; level 2.
+unsafe fn check_user(a: usize, kind: u8, call: Call) -> Option<Padded> {
+    let ours = os::is_small(kind)
+        || (kind == os::KIND_LARGE && mid::is_mid(a))
+        || large::inspect(a, kind).is_some_and(|m| a >= m.base && a < m.base + m.len);
+    if !ours {
+        return None;
+    }
+    // SAFETY: per contract.
+    let Some((b, bs, desc, live)) = (unsafe { locate(a, kind) }) else {
+        report(call, Misuse::NoBlock, a, Desc::None)
+    };
+    if a == b && matches!(desc, Desc::Large { .. }) {
+        // Alignments above 4 KiB are handed out unpadded (see `aligned2`).
+        if !live {
+            report(call, Misuse::DoubleFree, a, desc);
+        }
+        return Some(Padded {
+            block: b,
+            bs,
+            n: bs,
+            desc,
+            raw: true,
+        });
+    }
+    if a < b + 16 || a & 15 != 0 {
+        report(
+            call,
+            Misuse::NotStart {
+                block: b,
+                off: a - b,
+            },
+            a,
+            desc,
+        );
+    }
+    // SAFETY: `[a - 16, a)` lies inside the mapped block.
+    let (w0, w1) = unsafe { (read(a - 16), read(a - 8)) };
+    let n = w0 & SIZE_MASK;
+    let shift = 1usize.checked_shl((w0 >> 56) as u32).unwrap_or(0);
+    let header_ok = shift == a - b && n.checked_add(shift + 8).is_some_and(|t| t <= bs);
+    const POISON_WORD: usize = usize::from_ne_bytes([POISON; 8]);
+    if w1 == key() || (w0 == POISON_WORD && w1 == POISON_WORD) {
+        report(call, Misuse::DoubleFree, a, desc);
+    }
+    if w1 != canary(a) {
+        if header_ok {
+            report(call, Misuse::Underflow, a, desc);
+        }
+        // An interior pointer: name the user pointer of a 16-byte-shift block if its header is there.
+        // SAFETY: the block's first word is mapped.
+        let user = if unsafe { read(b) } >> 56 == 4 {
+            b + 16
+        } else {
+            b
+        };
+        report(
+            call,
+            Misuse::NotStart {
+                block: user,
+                off: a - user,
+            },
+            a,
+            desc,
+        );
+    }
+    if !header_ok {
+        report(call, Misuse::Underflow, a, desc);
+    }
+    if !live {
+        report(call, Misuse::DoubleFree, a, desc);
+    }
+    // SAFETY: `[a + n, a + n + 8)` lies inside the block (`header_ok`).
+    if unsafe { core::ptr::read_unaligned((a + n) as *const usize) } != canary(a) {
+        report(call, Misuse::Overflow { size: n }, a, desc);
+    }
+    Some(Padded {
+        block: b,
+        bs,
+        n,
+        desc,
+        raw: false,
+    })
+}
+
+/// # Safety
+/// `a` is an aligned, mapped word.
+unsafe fn read(a: usize) -> usize {
+    // SAFETY: per contract; volatile, the program may share the memory.
+    unsafe { core::ptr::read_volatile(a as *const usize) }
+}
+
+/// Level 2 `free` / `free_sized` of `p`: checks the canaries, poisons, frees the raw block. False if `p` is not
+/// HAKMEM memory (the caller hands it to the C library).
+///
+/// # Safety
+/// `p` is not null, `kind == os::chunk_kind(p)`; level 2.
+pub unsafe fn free2(p: *mut u8, kind: u8, call: Call) -> bool {
+    let a = p as usize;
+    // SAFETY: per contract.
+    let Some(u) = (unsafe { check_user(a, kind, call) }) else {
+        return false;
+    };
+    // SAFETY: a live padded block of ours, given up by the caller.
+    unsafe { release(a, &u) };
+    true
+}
+
+/// Poisons and frees the checked padded block `a`.
+///
+/// # Safety
+/// `u` is `check_user(a)` of a live block the caller gives up.
+unsafe fn release(a: usize, u: &Padded) {
+    // SAFETY: per contract: `[block + 16, block + bs)` is the block's own memory.
+    unsafe {
+        if u.raw {
+            return crate::gatekeeper::free_raw(u.block as *mut u8);
+        }
+        if poisoned(u.bs, u.desc) {
+            // A second free finds the key (16-byte shift: the raw block's key word, written by the raw free)
+            // or a poisoned header.
+            core::ptr::write_bytes((u.block + 16) as *mut u8, POISON, u.bs - 24);
+            core::ptr::write_volatile(
+                (u.block + u.bs - 8) as *mut usize,
+                poison_tag(u.block, u.bs),
+            );
+        } else {
+            core::ptr::write_volatile((a - 8) as *mut usize, key());
+        }
+        crate::gatekeeper::free_raw(u.block as *mut u8);
+    }
+}
+
+/// Lays out a fresh raw block as a level-2 block of `n` bytes at `block + shift` (after the write-after-free
+/// check of a poisoned block).
+///
+/// # Safety
+/// `block` is a live raw block of at least `n + shift + 8` bytes; `shift` a power of two ≥ 16.
+unsafe fn lay_out(block: usize, n: usize, shift: usize) -> *mut u8 {
+    let user = block + shift;
+    // SAFETY: per contract.
+    unsafe {
+        if let Some((b, bs, desc, _)) = locate(block, os::chunk_kind(block)) {
+            if b == block && poisoned(bs, desc) && read(block + bs - 8) == poison_tag(block, bs) {
+                let area = core::slice::from_raw_parts((block + 16) as *const u8, bs - 24);
+                if let Some(i) = area.iter().position(|&x| x != POISON) {
+                    report(
+                        Call::Malloc,
+                        Misuse::WriteAfterFree { off: i },
+                        block + 16,
+                        desc,
+                    );
+                }
+            }
+        }
+        core::ptr::write_volatile(
+            (user - 16) as *mut usize,
+            n | (shift.trailing_zeros() as usize) << 56,
+        );
+        core::ptr::write_volatile((user - 8) as *mut usize, canary(user));
+        core::ptr::write_unaligned((user + n) as *mut usize, canary(user));
+    }
+    user as *mut u8
+}
+
+/// Level 2 `malloc`.
+///
+/// # Safety
+/// Always safe; raw memory for the caller.
+#[cold]
+#[inline(never)]
+pub unsafe fn malloc2(n: usize) -> *mut u8 {
+    if n > SIZE_MASK - 64 {
+        os::set_errno(libc::ENOMEM);
+        return core::ptr::null_mut();
+    }
+    // SAFETY: a fresh raw block of `n + 24` bytes.
+    unsafe {
+        if !level2_now() {
+            return crate::gatekeeper::malloc_raw(n);
+        }
+        let raw = crate::gatekeeper::malloc_raw(n + 24);
+        if raw.is_null() {
+            return raw;
+        }
+        lay_out(raw as usize, n, 16)
+    }
+}
+
+/// Level 2 `aligned_alloc` (`align` a power of two).
+///
+/// # Safety
+/// As [`malloc2`].
+#[cold]
+#[inline(never)]
+pub unsafe fn aligned2(align: usize, n: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe {
+        if !level2_now() {
+            return crate::gatekeeper::aligned_raw(align, n);
+        }
+        if align <= 16 {
+            return malloc2(n);
+        }
+        if align > 4096 {
+            // A Large block whose user pointer would lie chunks away from its header: no padding.
+            return crate::gatekeeper::aligned_raw(align, n);
+        }
+        if n > SIZE_MASK - 64 || align > 1 << 40 {
+            os::set_errno(libc::ENOMEM);
+            return core::ptr::null_mut();
+        }
+        let raw = crate::gatekeeper::aligned_raw(align, n + align + 8);
+        if raw.is_null() {
+            return raw;
+        }
+        lay_out(raw as usize, n, align)
+    }
+}
+
+/// Level 2 `realloc` of a non-null `p` to `size > 0` bytes; `None` if `p` is not HAKMEM memory.
+///
+/// # Safety
+/// As C `realloc`; `kind == os::chunk_kind(p)`.
+#[cold]
+#[inline(never)]
+pub unsafe fn realloc2(p: *mut u8, kind: u8, size: usize) -> Option<*mut u8> {
+    let a = p as usize;
+    // SAFETY: per contract; the old block has `u.n` readable bytes, the new one `size`.
+    unsafe {
+        let u = check_user(a, kind, Call::Realloc)?;
+        if size == 0 {
+            release(a, &u);
+            return Some(core::ptr::null_mut());
+        }
+        let q = malloc2(size);
+        if !q.is_null() {
+            core::ptr::copy_nonoverlapping(p, q, u.n.min(size));
+            release(a, &u);
+        }
+        Some(q)
+    }
+}
+
+/// Level 2 `malloc_usable_size`: the requested size of a padded block; `None` if not HAKMEM memory.
+///
+/// # Safety
+/// `kind == os::chunk_kind(p)`.
+pub unsafe fn usable2(p: *mut u8, kind: u8) -> Option<usize> {
+    // SAFETY: forwarded.
+    unsafe { check_user(p as usize, kind, Call::UsableSize).map(|u| u.n) }
 }
 
 /// Mid box: reports the misuse its free found (after the class lock is released).

@@ -49,6 +49,20 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
 /// As [`malloc`]; with `FS = true`, `heap::tls_offset() != 0`.
 #[inline(always)]
 pub unsafe fn malloc_via<const FS: bool>(size: usize) -> *mut u8 {
+    if check::padded() {
+        // SAFETY: forwarded (misuse checks, level 2: the padded layout).
+        return unsafe { check::malloc2(size) };
+    }
+    // SAFETY: forwarded.
+    unsafe { malloc_body::<FS>(size) }
+}
+
+/// [`malloc_via`] without the level-2 dispatch: the block itself (also the raw block under level 2's padding).
+///
+/// # Safety
+/// As [`malloc_via`].
+#[inline(always)]
+unsafe fn malloc_body<const FS: bool>(size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: a valid class.
         return unsafe { alloc_class_via::<FS>(tiny_class(size)) };
@@ -78,7 +92,7 @@ pub unsafe fn malloc_fs(size: usize) -> *mut u8 {
     // The offset is loaded once and reused for the heap read (a relaxed atomic load is not merged by the
     // compiler, so going through `malloc_via::<true>` would load it twice).
     let off = heap::tls_offset();
-    if off == 0 {
+    if off == 0 || check::padded() {
         // SAFETY: forwarded.
         return unsafe { malloc_native(size) };
     }
@@ -111,7 +125,7 @@ pub unsafe fn free_fs(p: *mut u8) {
     // SAFETY: `off` is the known non-zero offset (loaded once, as in [`malloc_fs`]); forwarded contract.
     unsafe {
         let kind = os::chunk_kind(p as usize);
-        free_in(heap::current_at(off), p, kind)
+        free_in::<false>(heap::current_at(off), p, kind)
     }
 }
 
@@ -220,7 +234,7 @@ pub unsafe fn free(p: *mut u8) {
 pub unsafe fn free_via<const FS: bool>(p: *mut u8) {
     let kind = os::chunk_kind(p as usize);
     // SAFETY: forwarded.
-    unsafe { free_in(heap_via::<FS>(), p, kind) }
+    unsafe { free_in::<false>(heap_via::<FS>(), p, kind) }
 }
 
 /// [`free`] with the chunk-map byte `kind` of `p` and the thread heap `h` already read (in that order, as
@@ -229,7 +243,7 @@ pub unsafe fn free_via<const FS: bool>(p: *mut u8) {
 /// # Safety
 /// As [`free`]; `h` is this thread's heap (or the never-written empty heap); `kind` is `p`'s chunk-map byte.
 #[inline(always)]
-unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
+unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
     let a = p as usize;
     // SAFETY: a chunk-map byte equal to our heap's token means a SuperSlab we own (tokens are written only by
     // the owner-to-be and withdrawn by the owner before it lets go); its header and slab table are mapped.
@@ -238,11 +252,10 @@ unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
             let slab = slab_of(a);
             let cls = (*slab).class as usize;
             if check::level() != 0 {
-                // Misuse checks: a block start below `carve` without the freed key, else the cold check.
-                if !check::small_free_ok(slab, cls, p) {
-                    return free_checked(h, p, kind);
+                // Misuse checks: a block start below `carve` without the freed key gets it, else the cold check.
+                if !check::small_free_mark(slab, cls, p) {
+                    return free_checked::<RAW>(h, p, kind);
                 }
-                check::mark_free(p);
             }
             let c = unified_cache::cache_of(h, cls);
             if unified_cache::push(c, p) {
@@ -250,7 +263,7 @@ unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
             }
             return unified_cache::flush_and_push(h, cls, p);
         }
-        free_slow(h, p, kind)
+        free_slow::<RAW>(h, p, kind)
     }
 }
 
@@ -260,9 +273,13 @@ unsafe fn free_in(h: *mut Heap, p: *mut u8, kind: u8) {
 /// As [`free_in`], with `kind` our heap's token.
 #[cold]
 #[inline(never)]
-unsafe fn free_checked(h: *mut Heap, p: *mut u8, kind: u8) {
+unsafe fn free_checked<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
     // SAFETY: forwarded; after `validate` returns, `p` is a live block of a slab we own.
     unsafe {
+        if !RAW && check::padded() {
+            // Level 2 hands out block + 16 (never a block start): its own free.
+            return free_level2(p, kind, Call::Free);
+        }
         check::validate(h, p, kind, Call::Free);
         check::mark_free(p);
         let cls = (*slab_of(p as usize)).class as usize;
@@ -276,8 +293,12 @@ unsafe fn free_checked(h: *mut Heap, p: *mut u8, kind: u8) {
 /// other threads' blocks, Large blocks, null and foreign pointers.
 #[cold]
 #[inline(never)]
-unsafe fn free_slow(h: *mut Heap, p: *mut u8, kind: u8) {
+unsafe fn free_slow<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
     let a = p as usize;
+    if !RAW && !p.is_null() && check::padded() {
+        // SAFETY: forwarded.
+        return unsafe { free_level2(p, kind, Call::Free) };
+    }
     if os::is_small(kind) {
         // SAFETY: the chunk map says a SuperSlab is mapped there.
         unsafe {
@@ -386,6 +407,12 @@ pub fn owns(p: *const u8) -> bool {
 /// `p` is null or a live allocation.
 pub unsafe fn usable_size(p: *mut u8) -> usize {
     let a = p as usize;
+    if check::padded() && !p.is_null() {
+        // SAFETY: forwarded (level 2: the requested size, if `p` is a padded block of ours).
+        if let Some(n) = unsafe { check::usable2(p, os::chunk_kind(a)) } {
+            return n;
+        }
+    }
     match os::chunk_kind(a) {
         // SAFETY: the block's slab header is mapped.
         k if os::is_small(k) => unsafe { (*slab_of(a)).block_size as usize },
@@ -469,6 +496,16 @@ unsafe fn calloc_via<const FS: bool>(n: usize, size: usize) -> *mut u8 {
         os::set_errno(libc::ENOMEM);
         return null_mut();
     };
+    if check::padded() {
+        // SAFETY: a fresh padded block of `total` bytes.
+        unsafe {
+            let p = check::malloc2(total);
+            if !p.is_null() {
+                core::ptr::write_bytes(p, 0, total);
+            }
+            return p;
+        }
+    }
     if total > POOL_MAX {
         // Fresh mappings are already zero; only reused ones are cleared.
         return large::alloc_zeroed(total);
@@ -519,6 +556,14 @@ unsafe fn realloc_via<const FS: bool>(p: *mut u8, size: usize) -> *mut u8 {
     }
     let a = p as usize;
     let kind = os::chunk_kind(a);
+    if check::padded() {
+        // SAFETY: forwarded (level 2: the padded layout); `None` means not HAKMEM memory.
+        return match unsafe { check::realloc2(p, kind, size) } {
+            Some(q) => q,
+            // SAFETY: the C library's block.
+            None => unsafe { __libc_realloc(p as *mut libc::c_void, size) as *mut u8 },
+        };
+    }
     if check::level() != 0 {
         // Misuse checks: the owner's fast test, else the full one (aborts on a misuse of HAKMEM memory).
         let h = heap_via::<FS>();
@@ -566,6 +611,19 @@ pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
         os::set_errno(libc::EINVAL);
         return null_mut();
     }
+    if check::padded() {
+        // SAFETY: forwarded (misuse checks, level 2: the padded layout).
+        return unsafe { check::aligned2(align, size) };
+    }
+    // SAFETY: forwarded.
+    unsafe { aligned_raw(align, size) }
+}
+
+/// [`aligned_alloc`] without the level-2 dispatch (`align` a power of two).
+///
+/// # Safety
+/// As [`malloc`].
+pub(crate) unsafe fn aligned_raw(align: usize, size: usize) -> *mut u8 {
     if align <= 8 {
         // SAFETY: plain allocation.
         return unsafe { malloc(size) };
@@ -593,6 +651,10 @@ pub unsafe fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
 /// As [`free`].
 #[inline]
 pub unsafe fn free_sized(p: *mut u8, _size: usize) {
+    if check::padded() && !p.is_null() {
+        // SAFETY: forwarded.
+        return unsafe { free_level2(p, os::chunk_kind(p as usize), Call::FreeSized) };
+    }
     if check::level() != 0 && !p.is_null() {
         // Misuse checks, reported against `free_sized` (the free below repeats the fast test only).
         // SAFETY: forwarded contract.
@@ -615,6 +677,10 @@ pub unsafe fn free_sized(p: *mut u8, _size: usize) {
 /// As [`free`].
 #[inline]
 pub unsafe fn free_sized_fs(p: *mut u8, _size: usize) {
+    if check::padded() && !p.is_null() {
+        // SAFETY: forwarded.
+        return unsafe { free_level2(p, os::chunk_kind(p as usize), Call::FreeSized) };
+    }
     if check::level() != 0 && !p.is_null() {
         // SAFETY: forwarded contract.
         unsafe {
@@ -628,6 +694,39 @@ pub unsafe fn free_sized_fs(p: *mut u8, _size: usize) {
     }
     // SAFETY: forwarded contract.
     unsafe { free_fs(p) }
+}
+
+/// Level 2: a free of a padded block (checked by [`check::free2`]), or of the C library's block.
+///
+/// # Safety
+/// As [`free`]; `p` is not null; `kind` is its chunk-map byte.
+#[cold]
+#[inline(never)]
+unsafe fn free_level2(p: *mut u8, kind: u8, call: Call) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if !check::free2(p, kind, call) {
+            foreign_free(p);
+        }
+    }
+}
+
+/// A block of at least `size` bytes without the level-2 padding (for [`check::malloc2`]).
+///
+/// # Safety
+/// As [`malloc`].
+pub(crate) unsafe fn malloc_raw(size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { malloc_body::<false>(size) }
+}
+
+/// Frees a block start handed out by [`malloc_raw`] / [`aligned_raw`] (level 1 checks apply).
+///
+/// # Safety
+/// `p` is a live block start of ours, not used afterwards.
+pub(crate) unsafe fn free_raw(p: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe { free_in::<true>(heap::current(), p, os::chunk_kind(p as usize)) }
 }
 
 /// The calling thread's heap, for tests of the boxes' invariants.

@@ -264,6 +264,7 @@ pub unsafe fn slab_unassign(slab: *mut Slab) {
     unsafe {
         debug_assert_eq!((*slab).used, 0);
         let ss = superslab_of(slab as usize);
+        crate::check::on_slab_unassign(slab); // misuse checks (level 2): forget this geometry's poison tags
         (*slab).assigned = false;
         (*slab).free = null_mut();
         (*ss).assigned &= !(1u32 << (*slab).index);

@@ -1,7 +1,8 @@
 //! `tests/c/misuse.c` under `libhakmem.so`: every misuse kind at 8 B (Tiny), 4 KiB (Pool) and 256 KiB (Mid),
 //! plus 1 MiB (Large), must end in `abort()` after one `hakmem: CALL(): …` line naming the pointer and the
 //! block; with `HAKMEM_CHECK=0` the same runs print no such line (and the Tiny and Pool ones run to the end),
-//! which shows that the checks are what stops them.
+//! which shows that the checks are what stops them. `HAKMEM_CHECK=2` adds one-byte overflows, underflows and
+//! writes after free.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -154,12 +155,79 @@ fn check_level_0_does_not_stop_them() {
 
 #[test]
 fn correct_programs_never_trip_the_checks() {
-    for level in ["1", "0"] {
+    for level in ["1", "0", "2"] {
         for size in SIZES {
             let o = run("clean", size, Some(level));
             assert!(
                 o.status.success() && o.stderr.is_empty(),
                 "clean {size} at HAKMEM_CHECK={level}: {}",
+                describe(&o)
+            );
+        }
+    }
+}
+
+/// HAKMEM_CHECK=2 kinds and the start of their line.
+const LEVEL2: &[(&str, &str)] = &[
+    ("overflow_1", "hakmem: free(): heap overflow: the "),
+    (
+        "underflow_1",
+        "hakmem: free(): heap underflow: the bytes before the block 0x",
+    ),
+    (
+        "write_after_free",
+        "hakmem: malloc(): write after free: the freed block 0x",
+    ),
+];
+
+#[test]
+fn level_2_catches_one_byte_overflows_underflows_and_writes_after_free() {
+    for &(kind, start) in LEVEL2 {
+        // Writes after free are found in blocks up to 256 KiB (Large blocks are not poisoned).
+        let sizes: &[usize] = if kind == "write_after_free" {
+            &[8, 4096, 100_000]
+        } else {
+            &[8, 4096, 256 << 10, 1 << 20]
+        };
+        for &size in sizes {
+            let o = run(kind, size, Some("2"));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(
+                o.status.signal(),
+                Some(libc::SIGABRT),
+                "{kind} {size} at HAKMEM_CHECK=2: {}",
+                describe(&o)
+            );
+            assert!(
+                err.lines().any(|l| l.starts_with(start)),
+                "{kind} {size}: expected `{start}…`: {}",
+                describe(&o)
+            );
+            // Level 1 does not look for them: the run goes to its end.
+            let o = run(kind, size, Some("1"));
+            assert!(
+                o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("hakmem:"),
+                "{kind} {size} at HAKMEM_CHECK=1 should run to the end: {}",
+                describe(&o)
+            );
+        }
+    }
+}
+
+#[test]
+fn level_2_still_stops_double_and_invalid_frees() {
+    for &(kind, start) in KINDS {
+        for size in [8, 4096, 256 << 10] {
+            let o = run(kind, size, Some("2"));
+            if o.status.code() == Some(3) {
+                continue;
+            }
+            let err = String::from_utf8_lossy(&o.stderr);
+            let prefix = &start[..start.find("()").unwrap() + 4];
+            assert!(
+                o.status.signal() == Some(libc::SIGABRT)
+                    && err.lines().any(|l| l.starts_with(prefix)),
+                "{kind} {size} at HAKMEM_CHECK=2: {}",
                 describe(&o)
             );
         }
