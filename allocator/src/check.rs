@@ -511,6 +511,22 @@ pub unsafe fn has_free_key(p: usize) -> bool {
 }
 
 const POISON: u8 = 0xdf;
+const POISON_WORD: usize = usize::from_ne_bytes([POISON; 8]);
+
+/// Offset of the first byte of `[from, from + len)` that is not poison (compared a word at a time).
+///
+/// # Safety
+/// The range is mapped; `from` is 8-byte aligned.
+unsafe fn first_unpoisoned(from: usize, len: usize) -> Option<usize> {
+    let mut off = 0;
+    // SAFETY: per contract.
+    unsafe {
+        while off + 8 <= len && read(from + off) == POISON_WORD {
+            off += 8;
+        }
+        (off..len).find(|&i| *((from + i) as *const u8) != POISON)
+    }
+}
 /// Blocks larger than this are not poisoned.
 const POISON_MAX: usize = mid::MID_MAX;
 const SIZE_MASK: usize = (1 << 56) - 1;
@@ -655,7 +671,6 @@ unsafe fn check_user(a: usize, kind: u8, call: Call) -> Option<Padded> {
     let n = w0 & SIZE_MASK;
     let shift = 1usize.checked_shl((w0 >> 56) as u32).unwrap_or(0);
     let header_ok = shift == a - b && n.checked_add(shift + 8).is_some_and(|t| t <= bs);
-    const POISON_WORD: usize = usize::from_ne_bytes([POISON; 8]);
     if w1 == key() || (w0 == POISON_WORD && w1 == POISON_WORD) {
         report(call, Misuse::DoubleFree, a, desc);
     }
@@ -758,8 +773,7 @@ unsafe fn lay_out(block: usize, n: usize, shift: usize) -> *mut u8 {
     unsafe {
         if let Some((b, bs, desc, _)) = locate(block, os::chunk_kind(block)) {
             if b == block && poisoned(bs, desc) && read(block + bs - 8) == poison_tag(block, bs) {
-                let area = core::slice::from_raw_parts((block + 16) as *const u8, bs - 24);
-                if let Some(i) = area.iter().position(|&x| x != POISON) {
+                if let Some(i) = first_unpoisoned(block + 16, bs - 24) {
                     report(
                         Call::Malloc,
                         Misuse::WriteAfterFree { off: i },

@@ -49,12 +49,18 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
 /// As [`malloc`]; with `FS = true`, `heap::tls_offset() != 0`.
 #[inline(always)]
 pub unsafe fn malloc_via<const FS: bool>(size: usize) -> *mut u8 {
-    if check::padded() {
+    // The check level is loaded once: level 2 pads (cold), level 1 clears the handed-out block's key word.
+    let lv = check::level();
+    if lv > 1 {
         // SAFETY: forwarded (misuse checks, level 2: the padded layout).
         return unsafe { check::malloc2(size) };
     }
-    // SAFETY: forwarded.
-    unsafe { malloc_body::<FS>(size) }
+    if size <= TINY_MAX {
+        // SAFETY: a valid class.
+        return unsafe { alloc_class_lv(heap_via::<FS>(), tiny_class(size), lv) };
+    }
+    // SAFETY: as above.
+    unsafe { malloc_mid(size) }
 }
 
 /// [`malloc_via`] without the level-2 dispatch: the block itself (also the raw block under level 2's padding).
@@ -92,13 +98,14 @@ pub unsafe fn malloc_fs(size: usize) -> *mut u8 {
     // The offset is loaded once and reused for the heap read (a relaxed atomic load is not merged by the
     // compiler, so going through `malloc_via::<true>` would load it twice).
     let off = heap::tls_offset();
-    if off == 0 || check::padded() {
+    let lv = check::level();
+    if off == 0 || lv > 1 {
         // SAFETY: forwarded.
         return unsafe { malloc_native(size) };
     }
     if size <= TINY_MAX {
         // SAFETY: `off` is the known non-zero offset; a valid class.
-        return unsafe { alloc_class_in(heap::current_at(off), tiny_class(size)) };
+        return unsafe { alloc_class_lv(heap::current_at(off), tiny_class(size), lv) };
     }
     // SAFETY: as [`malloc`].
     unsafe { malloc_mid(size) }
@@ -152,11 +159,21 @@ unsafe fn alloc_class_via<const FS: bool>(cls: usize) -> *mut u8 {
 /// `h` is this thread's heap (or the never-written empty heap); `cls < NUM_CLASSES`.
 #[inline(always)]
 unsafe fn alloc_class_in(h: *mut Heap, cls: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { alloc_class_lv(h, cls, check::level()) }
+}
+
+/// [`alloc_class_in`] with the check level `lv` already loaded.
+///
+/// # Safety
+/// As [`alloc_class_in`].
+#[inline(always)]
+unsafe fn alloc_class_lv(h: *mut Heap, cls: usize, lv: u8) -> *mut u8 {
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
         match unified_cache::try_pop(unified_cache::cache_of(h, cls)) {
             Some(p) => {
-                if check::level() != 0 {
+                if lv != 0 {
                     check::mark_live(p); // misuse checks: clear the freed key
                 }
                 p
