@@ -632,6 +632,9 @@ pub fn replay<A: Allocator>(program: &Program, opts: Options) -> Outcome {
     }
 }
 
+/// Latency samples kept per sample at most (8 bytes each): a longer workload is sampled more sparsely.
+const MAX_LATENCY_SAMPLES: u64 = 8 << 20;
+
 fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options) -> Outcome {
     let table: Vec<AtomicUsize> = (0..program.object_slots)
         .map(|_| AtomicUsize::new(0))
@@ -639,24 +642,42 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
     let ck = Checker::new();
     let nthreads = program.threads.len();
     let barrier = Barrier::new(nthreads + 1);
-    let mut bufs: Vec<LatencyBuf> = program
-        .threads
-        .iter()
-        .map(|t| LatencyBuf::with_capacity(t.len() as u64, opts.latency_every))
+    let every = match opts.latency_every {
+        0 => 0,
+        e => e.max(
+            u32::try_from(program.total_ops().div_ceil(MAX_LATENCY_SAMPLES)).unwrap_or(u32::MAX),
+        ),
+    };
+    let mut bufs: Vec<LatencyBuf> = (0..nthreads)
+        .map(|t| LatencyBuf::with_capacity(program.thread_ops(t), every))
         .collect();
+    let blocks = program.blocks.as_deref();
     let (before, base, results) = std::thread::scope(|s| {
         let (table, ck, barrier) = (&table[..], &ck, &barrier);
         let handles: Vec<_> = program
             .threads
             .iter()
             .zip(bufs.iter_mut())
-            .map(|(ops, lat)| {
+            .enumerate()
+            .map(|(t, (ops, lat))| {
                 s.spawn(move || {
+                    // Long workloads: a cursor past the first block and a refill buffer of the same
+                    // size, its pages touched now so that refills do not fault in the timed region.
+                    let mut more = blocks.map(|b| {
+                        let mut buf =
+                            vec![Op::new(Kind::Free, 0, 0, 0, NO_OBJECT, false); ops.len()];
+                        buf.clear();
+                        (b.cursor(t, ops.len()), buf)
+                    });
                     barrier.wait();
                     let start = Instant::now();
                     let t0 = ticks();
-                    let f =
-                        run_ops::<A, CHECK>(ops, table, opts.touch, opts.latency_every, lat, ck);
+                    let mut f = run_ops::<A, CHECK>(ops, table, opts.touch, every, lat, ck);
+                    if let Some((cursor, buf)) = &mut more {
+                        while cursor.refill(buf) {
+                            f += run_ops::<A, CHECK>(buf, table, opts.touch, every, lat, ck);
+                        }
+                    }
                     let t1 = ticks();
                     (
                         f,
@@ -1030,6 +1051,7 @@ mod tests {
                 op(Kind::Free, 0, 0, 0, NO_OBJECT),
             ]],
             object_slots: 4,
+            blocks: None,
         };
         program.validate().unwrap();
         let opts = Options {
@@ -1064,6 +1086,7 @@ mod tests {
         let program = Program {
             threads: vec![t0, t1],
             object_slots: 200,
+            blocks: None,
         };
         program.validate().unwrap();
         let o = replay::<crate::backend::System>(

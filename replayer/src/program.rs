@@ -146,12 +146,37 @@ impl Op {
 }
 
 /// A decoded workload: one op stream per recorded thread.
+///
+/// A workload too long to hold decoded (more than [`DECODED_BUDGET_OPS`] ops) keeps only each thread's
+/// first block in `threads`; `blocks` then decodes the following blocks, each the size of the first, and
+/// the replay thread runs them one after the other (decoding inline: the same cost for every allocator).
 #[derive(Clone, Debug, Default)]
 pub struct Program {
-    /// Op streams, one per thread.
+    /// Op streams, one per thread (the first block of each when `blocks` is set).
     pub threads: Vec<Vec<Op>>,
     /// Size of the object table (slots are reused only where the workload says so).
     pub object_slots: usize,
+    /// The ops after each thread's first block, for long workloads.
+    pub blocks: Option<std::sync::Arc<dyn Blocks>>,
+}
+
+/// Decoded ops held at once by the replay harness, over all threads: a workload with more ops is
+/// replayed in blocks (64 MiB of 16-byte ops, twice: the first blocks and the refill buffers).
+pub const DECODED_BUDGET_OPS: usize = 4 << 20;
+
+/// The ops that follow each thread's first block of a long workload (see [`Program`]). Every op it yields
+/// satisfies [`Program::validate`]'s rules (the loader checks the whole workload before the barrier).
+pub trait Blocks: Send + Sync + std::fmt::Debug {
+    /// Ops of thread `t` in total (first block included).
+    fn thread_ops(&self, t: usize) -> u64;
+    /// A cursor over thread `t`'s ops after its first `skip` ops.
+    fn cursor(&self, t: usize, skip: usize) -> Box<dyn BlockCursor + '_>;
+}
+
+/// Decodes one thread's next block.
+pub trait BlockCursor: Send {
+    /// Replaces `out`'s contents by the next ops (at most `out.capacity()`); false when none are left.
+    fn refill(&mut self, out: &mut Vec<Op>) -> bool;
 }
 
 /// A program that would make the replay loop index out of bounds or call an allocator with a bad argument.
@@ -169,42 +194,54 @@ pub struct InvalidProgram {
 impl Program {
     /// Total ops over all threads.
     pub fn total_ops(&self) -> u64 {
-        self.threads.iter().map(|t| t.len() as u64).sum()
+        (0..self.threads.len()).map(|t| self.thread_ops(t)).sum()
+    }
+
+    /// Ops of thread `t` (all blocks).
+    pub fn thread_ops(&self, t: usize) -> u64 {
+        match &self.blocks {
+            Some(b) => b.thread_ops(t),
+            None => self.threads[t].len() as u64,
+        }
     }
 
     /// Checks the invariants the replay loop relies on (see the module docs).
     pub fn validate(&self) -> Result<(), InvalidProgram> {
-        let slots = self.object_slots;
         for (thread, ops) in self.threads.iter().enumerate() {
             for (index, op) in ops.iter().enumerate() {
-                let bad = |reason: String| InvalidProgram {
+                check_op(op, self.object_slots).map_err(|reason| InvalidProgram {
                     thread,
                     index,
                     reason,
-                };
-                let (kind, old) = (op.kind(), op.old());
-                if op.obj as usize >= slots {
-                    return Err(bad(format!(
-                        "object slot {} out of range (table has {slots})",
-                        op.obj
-                    )));
-                }
-                if kind == Kind::Realloc && old != NO_OBJECT && old as usize >= slots {
-                    return Err(bad(format!(
-                        "realloc source slot {old} out of range (table has {slots})"
-                    )));
-                }
-                if matches!(
-                    kind,
-                    Kind::PosixMemalign | Kind::AlignedAlloc | Kind::Memalign
-                ) && !(op.arg() as u64).is_power_of_two()
-                {
-                    return Err(bad(format!("alignment {} is not a power of two", op.arg())));
-                }
+                })?;
             }
         }
         Ok(())
     }
+}
+
+/// The rules of [`Program::validate`] for one op and a table of `slots` slots.
+pub fn check_op(op: &Op, slots: usize) -> Result<(), String> {
+    let (kind, old) = (op.kind(), op.old());
+    if op.obj as usize >= slots {
+        return Err(format!(
+            "object slot {} out of range (table has {slots})",
+            op.obj
+        ));
+    }
+    if kind == Kind::Realloc && old != NO_OBJECT && old as usize >= slots {
+        return Err(format!(
+            "realloc source slot {old} out of range (table has {slots})"
+        ));
+    }
+    if matches!(
+        kind,
+        Kind::PosixMemalign | Kind::AlignedAlloc | Kind::Memalign
+    ) && !(op.arg() as u64).is_power_of_two()
+    {
+        return Err(format!("alignment {} is not a power of two", op.arg()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -241,6 +278,7 @@ mod tests {
         let p = Program {
             threads: vec![vec![op]],
             object_slots: 3,
+            blocks: None,
         };
         assert!(p
             .validate()
@@ -250,6 +288,7 @@ mod tests {
         let p = Program {
             threads: vec![vec![op]],
             object_slots: 4,
+            blocks: None,
         };
         p.validate().unwrap();
     }

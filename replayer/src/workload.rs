@@ -6,20 +6,100 @@
 //! live and replayed runs make the same calls).
 
 use crate::engine::RandomMixed;
-use crate::program::{Kind, Op, Program, NO_OBJECT};
+use crate::program::{check_op, BlockCursor, Blocks, Kind, Op, Program, NO_OBJECT};
 use std::path::Path;
 use traces::workload::{ReplayOp, Workload};
 
 /// Loads, decodes and validates a workload. Runs in the child: the parent has already checked every
 /// stream's checksum ([`inputs`]), so this maps the header only and decodes each stream once; a stream
 /// that stops decoding early fails the op-count check and [`Program::validate`] bounds every slot.
+/// A workload of more than [`crate::program::DECODED_BUDGET_OPS`] ops is replayed in blocks (see
+/// [`load_program_with`]).
 pub fn load_program(path: &Path) -> anyhow::Result<Program> {
+    load_program_with(path, crate::program::DECODED_BUDGET_OPS)
+}
+
+/// [`load_program`] holding at most about `budget` decoded ops: a longer workload is checked whole here
+/// (every op decoded, converted and validated, nothing kept), then only each thread's first block of
+/// `budget / threads` ops is kept and [`Program::blocks`] decodes the rest during the replay.
+pub fn load_program_with(path: &Path, budget: usize) -> anyhow::Result<Program> {
+    use rayon::prelude::*;
     let w = Workload::open_header(path)?;
-    let program = decode(&w)?;
-    program
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(program)
+    let h = w.header();
+    if h.total_ops <= budget as u64 {
+        let program = decode(&w)?;
+        program
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok(program);
+    }
+    let block = (budget / h.threads.len().max(1)).max(1);
+    let slots = h.object_slots as usize;
+    let threads: Result<Vec<Vec<Op>>, String> = (0..h.threads.len())
+        .into_par_iter()
+        .map(|t| {
+            let want = h.threads[t].ops;
+            let mut first = Vec::with_capacity(block.min(want as usize));
+            let mut n = 0u64;
+            for op in w.ops(t) {
+                let op = convert(op)
+                    .and_then(|op| check_op(&op, slots).map(|()| op))
+                    .map_err(|e| format!("thread {t}, op {n}: {e}"))?;
+                if first.len() < block {
+                    first.push(op);
+                }
+                n += 1;
+            }
+            if n != want {
+                return Err(format!("thread {t}: decoded {n} ops, header says {want}"));
+            }
+            Ok(first)
+        })
+        .collect();
+    let threads = threads.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let totals = h.threads.iter().map(|t| t.ops).collect();
+    Ok(Program {
+        threads,
+        object_slots: slots,
+        blocks: Some(std::sync::Arc::new(WorkloadBlocks { w, totals })),
+    })
+}
+
+/// The blocks of a long workload, decoded from its mapping (every op was checked by
+/// [`load_program_with`], so decoding cannot fail).
+#[derive(Debug)]
+struct WorkloadBlocks {
+    w: Workload,
+    totals: Vec<u64>,
+}
+
+impl Blocks for WorkloadBlocks {
+    fn thread_ops(&self, t: usize) -> u64 {
+        self.totals[t]
+    }
+
+    fn cursor(&self, t: usize, skip: usize) -> Box<dyn BlockCursor + '_> {
+        let mut ops = self.w.ops(t);
+        if skip > 0 {
+            ops.nth(skip - 1);
+        }
+        Box::new(WorkloadCursor { ops })
+    }
+}
+
+struct WorkloadCursor<'a> {
+    ops: traces::workload::Ops<'a>,
+}
+
+impl BlockCursor for WorkloadCursor<'_> {
+    fn refill(&mut self, out: &mut Vec<Op>) -> bool {
+        out.clear();
+        let cap = out.capacity();
+        for op in self.ops.by_ref().take(cap) {
+            out.push(convert(op).expect("every op was converted once before the barrier"));
+        }
+        !out.is_empty()
+    }
 }
 
 /// Decodes every thread's [`ReplayOp`]s into engine [`Op`]s (threads in parallel).
@@ -47,6 +127,7 @@ pub fn decode(w: &Workload) -> anyhow::Result<Program> {
     Ok(Program {
         threads,
         object_slots: h.object_slots as usize,
+        blocks: None,
     })
 }
 
@@ -194,4 +275,83 @@ fn describe(path: &Path, info: &mut reports::model::WorkloadInfo) -> anyhow::Res
         crate::sysinfo::sha256_file(path).context("cannot read")?
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{replay, Options, Touch};
+
+    /// A multi-threaded workload with cross-thread frees (sync points), written to a temporary file.
+    fn workload(name: &str) -> std::path::PathBuf {
+        let w = traces::gen::threads(&traces::gen::ThreadsParams {
+            threads: 3,
+            iters: 20_000,
+            remote: 0.2,
+            ..Default::default()
+        })
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("hakmem-blocks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        w.write(&p).unwrap();
+        p
+    }
+
+    /// Every thread's whole op sequence as the replay loop sees it: the first block, then each refill.
+    fn sequences(p: &Program) -> Vec<Vec<Op>> {
+        (0..p.threads.len())
+            .map(|t| {
+                let mut all = p.threads[t].clone();
+                if let Some(b) = &p.blocks {
+                    let mut c = b.cursor(t, all.len());
+                    let mut buf = Vec::with_capacity(p.threads[t].len());
+                    while c.refill(&mut buf) {
+                        assert!(buf.len() <= p.threads[t].len());
+                        all.extend_from_slice(&buf);
+                    }
+                }
+                all
+            })
+            .collect()
+    }
+
+    #[test]
+    fn block_decoding_yields_the_same_op_sequence_as_decoding_everything() {
+        let path = workload("seq.hkw");
+        let whole = load_program(&path).unwrap();
+        assert!(whole.blocks.is_none());
+        let total = whole.total_ops();
+        for budget in [1usize, 7, 1000, total as usize - 1] {
+            let p = load_program_with(&path, budget).unwrap();
+            assert!(p.blocks.is_some(), "budget {budget}");
+            let held: usize = p.threads.iter().map(|t| t.len()).sum();
+            assert!(
+                held <= budget.max(p.threads.len()),
+                "budget {budget}: {held} held"
+            );
+            assert_eq!(p.total_ops(), total);
+            assert_eq!(sequences(&p), whole.threads, "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn a_workload_replayed_in_blocks_runs_every_op_with_its_sync_points() {
+        let path = workload("run.hkw");
+        let p = load_program_with(&path, 1000).unwrap();
+        let opts = Options {
+            touch: Touch::Line,
+            check: true,
+            latency_every: 16,
+        };
+        let o = replay::<crate::backend::System>(&p, opts);
+        assert_eq!(o.ops, p.total_ops());
+        assert_eq!(
+            (o.alloc_failures, o.violation_count),
+            (0, 0),
+            "{:?}",
+            o.violations
+        );
+        assert!(o.latency_ns.contains_key("malloc"));
+    }
 }
