@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Recorder overhead benchmark (a benchmark, not a test): an allocation-heavy C program (malloc/free of
-# 16..1024 B, 64 live slots) run plain, under libhakmem_recorder.so, and under heaptrack, with 1 and 2
-# threads. Runs are interleaved (plain, recorded, plain, recorded, …) and medians are reported; the
+# 16..1024 B, 64 live slots) run plain, under the *floor* (recorder/tests/c/floor_preload.c: interposition
+# + one rdtsc + one 8-byte store per call into a fresh MAP_SHARED file mapping — what no recorder can
+# avoid), under libhakmem_recorder.so, and under heaptrack, with 1 and 2 threads. Runs are interleaved (plain, recorded, plain, recorded, …) and medians are reported; the
 # program times itself (CLOCK_MONOTONIC around its loop), so start-up and the tools' post-processing are
-# excluded. Prints ns per event of overhead, the ratio to the plain run, and bytes per event of the trace.
+# excluded. Prints ns per event of overhead, the ratio to the plain run, the recorder's overhead over the
+# floor's (target ≤ 1.25×), and bytes per event of the trace.
 #
 # Usage: scripts/bench-recorder.sh [ITERS (default 2000000)] [REPEATS (default 5)]
 # Env: CARGO_TARGET_DIR (where the release build is), BENCH_DIR (trace directory, default: a temp dir on
@@ -21,6 +23,7 @@ SO=$(realpath "$SO")
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/hakmem-bench-recorder.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 gcc -O2 -pthread -o "$WORK/bench_alloc" recorder/tests/c/bench_alloc.c
+gcc -O2 -shared -fPIC -o "$WORK/libfloor.so" recorder/tests/c/floor_preload.c
 
 calc() { awk "BEGIN { print $1 }"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -30,6 +33,9 @@ run() {
   local kind=$1 threads=$2 iters=$3
   case $kind in
     plain) "$WORK/bench_alloc" "$iters" "$threads" ;;
+    floor)
+      rm -f "$WORK/floor.bin"
+      LD_PRELOAD="$WORK/libfloor.so" FLOOR_FILE="$WORK/floor.bin" "$WORK/bench_alloc" "$iters" "$threads" ;;
     rec)
       rm -f "$WORK"/traces/*.hkraw
       mkdir -p "$WORK/traces"
@@ -41,13 +47,13 @@ run() {
 }
 
 echo "recorder overhead benchmark: $(nproc) cores, $(uname -r), traces in $WORK (on $(df --output=fstype "$WORK" | tail -1))"
-echo "program: malloc/free 16..1024 B, 64 live slots; $ITERS iterations per thread (heaptrack: $HT_ITERS); $REPEATS interleaved repeats; medians"
+echo "program: malloc/free 16..1024 B, 64 live slots; $ITERS iterations per thread (heaptrack: $HT_ITERS); $REPEATS interleaved repeats; medians; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-28s %12s %12s %14s %10s\n' "configuration" "events" "ms" "overhead ns/ev" "slowdown"
 for threads in 1 2; do
   declare -A ns=() ; declare -A evs=()
-  for kind in plain rec heaptrack; do ns[$kind]=""; done
+  for kind in plain floor rec heaptrack; do ns[$kind]=""; done
   for ((r = 0; r < REPEATS; r++)); do
-    for kind in plain rec; do
+    for kind in plain floor rec; do
       read -r t e < <(run $kind $threads "$ITERS")
       ns[$kind]+="$t "; evs[$kind]=$e
     done
@@ -57,10 +63,13 @@ for threads in 1 2; do
     fi
   done
   p=$(echo ${ns[plain]} | tr ' ' '\n' | median)
+  fl=$(echo ${ns[floor]} | tr ' ' '\n' | median)
   rcd=$(echo ${ns[rec]} | tr ' ' '\n' | median)
   printf '%-28s %12d %12.1f %14s %10s\n' "plain, $threads thread(s)" "${evs[plain]}" "$(calc "$p/1000000")" "-" "1.00x"
-  printf '%-28s %12d %12.1f %14.2f %9.2fx\n' "hakmem recorder, $threads thr" "${evs[rec]}" "$(calc "$rcd/1000000")" \
-    "$(calc "($rcd-$p)/${evs[rec]}")" "$(calc "$rcd/$p")"
+  printf '%-28s %12d %12.1f %14.2f %9.2fx\n' "floor, $threads thr" "${evs[floor]}" "$(calc "$fl/1000000")" \
+    "$(calc "($fl-$p)/${evs[floor]}")" "$(calc "$fl/$p")"
+  printf '%-28s %12d %12.1f %14.2f %9.2fx   %.2fx the floor'"'"'s overhead\n' "hakmem recorder, $threads thr" "${evs[rec]}" \
+    "$(calc "$rcd/1000000")" "$(calc "($rcd-$p)/${evs[rec]}")" "$(calc "$rcd/$p")" "$(calc "($rcd-$p)/($fl-$p)")"
   if [ -n "${ns[heaptrack]}" ]; then
     hp=$(echo ${ns[htplain]} | tr ' ' '\n' | median)
     ht=$(echo ${ns[heaptrack]} | tr ' ' '\n' | median)

@@ -6,7 +6,8 @@
 //! ```sh
 //! cargo run --release -p hakmem-traces --example compile_bench -- [EVENTS] [THREADS] [REPEATS]
 //! ```
-//! Defaults: 50,000,000 events, 4 threads, 3 repeats (medians reported). The trace models a program whose
+//! Defaults: 50,000,000 events, 4 threads, 3 repeats (medians reported). `COMPILE_BENCH_RAW=PATH` reuses
+//! (or builds and keeps) the trace at PATH; with `COMPILE_BENCH_BUILD_ONLY=1` the trace is only built. The trace models a program whose
 //! threads run random-mixed loops over a shared address pool (addresses freed by one thread are handed
 //! out again to any thread), with 10% of objects freed by the next thread.
 
@@ -45,6 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         raw.display(),
         t0.elapsed().as_secs_f64()
     );
+    if std::env::var_os("COMPILE_BENCH_BUILD_ONLY").is_some() {
+        // Only write the trace (e.g. a billion events to compile and replay with `hakmem`); keep it.
+        println!("peak RSS of this process (VmHWM): {} MiB", peak_rss_kib() / 1024);
+        std::fs::remove_dir_all(&dir)?;
+        return Ok(());
+    }
 
     let mut decode_cpu = Vec::new();
     let mut compile_cpu = Vec::new();
