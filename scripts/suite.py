@@ -322,6 +322,7 @@ def fmt(x, spec):
 
 
 def print_report(progs, allocs, summary, geo, tgts, subject, out):
+    w = max([10] + [len(a) for a, _ in allocs])
     for p in progs:
         rows = summary.get(p["name"])
         if not rows:
@@ -329,7 +330,7 @@ def print_report(progs, allocs, summary, geo, tgts, subject, out):
         print(f"\n{p['name']} ({p['group']}, {p['threads']} thread{'s' if p['threads'] != 1 else ''}): {p['about']}",
               file=out)
         print(f"  $ {' '.join(p['argv'])}{' < ' + p['stdin'] if p['stdin'] else ''}", file=out)
-        print(f"  {'allocator':<10} {'wall s':>8} {'×best':>6} {'cpu s':>8} {'×best':>6} {'peak MiB':>9} {'×best':>6}"
+        print(f"  {'allocator':<{w}} {'wall s':>8} {'×best':>6} {'cpu s':>8} {'×best':>6} {'peak MiB':>9} {'×best':>6}"
               f" {'spread':>7} {'load':>5}  runs", file=out)
         for a, _ in allocs:
             r = rows.get(a)
@@ -337,17 +338,17 @@ def print_report(progs, allocs, summary, geo, tgts, subject, out):
                 continue
             status = f"{r['ok']}/{r['runs']}" + (f"  FAILED: {'; '.join(r['failures'])}" if r["failures"] else "")
             rss = None if r["maxrss_kib"] is None else r["maxrss_kib"] / 1024
-            print(f"  {a:<10} {fmt(r['wall_s'], '8.3f')} {fmt(r['time_ratio'], '6.3f')} {fmt(r['cpu_s'], '8.3f')}"
+            print(f"  {a:<{w}} {fmt(r['wall_s'], '8.3f')} {fmt(r['time_ratio'], '6.3f')} {fmt(r['cpu_s'], '8.3f')}"
                   f" {fmt(r['cpu_ratio'], '6.3f')} {fmt(rss, '9.1f')} {fmt(r['rss_ratio'], '6.3f')}"
                   f" {fmt(None if r['spread'] is None else 100 * r['spread'], '6.1f')}% {fmt(r['load1'], '5.1f')}  {status}",
                   file=out)
     for group, g in geo.items():
         print(f"\ngeomean of ratios to the best mimalloc, {group} programs:", file=out)
-        print(f"  {'allocator':<10} {'time':>6} {'cpu':>6} {'peak RSS':>9}  programs", file=out)
+        print(f"  {'allocator':<{w}} {'time':>6} {'cpu':>6} {'peak RSS':>9}  programs", file=out)
         for a, _ in allocs:
             if a in g:
                 r = g[a]
-                print(f"  {a:<10} {fmt(r['time_ratio'], '6.3f')} {fmt(r['cpu_ratio'], '6.3f')} {fmt(r['rss_ratio'], '9.3f')}"
+                print(f"  {a:<{w}} {fmt(r['time_ratio'], '6.3f')} {fmt(r['cpu_ratio'], '6.3f')} {fmt(r['rss_ratio'], '9.3f')}"
                       f"  {r['programs']}", file=out)
     if tgts:
         print(f"\nissue 11 targets for {subject} (time = median wall time):", file=out)
@@ -563,7 +564,7 @@ def main():
                     s["repeat"] = rep
                     batch.append(s)
                     done += 1
-                    print(f"[{done}/{total}] {p['name']:<17} {name:<10} {s['wall_s']:7.3f} s {s['maxrss_kib'] / 1024:8.1f} MiB"
+                    print(f"[{done}/{total}] {p['name']:<17} {name:<{max(10, max(len(a) for a, _ in allocs))}} {s['wall_s']:7.3f} s {s['maxrss_kib'] / 1024:8.1f} MiB"
                           f"  load {s['load1']:.1f}{'' if s['ok'] else '  FAILED: ' + s['reason']}", file=log, flush=True)
                 # The reference output: the program's first successful system run (else its first success).
                 pool = [x for x in samples + batch if x["program"] == p["name"] and x["ok"]]
