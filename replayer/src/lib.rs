@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod hakmem_backend;
 pub mod orchestrate;
+pub mod plan;
 pub mod program;
 pub mod record;
 pub mod session;

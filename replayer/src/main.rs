@@ -30,6 +30,13 @@ enum Command {
     /// Run a live benchmark (the memo's random-mixed loop) through allocators.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
+    /// Write the samples of a replay as jobs for GNU parallel or a Slurm job array, instead of running them.
+    #[command(subcommand)]
+    Plan(commands::plan::Plan),
+    /// Take one sample of a plan (a line of its jobs.txt).
+    RunJob(commands::run_job::Args),
+    /// Merge a plan's samples into a result bundle; list the jobs still to run.
+    Collect(commands::collect::Args),
     /// Summarise result bundles: terminal table, CSV/Markdown/JSON exports, HTML report.
     Report(commands::report::Args),
     /// The whole loop on this machine with defaults: generate, record, compile, replay, report.
@@ -48,6 +55,9 @@ fn main() -> ExitCode {
         Command::Gen(a) => commands::gen::run(a),
         Command::Replay(a) => commands::replay::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Plan(a) => commands::plan::run(a),
+        Command::RunJob(a) => commands::run_job::run(a),
+        Command::Collect(a) => commands::collect::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Child(a) => commands::child::run(a),

@@ -131,7 +131,20 @@ pub fn run_one(task: &Task, cpus: Vec<u32>, runner: &Runner) -> Sample {
     sample.workload = task.workload.clone();
     sample.repeat = task.repeat;
     sample.cpus = cpus;
+    stamp_node(&mut sample);
     sample
+}
+
+/// Writes this machine's host name and CPU model into a sample (read once per process): samples merged
+/// from several nodes (`hakmem collect`) must say where each was taken.
+pub fn stamp_node(sample: &mut Sample) {
+    static NODE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (host, cpu) = NODE.get_or_init(|| {
+        let m = crate::sysinfo::machine();
+        (m.hostname, m.cpu)
+    });
+    sample.host = host.clone();
+    sample.cpu = cpu.clone();
 }
 
 fn failed(status: Status, error: String) -> Sample {

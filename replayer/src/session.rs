@@ -125,6 +125,45 @@ impl Session {
         }
     }
 
+    /// The samples to take, in the order they start: repeats outermost, then workloads, then configurations
+    /// (A B C A B C …, so drift hits every configuration alike), and the samples that fail before any child
+    /// starts (unreadable workloads), in the same order. `hakmem plan` numbers its jobs in this order.
+    pub fn tasks(&self) -> (Vec<Task>, Vec<Sample>) {
+        let mut tasks = Vec::new();
+        let mut failed_early = Vec::new();
+        for repeat in 0..self.repeats {
+            for input in &self.inputs {
+                for spec in &self.configs {
+                    match &input.source {
+                        Ok(source) => tasks.push(Task {
+                            job: Job {
+                                source: source.clone(),
+                                alloc: spec.clone(),
+                                touch: self.touch,
+                                check: self.check,
+                                latency_every: self.latency_every,
+                                cpus: Vec::new(),
+                            },
+                            workload: input.info.name.clone(),
+                            repeat,
+                            threads: input.info.threads.max(1),
+                        }),
+                        Err(reason) => failed_early.push(Sample {
+                            allocator: spec.backend.name().to_string(),
+                            config: spec.label.clone(),
+                            workload: input.info.name.clone(),
+                            repeat,
+                            status: Some(Status::Error),
+                            error: reason.clone(),
+                            ..Sample::default()
+                        }),
+                    }
+                }
+            }
+        }
+        (tasks, failed_early)
+    }
+
     /// Runs the session; prints the summary; returns the exit code.
     pub fn run(self) -> anyhow::Result<u8> {
         let allowed = sysinfo::allowed_cpus();
@@ -183,39 +222,9 @@ impl Session {
         bundle.note(
             "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator); baseline_rss_bytes is the child's RSS just before the timed region (VmHWM reset there), so peak - baseline (\"heap peak\") is the allocator's own".into(),
         )?;
-        let mut tasks = Vec::new();
-        let mut failed_early = Vec::new();
-        for repeat in 0..self.repeats {
-            for input in &self.inputs {
-                for spec in &self.configs {
-                    match &input.source {
-                        Ok(source) => tasks.push(Task {
-                            job: Job {
-                                source: source.clone(),
-                                alloc: spec.clone(),
-                                touch: self.touch,
-                                check: self.check,
-                                latency_every: self.latency_every,
-                                cpus: Vec::new(),
-                            },
-                            workload: input.info.name.clone(),
-                            repeat,
-                            threads: input.info.threads.max(1),
-                        }),
-                        Err(reason) => failed_early.push(Sample {
-                            allocator: spec.backend.name().to_string(),
-                            config: spec.label.clone(),
-                            workload: input.info.name.clone(),
-                            repeat,
-                            status: Some(Status::Error),
-                            error: reason.clone(),
-                            ..Sample::default()
-                        }),
-                    }
-                }
-            }
-        }
-        for s in failed_early {
+        let (tasks, failed_early) = self.tasks();
+        for mut s in failed_early {
+            orchestrate::stamp_node(&mut s);
             bundle.push(s)?;
         }
         let runner = Runner {

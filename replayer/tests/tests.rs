@@ -4,6 +4,8 @@
 mod bench;
 /// `hakmem compile`, `info` and `gen` on real files, including bad input.
 mod cli_traces;
+/// `hakmem plan`, `run-job` and `collect`: a plan run by GNU parallel, killed jobs, refusals.
+mod cluster;
 /// `hakmem demo`.
 mod demo;
 /// `hakmem record` on real programs.

@@ -73,12 +73,64 @@ impl Bundle {
                 })
             }
         };
-        Ok(Bundle {
+        let mut bundle = Bundle {
             dir,
             manifest,
             samples,
             warnings,
-        })
+        };
+        bundle.group_by_node_kind();
+        Ok(bundle)
+    }
+
+    /// Where the samples of one bundle come from machines with different CPU models (a plan run on a
+    /// heterogeneous cluster and merged by `hakmem collect`), a ratio that pools them compares nodes, not
+    /// allocators. Each such workload is split into one per node kind, named `WORKLOAD @ CPU MODEL` (its
+    /// manifest entry copied), so every summary, ratio and chart stays within one kind; a note says so.
+    /// Samples that do not name their CPU keep their workload. Returns whether anything was split.
+    pub fn group_by_node_kind(&mut self) -> bool {
+        let mut kinds: Vec<String> = Vec::new();
+        for s in &self.samples {
+            if !s.cpu.is_empty() && !kinds.contains(&s.cpu) {
+                kinds.push(s.cpu.clone());
+            }
+        }
+        if kinds.len() < 2 {
+            return false;
+        }
+        let mut split: Vec<(String, String)> = Vec::new();
+        for s in &mut self.samples {
+            if s.cpu.is_empty() {
+                continue;
+            }
+            let pair = (s.workload.clone(), s.cpu.clone());
+            s.workload = format!("{} @ {}", s.workload, s.cpu);
+            if !split.contains(&pair) {
+                split.push(pair);
+            }
+        }
+        let mut workloads = Vec::new();
+        for w in &self.manifest.workloads {
+            let mut any = false;
+            for kind in &kinds {
+                if split.contains(&(w.name.clone(), kind.clone())) {
+                    let mut copy = w.clone();
+                    copy.name = format!("{} @ {kind}", w.name);
+                    workloads.push(copy);
+                    any = true;
+                }
+            }
+            if !any || self.samples.iter().any(|s| s.workload == w.name) {
+                workloads.push(w.clone());
+            }
+        }
+        self.manifest.workloads = workloads;
+        self.manifest.notes.push(format!(
+            "samples come from {} node kinds ({}): each workload is shown once per CPU model, ratios within one kind",
+            kinds.len(),
+            kinds.join("; ")
+        ));
+        true
     }
 
     /// Fills the workload descriptions a writer left empty (no profile, or zero ops, threads or peak live

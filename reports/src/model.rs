@@ -183,4 +183,11 @@ pub struct Sample {
     /// CPUs the child was pinned to.
     #[serde(default)]
     pub cpus: Vec<u32>,
+    /// Host name of the machine that took the sample (samples of one bundle can come from several nodes
+    /// when a plan ran on a cluster: `hakmem collect`). Empty in bundles written before this field.
+    #[serde(default)]
+    pub host: String,
+    /// CPU model of that machine (its "node kind": the report groups samples by it when kinds mix).
+    #[serde(default)]
+    pub cpu: String,
 }

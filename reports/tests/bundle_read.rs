@@ -151,3 +151,50 @@ fn binary_garbage_in_samples_does_not_panic() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn samples_of_mixed_cpu_models_are_grouped_by_node_kind() {
+    let mut b = main_bundle();
+    let w = b.manifest.workloads[0].name.clone();
+    for (i, s) in b.samples.iter_mut().enumerate() {
+        s.host = format!("node{}", i % 3);
+        s.cpu = if i % 3 == 2 { "CPU B" } else { "CPU A" }.into();
+    }
+    let dir = tmp("nodekinds");
+    write_bundle(&dir, &b.manifest, &b.samples).unwrap();
+    let r = Bundle::load(&dir).unwrap();
+    assert!(r
+        .samples
+        .iter()
+        .all(|s| s.workload.ends_with(&format!(" @ {}", s.cpu))));
+    let names: Vec<&str> = r
+        .manifest
+        .workloads
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&format!("{w} @ CPU A").as_str()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&format!("{w} @ CPU B").as_str()),
+        "{names:?}"
+    );
+    assert!(r.manifest.notes.iter().any(|n| n.contains("2 node kinds")));
+    // Ratios are computed within one kind: every workload of the report has its own baseline row.
+    let report = reports::Report::build(&[r], None);
+    let sec = &report.sections[0];
+    assert!(sec
+        .workloads
+        .iter()
+        .any(|x| x.workload == format!("{w} @ CPU B")));
+    // One CPU model (hosts may differ): nothing is split.
+    for s in b.samples.iter_mut() {
+        s.cpu = "CPU A".into();
+    }
+    write_bundle(&dir, &b.manifest, &b.samples).unwrap();
+    let r = Bundle::load(&dir).unwrap();
+    assert_eq!(r.samples, b.samples);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -181,6 +181,9 @@ fn sample(
         },
         violations: Vec::new(),
         cpus: vec![repeat % 2],
+        // Written before samples named their host.
+        host: String::new(),
+        cpu: String::new(),
     }
 }
 

@@ -3,13 +3,16 @@
 
 pub mod bench;
 pub mod child;
+pub mod collect;
 pub mod compile;
 pub mod demo;
 pub mod gen;
 pub mod info;
+pub mod plan;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod run_job;
 
 /// What `replay` and `bench` check before any child starts: the allocator specs parse, every HAKMEM knob
 /// and value is valid, and the run limits make sense. Returns the configurations and the timeout.

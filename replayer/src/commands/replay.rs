@@ -53,6 +53,12 @@ pub struct Args {
 
 /// Runs `hakmem replay`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    session(args)?.run()
+}
+
+/// The session `hakmem replay ARGS` runs (also what `hakmem plan replay ARGS` writes as jobs): specs,
+/// knobs and limits checked, workloads described (an unreadable one is reported here).
+pub fn session(args: Args) -> anyhow::Result<Session> {
     let (configs, timeout) = super::checked_run_setup(&args.allocs, args.repeats, args.timeout)?;
     let inputs = replayer::workload::inputs(&args.workloads);
     for i in &inputs {
@@ -60,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!("error: {e}");
         }
     }
-    Session {
+    Ok(Session {
         kind: "replay",
         configs,
         inputs,
@@ -73,6 +79,5 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         out: args.out,
         export_json: args.export_json,
         baseline: args.baseline,
-    }
-    .run()
+    })
 }

@@ -1,0 +1,415 @@
+//! `hakmem plan` / `run-job` / `collect` end to end: a plan run through GNU parallel collects into the
+//! bundle a local replay of the same arguments writes; a killed job is missing until its rerun; samples of
+//! another plan or another build are refused; hosts that mix are flagged.
+
+use crate::replay::{bundle, hakmem, run, run_ok, scratch};
+use reports::model::{Manifest, Sample, Status};
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Two workloads (one with two threads and cross-thread frees) in `dir`.
+fn workloads(dir: &Path, iters: &str) -> (String, String) {
+    let a = dir.join("rm.hkw").display().to_string();
+    let b = dir.join("thr.hkw").display().to_string();
+    run_ok(&["gen", "random-mixed", "--iters", iters, "-o", &a]);
+    run_ok(&[
+        "gen",
+        "threads",
+        "--threads",
+        "2",
+        "--iters",
+        "20000",
+        "-o",
+        &b,
+    ]);
+    (a, b)
+}
+
+/// GNU parallel, or `None` (with a note) when it is absent and cannot be installed by us (not root).
+/// As root (CI, where `.ci/run` installs it) its absence is a failure, not a skip.
+fn gnu_parallel() -> Option<PathBuf> {
+    let ok = Command::new("parallel")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("GNU parallel"))
+        .unwrap_or(false);
+    if ok {
+        return Some(PathBuf::from("parallel"));
+    }
+    // SAFETY: getuid(2) has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    assert!(
+        !root,
+        "GNU parallel is not installed: `apt-get install parallel` (.ci/run does)"
+    );
+    eprintln!(
+        "note: GNU parallel is not installed and this is not root: the parallel test is skipped"
+    );
+    None
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn value_keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn sample_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn identity(s: &Sample) -> (String, String, u32) {
+    (s.workload.clone(), s.config.clone(), s.repeat)
+}
+
+#[test]
+fn a_plan_run_by_gnu_parallel_collects_the_samples_and_keys_of_a_local_replay() {
+    let Some(parallel) = gnu_parallel() else {
+        return;
+    };
+    let d = scratch("cluster-parallel");
+    let (a, b) = workloads(&d, "100000");
+    let local = d.join("local").display().to_string();
+    let plan = d.join("plan");
+    let p = plan.display().to_string();
+    let args = [
+        a.as_str(),
+        b.as_str(),
+        "--alloc",
+        "system",
+        "--alloc",
+        "mimalloc",
+        "--alloc",
+        "hakmem:HAKMEM_TINY_UNIFIED_C7=64",
+        "--repeats",
+        "3",
+        "--jobs",
+        "2",
+    ];
+    let mut replay = vec!["replay"];
+    replay.extend(args);
+    replay.extend(["-o", &local]);
+    run_ok(&replay);
+    let mut planned = vec!["plan", "replay"];
+    planned.extend(args);
+    planned.extend(["-o", &p]);
+    let out = run_ok(&planned);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("18 jobs"), "{text}");
+
+    // The plan's files: 18 job lines, an 18-task array, private files.
+    let jobs = std::fs::read_to_string(plan.join("jobs.txt")).unwrap();
+    assert_eq!(jobs.lines().count(), 18);
+    assert!(jobs.lines().all(|l| l.contains(" run-job ")), "{jobs}");
+    let sbatch = std::fs::read_to_string(plan.join("slurm.sbatch")).unwrap();
+    assert!(sbatch.contains("#SBATCH --array=0-17%2"), "{sbatch}");
+    assert!(sbatch.contains("#SBATCH --cpus-per-task=2"), "{sbatch}");
+    assert!(sbatch.contains("#SBATCH --time=13"), "{sbatch}");
+    for f in ["plan.json", "jobs.txt", "slurm.sbatch"] {
+        assert_eq!(mode(&plan.join(f)), 0o600, "{f}");
+    }
+    for dir in ["", "samples", "workloads", "logs"] {
+        assert_eq!(mode(&plan.join(dir)), 0o700, "{dir}/");
+    }
+    assert_eq!(
+        std::fs::read_dir(plan.join("workloads")).unwrap().count(),
+        2
+    );
+
+    let st = Command::new(&parallel)
+        .args(["--jobs", "2"])
+        .stdin(std::fs::File::open(plan.join("jobs.txt")).unwrap())
+        .env_remove("LD_PRELOAD")
+        .status()
+        .unwrap();
+    assert!(st.success(), "parallel: {st}");
+
+    // Idempotent: a finished job is not run again.
+    let before = std::fs::read(plan.join("samples/4.json")).unwrap();
+    let again = run_ok(&["run-job", &p, "4"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read(plan.join("samples/4.json")).unwrap(), before);
+
+    let out = run_ok(&["collect", &p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3/3"), "{text}");
+    let collected = plan.join("bundle");
+    assert_eq!(mode(&collected), 0o700);
+    assert_eq!(mode(&collected.join("samples.jsonl")), 0o600);
+    assert_eq!(mode(&collected.join("manifest.json")), 0o600);
+
+    let (lm, ls) = bundle(Path::new(&local));
+    let (cm, cs) = bundle(&collected);
+    let ids = |v: &[Sample]| v.iter().map(identity).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&ls), ids(&cs));
+    assert_eq!(cs.len(), 18);
+    assert!(cs.iter().all(|s| s.status == Some(Status::Ok)), "{cs:?}");
+    // Collected in job order, which is the local replay's start order.
+    let order: Vec<_> = cs.iter().map(identity).collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|(w, c, r)| {
+        let ci = ["system", "mimalloc", "hakmem:HAKMEM_TINY_UNIFIED_C7=64"]
+            .iter()
+            .position(|x| x == c)
+            .unwrap();
+        (*r, w.clone(), ci)
+    });
+    assert_eq!(order, sorted);
+    assert!(cs
+        .iter()
+        .all(|s| !s.host.is_empty() && s.host == ls[0].host));
+    // The same keys in every sample and in the manifest.
+    let lkeys: BTreeSet<_> = sample_lines(Path::new(&local))
+        .iter()
+        .map(value_keys)
+        .collect();
+    let ckeys: BTreeSet<_> = sample_lines(&collected).iter().map(value_keys).collect();
+    assert_eq!(lkeys, ckeys);
+    assert_eq!(lkeys.len(), 1, "{lkeys:?}");
+    let mv = |m: &Manifest| serde_json::to_value(m).unwrap();
+    assert_eq!(value_keys(&mv(&lm)), value_keys(&mv(&cm)));
+    assert_eq!(lm.allocators, cm.allocators);
+    let wl = |m: &Manifest| {
+        m.workloads
+            .iter()
+            .map(|w| {
+                (
+                    w.name.clone(),
+                    w.hash.clone(),
+                    w.threads,
+                    w.ops,
+                    w.path.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(wl(&lm), wl(&cm));
+    assert_eq!(
+        (lm.repeats, lm.touch.clone(), lm.check, lm.kind.clone()),
+        (cm.repeats, cm.touch.clone(), cm.check, cm.kind.clone())
+    );
+    assert!(cm
+        .notes
+        .iter()
+        .any(|n| n.contains("collected by `hakmem collect`")));
+
+    // `hakmem report` reads the collected bundle as it reads a local one.
+    let html = d.join("r.html").display().to_string();
+    let rep = run_ok(&[
+        "report",
+        &collected.display().to_string(),
+        &local,
+        "--html",
+        &html,
+    ]);
+    assert!(String::from_utf8_lossy(&rep.stdout).contains("rm"));
+    assert!(std::fs::metadata(&html).unwrap().len() > 1000);
+}
+
+/// The children of process `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_killed_job_is_missing_with_its_command_and_its_rerun_completes_the_bundle() {
+    let d = scratch("cluster-killed");
+    let (a, b) = workloads(&d, "2000000");
+    let plan = d.join("plan");
+    let p = plan.display().to_string();
+    // --check makes every child slow enough to be killed while it replays.
+    run_ok(&[
+        "plan",
+        "replay",
+        &a,
+        &b,
+        "--alloc",
+        "system",
+        "--alloc",
+        "hakmem",
+        "--repeats",
+        "1",
+        "--check",
+        "-o",
+        &p,
+    ]);
+    // Kill job 0 while its child replays: no sample may appear, and the child must die with it.
+    let mut job = Command::new(hakmem())
+        .args(["run-job", &p, "0"])
+        .env_remove("LD_PRELOAD")
+        .spawn()
+        .unwrap();
+    let child = loop {
+        if let Some(&c) = children(job.id()).first() {
+            break c;
+        }
+        assert!(
+            job.try_wait().unwrap().is_none(),
+            "run-job ended before its child was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    job.kill().unwrap();
+    job.wait().unwrap();
+    for _ in 0..10_000 {
+        if !Path::new(&format!("/proc/{child}")).exists()
+            || std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "the job's child outlived it: {stat}"
+    );
+    assert!(!plan.join("samples/0.json").exists());
+    for k in 1..4 {
+        run_ok(&["run-job", &p, &k.to_string()]);
+    }
+
+    let out = run(&["collect", &p]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing: 1 of 4 jobs"), "{err}");
+    assert!(err.contains(&format!("run-job {p} 0")), "{err}");
+    let (m, s) = bundle(&plan.join("bundle"));
+    assert_eq!(s.len(), 3);
+    assert!(
+        m.notes.iter().any(|n| n.contains("incomplete")),
+        "{:?}",
+        m.notes
+    );
+    let rerun = std::fs::read_to_string(plan.join("rerun.txt")).unwrap();
+    assert_eq!(rerun.lines().count(), 1);
+    let st = Command::new("sh")
+        .arg(plan.join("rerun.txt"))
+        .env_remove("LD_PRELOAD")
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let out = run_ok(&["collect", &p]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, s) = bundle(&plan.join("bundle"));
+    assert_eq!(s.len(), 4);
+    assert!(s.iter().all(|x| x.status == Some(Status::Ok)));
+    assert!(!m.notes.iter().any(|n| n.contains("incomplete")));
+    assert!(!plan.join("rerun.txt").exists());
+}
+
+#[test]
+fn collect_refuses_other_plans_and_builds_and_flags_mixed_hosts() {
+    let d = scratch("cluster-refuse");
+    let (a, _) = workloads(&d, "20000");
+    let mk = |name: &str| {
+        let p = d.join(name).display().to_string();
+        run_ok(&[
+            "plan",
+            "replay",
+            &a,
+            "--alloc",
+            "system",
+            "--alloc",
+            "mimalloc",
+            "--repeats",
+            "2",
+            "-o",
+            &p,
+        ]);
+        for k in 0..4 {
+            run_ok(&["run-job", &p, &k.to_string()]);
+        }
+        PathBuf::from(p)
+    };
+    let (one, two) = (mk("one"), mk("two"));
+    let s = |p: &Path, k: usize| p.join(format!("samples/{k}.json"));
+
+    // A sample of another plan.
+    let mine = std::fs::read(s(&one, 1)).unwrap();
+    std::fs::copy(s(&two, 1), s(&one, 1)).unwrap();
+    let out = run(&["collect", &one.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("different plans"),
+        "{err}"
+    );
+    assert!(
+        !one.join("bundle").exists(),
+        "nothing is written when collect refuses"
+    );
+    std::fs::write(s(&one, 1), &mine).unwrap();
+
+    // A sample taken by another build of hakmem.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s(&one, 2)).unwrap()).unwrap();
+    v["tool"]["build"] = "build-id:0000".into();
+    std::fs::write(s(&one, 2), serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = run(&["collect", &one.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("different builds"), "{err}");
+    // ... and a job cannot be run by another build either: the plan names its build.
+    let mut plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(two.join("plan.json")).unwrap()).unwrap();
+    plan["tool"]["build"] = "build-id:0000".into();
+    std::fs::write(two.join("plan.json"), serde_json::to_vec(&plan).unwrap()).unwrap();
+    let out = run(&["run-job", "--force", &two.display().to_string(), "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different builds"));
+
+    // Bad input: no such job, not a plan.
+    let out = run(&["run-job", &one.display().to_string(), "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it has 4 jobs"));
+    let out = run(&["collect", &d.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plan directory"));
+    let out = run(&["plan", "replay", &a, "-o", &one.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+
+    // Two hosts of two CPU models (as two node kinds of a cluster would write them): flagged at collect
+    // time, and the report keeps ratios within one kind.
+    run_ok(&["run-job", "--force", &one.display().to_string(), "2"]);
+    for k in [2, 3] {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s(&one, k)).unwrap()).unwrap();
+        v["sample"]["host"] = "node-b".into();
+        v["sample"]["cpu"] = "Other CPU".into();
+        v["machine"]["hostname"] = "node-b".into();
+        std::fs::write(s(&one, k), serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+    let out = run_ok(&["collect", &one.display().to_string()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("samples come from 2 hosts"), "{err}");
+    assert!(err.contains("configuration system ran on 2 hosts"), "{err}");
+    assert!(err.contains("heterogeneous nodes: 2 CPU models"), "{err}");
+    let rep = run_ok(&["report", &one.join("bundle").display().to_string()]);
+    let text = String::from_utf8_lossy(&rep.stdout);
+    assert!(text.contains("rm @ Other CPU"), "{text}");
+}
