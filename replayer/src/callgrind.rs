@@ -11,6 +11,7 @@ use crate::orchestrate::{self, Runner, Task};
 use crate::spec::AllocSpec;
 use anyhow::Context;
 use reports::model::{Status, WorkloadInfo};
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -127,27 +128,41 @@ pub fn run(
         .as_ref()
         .and_then(|b| rows.iter().find(|r| &r.0 == b))
         .map(per_op);
-    println!("callgrind: {}", info.name);
-    println!(
-        "{:<40} {:>14} {:>14} {:>12} {:>8} {:>7}",
-        "config", "Ir total", "Ir setup", "ops", "Ir/op", "ratio"
-    );
+    use reports::table::{Table, Tone};
+    let mut t = Table {
+        header: ["config", "Ir total", "Ir setup", "ops", "Ir/op", "vs base"]
+            .map(String::from)
+            .to_vec(),
+        numeric: vec![false, true, true, true, true, true],
+        rows: Vec::new(),
+    };
     for r in &rows {
-        let ratio = base_ir
-            .map(|b| format!("{:.3}", per_op(r) / b))
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "{:<40} {:>14} {:>14} {:>12} {:>8.1} {:>7}",
-            r.0,
-            r.1,
-            r.2,
-            r.3,
-            per_op(r),
-            ratio
-        );
+        let is_base = base.as_deref() == Some(r.0.as_str());
+        let ratio = match base_ir {
+            _ if is_base => ("baseline".to_owned(), Tone::Dim),
+            Some(b) if b > 0.0 => (reports::format::ratio(per_op(r) / b), Tone::Plain),
+            _ => (String::new(), Tone::Plain),
+        };
+        let p = |s: String| (s, Tone::Plain);
+        t.rows.push(vec![
+            p(r.0.clone()),
+            p(reports::format::count(r.1 as f64)),
+            p(reports::format::count(r.2 as f64)),
+            p(reports::format::count(r.3 as f64)),
+            p(format!("{:.1}", per_op(r))),
+            ratio,
+        ]);
     }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "callgrind: {}", info.name)?;
+    out.write_all(
+        reports::terminal::render_table(&t, reports::terminal::Style::auto()).as_bytes(),
+    )?;
     if let Some(b) = base {
-        println!("ratio = Ir/op / Ir/op of `{b}` (below 1: fewer instructions)");
+        writeln!(
+            out,
+            "vs base = Ir/op ÷ Ir/op of `{b}` (below 1×: fewer instructions per op)"
+        )?;
     }
     Ok(if failures > 0 { 1 } else { 0 })
 }

@@ -3,7 +3,7 @@
 //!
 //! Layout of the replay side: [`spec`] (allocator specs and sweeps) → [`orchestrate`] (children, cores,
 //! timeouts) → [`child`] (inside a child: [`workload`] decoding into a [`program::Program`], [`engine`]
-//! replay through a [`backend`]) → [`bundle`] (results on disk) → [`summary`] (terminal table).
+//! replay through a [`backend`]) → [`bundle`] (results on disk) → the terminal tables of `reports::terminal` ([`summary`]: the baseline rule).
 #![deny(missing_docs)]
 
 pub mod backend;
@@ -12,7 +12,9 @@ pub mod callgrind;
 pub mod child;
 pub mod demo;
 pub mod engine;
+pub mod files;
 pub mod hakmem_backend;
+pub mod options;
 pub mod orchestrate;
 pub mod plan;
 pub mod program;

@@ -74,10 +74,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// A closed stdout (`hakmem info x | head`) is not an error.
+/// A closed stdout (`hakmem info x | head`) is not an error, whether the write error reaches here as an
+/// `io::Error` or wrapped in a `serde_json::Error` (`info --json`, `--export-json -`).
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
     })
 }

@@ -11,7 +11,7 @@ use crate::child::Job;
 use crate::spec::BackendKind;
 use reports::model::{Sample, Status};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -95,6 +95,7 @@ pub fn run_tasks(
             });
         }
         drop(tx);
+        let mut bar = reports::progress::Progress::new("samples", total as u64, show);
         for (done, sample) in rx.into_iter().enumerate() {
             if show {
                 let what = match sample.status {
@@ -102,24 +103,17 @@ pub fn run_tasks(
                     Some(st) => format!("{st:?}"),
                     None => String::new(),
                 };
-                let mut e = std::io::stderr().lock();
-                let _ = write!(
-                    e,
-                    "\r\x1b[2K[{}/{}] {} {} #{}: {}",
-                    done + 1,
-                    total,
-                    sample.config,
-                    sample.workload,
-                    sample.repeat,
-                    what
+                bar.set(
+                    done as u64 + 1,
+                    &format!(
+                        "{} {} #{}: {what}",
+                        sample.config, sample.workload, sample.repeat
+                    ),
                 );
-                let _ = e.flush();
             }
             on_sample(sample);
         }
-        if show {
-            eprint!("\r\x1b[2K");
-        }
+        bar.finish("");
     });
 }
 

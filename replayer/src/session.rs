@@ -246,14 +246,21 @@ impl Session {
             return Err(e);
         }
         bundle.finish()?;
-        let labels: Vec<String> = self.configs.iter().map(|c| c.label.clone()).collect();
-        let table =
-            crate::summary::summary_table(bundle.samples(), &labels, self.baseline.as_deref());
+        // The same tables as `hakmem report` (one renderer, one set of formats), read back from the bundle
+        // just written.
+        let report = reports::load_report(&[bundle.dir().to_path_buf()], self.baseline.as_deref())
+            .map_err(|e| anyhow::anyhow!("reading back the bundle: {e}"))?;
         let to_stdout = self
             .export_json
             .as_ref()
             .map(|p| p.as_os_str() != "-")
             .unwrap_or(true);
+        let style = if to_stdout {
+            reports::terminal::Style::auto()
+        } else {
+            reports::terminal::Style::default()
+        };
+        let table = reports::terminal::render_terminal(&report, style);
         let text = format!("{table}results: {}\n", bundle.dir().display());
         if to_stdout {
             std::io::stdout().lock().write_all(text.as_bytes())?;

@@ -1,19 +1,16 @@
-//! A progress bar on stderr, drawn only when stderr is a terminal (hidden when piped, as hyperfine's
-//! `--style auto`). Hand-rolled: one line redrawn with `\r`, at most ten times a second.
+//! Progress bars on stderr (the `indicatif` crate), drawn only when stderr is a terminal and hidden when
+//! piped, as hyperfine's `--style auto`.
 //!
 //! Entry point: [`Progress::auto`]; then [`Progress::set`] as work advances and [`Progress::finish`].
 
-use std::io::Write;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::{Duration, Instant};
 
 /// One progress bar.
 pub struct Progress {
+    bar: ProgressBar,
     enabled: bool,
-    label: String,
-    total: u64,
-    done: u64,
     start: Instant,
-    last_draw: Option<Instant>,
 }
 
 impl Progress {
@@ -24,13 +21,23 @@ impl Progress {
 
     /// A bar drawn only if `enabled`.
     pub fn new(label: &str, total: u64, enabled: bool) -> Progress {
+        let target = if enabled {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:24}] {pos}/{len} {elapsed_precise} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>-");
+        bar.set_style(style);
+        bar.set_prefix(label.to_owned());
         Progress {
+            bar,
             enabled,
-            label: label.to_owned(),
-            total,
-            done: 0,
             start: Instant::now(),
-            last_draw: None,
         }
     }
 
@@ -44,56 +51,18 @@ impl Progress {
         self.start.elapsed()
     }
 
-    /// Records progress (`done` of `total`) with a short message, redrawing at most every 100 ms.
+    /// Records progress (`done` of the total) with a short message (redrawn at most ten times a second).
     pub fn set(&mut self, done: u64, msg: &str) {
-        self.done = done.min(self.total);
-        if !self.enabled {
-            return;
-        }
-        let now = Instant::now();
-        if self
-            .last_draw
-            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
-        {
-            return;
-        }
-        self.last_draw = Some(now);
-        self.draw(msg);
-    }
-
-    fn draw(&self, msg: &str) {
-        let width = crate::term::width(2).unwrap_or(80).clamp(40, 200);
-        let bar_w = 24usize;
-        let filled = if self.total == 0 {
-            0
-        } else {
-            (self.done as usize * bar_w) / self.total as usize
-        };
-        let head = format!(
-            "{} [{}{}] {}/{} {:.1}s ",
-            self.label,
-            "#".repeat(filled),
-            "-".repeat(bar_w - filled),
-            self.done,
-            self.total,
-            self.start.elapsed().as_secs_f64()
-        );
-        let room = width.saturating_sub(head.chars().count() + 1);
-        let msg: String = msg.chars().take(room).collect();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{head}{msg}");
-        let _ = err.flush();
+        self.bar
+            .set_position(done.min(self.bar.length().unwrap_or(u64::MAX)));
+        self.bar.set_message(msg.to_owned());
     }
 
     /// Clears the bar (on a terminal) and prints `msg` as a normal line on stderr (always).
     pub fn finish(&mut self, msg: &str) {
-        let mut err = std::io::stderr().lock();
-        if self.enabled {
-            let _ = write!(err, "\r\x1b[2K");
-        }
+        self.bar.finish_and_clear();
         if !msg.is_empty() {
-            let _ = writeln!(err, "{msg}");
+            eprintln!("{msg}");
         }
-        let _ = err.flush();
     }
 }

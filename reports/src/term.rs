@@ -1,4 +1,4 @@
-//! The terminal: whether stdout/stderr is one, and its width. The only `unsafe` of this crate (one ioctl).
+//! The terminal: whether stdout/stderr is one, and its width (through the `terminal_size` crate).
 
 use std::io::IsTerminal;
 
@@ -12,19 +12,19 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Width of the terminal on `fd`, if it is one; `COLUMNS` overrides.
+/// Width of the terminal on stdout (`fd` 1) or stderr (any other `fd`), if it is one; `COLUMNS` overrides.
 pub fn width(fd: i32) -> Option<usize> {
-    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+    {
         return Some(c);
     }
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
+    let size = if fd == 1 {
+        terminal_size::terminal_size_of(std::io::stdout())
+    } else {
+        terminal_size::terminal_size_of(std::io::stderr())
     };
-    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points to a live, writable local;
-    // on a descriptor that is not a terminal it fails with ENOTTY and writes nothing.
-    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
-    (r == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+    size.map(|(w, _)| usize::from(w.0)).filter(|&w| w > 0)
 }

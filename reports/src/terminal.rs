@@ -30,18 +30,15 @@ impl Style {
     }
 }
 
-fn paint(s: &str, tone: Tone, style: Style) -> String {
-    if !style.colour || s.is_empty() {
-        return s.to_owned();
+fn colour_of(tone: Tone) -> Option<(comfy_table::Color, bool)> {
+    use comfy_table::Color;
+    match tone {
+        Tone::Plain => None,
+        Tone::Better => Some((Color::Green, true)),
+        Tone::Worse => Some((Color::Red, true)),
+        Tone::Dim => Some((Color::DarkGrey, false)),
+        Tone::Failed => Some((Color::Yellow, false)),
     }
-    let code = match tone {
-        Tone::Plain => return s.to_owned(),
-        Tone::Better => "1;32",
-        Tone::Worse => "1;31",
-        Tone::Dim => "2",
-        Tone::Failed => "33",
-    };
-    format!("\x1b[{code}m{s}\x1b[0m")
 }
 
 fn shorten(s: &str, max: usize) -> String {
@@ -54,51 +51,78 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-/// Renders a [`Table`] with aligned columns. Column 0 is shortened if the table would exceed the width.
+/// Renders a [`Table`] with aligned columns (numeric ones right-aligned), two spaces apart, through
+/// `comfy-table`: the one table renderer of the terminal (`report`, `demo`, `replay`, `bench`). Column 0
+/// is shortened with `…` if the table would exceed [`Style::width`].
 pub fn render_table(t: &Table, style: Style) -> String {
+    use comfy_table::{Attribute, Cell, CellAlignment, ContentArrangement};
     let ncol = t.header.len();
+    if ncol == 0 {
+        return String::new();
+    }
     let len = |s: &str| s.chars().count();
     let mut widths: Vec<usize> = t.header.iter().map(|h| len(h)).collect();
     for row in &t.rows {
-        for (i, c) in row.iter().enumerate() {
+        for (i, c) in row.iter().enumerate().take(ncol) {
             widths[i] = widths[i].max(len(&c.0));
         }
     }
+    let mut first = widths[0];
     if let Some(w) = style.width {
         let total: usize = widths.iter().sum::<usize>() + 2 * (ncol - 1);
         if total > w {
-            let excess = total - w;
-            widths[0] = widths[0].saturating_sub(excess).max(12);
+            first = widths[0].saturating_sub(total - w).max(12);
         }
     }
-    let mut out = String::new();
-    let line = |cells: Vec<(String, Tone)>, out: &mut String| {
-        let mut parts = Vec::new();
-        for (i, (text, tone)) in cells.into_iter().enumerate() {
-            let text = if i == 0 {
-                shorten(&text, widths[0])
-            } else {
-                text
-            };
-            let pad = widths[i].saturating_sub(len(&text));
-            let padded = if t.numeric[i] {
-                format!("{}{}", " ".repeat(pad), paint(&text, tone, style))
-            } else if i + 1 == ncol {
-                paint(&text, tone, style)
-            } else {
-                format!("{}{}", paint(&text, tone, style), " ".repeat(pad))
-            };
-            parts.push(padded);
+    let mut ct = comfy_table::Table::new();
+    ct.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if style.colour {
+        ct.enforce_styling();
+    } else {
+        ct.force_no_tty();
+    }
+    let cell = |i: usize, text: &str, tone: Tone| {
+        let text = if i == 0 {
+            shorten(text, first)
+        } else {
+            text.to_owned()
+        };
+        let mut c = Cell::new(text);
+        if t.numeric.get(i).copied().unwrap_or(false) {
+            c = c.set_alignment(CellAlignment::Right);
         }
-        out.push_str(parts.join("  ").trim_end());
-        out.push('\n');
+        if style.colour {
+            if let Some((colour, bold)) = colour_of(tone) {
+                c = c.fg(colour);
+                if bold {
+                    c = c.add_attribute(Attribute::Bold);
+                }
+            }
+        }
+        c
     };
-    line(
-        t.header.iter().map(|h| (h.clone(), Tone::Plain)).collect(),
-        &mut out,
+    ct.set_header(
+        t.header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| cell(i, h, Tone::Plain)),
     );
     for row in &t.rows {
-        line(row.clone(), &mut out);
+        ct.add_row(
+            row.iter()
+                .take(ncol)
+                .enumerate()
+                .map(|(i, (text, tone))| cell(i, text, *tone)),
+        );
+    }
+    for (i, col) in ct.column_iter_mut().enumerate() {
+        col.set_padding((0, if i + 1 == ncol { 0 } else { 2 }));
+    }
+    let mut out = String::new();
+    for line in ct.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }

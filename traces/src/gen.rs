@@ -181,7 +181,43 @@ impl RandomMixed {
     }
 }
 
-/// Writes random-mixed as a one-thread workload. Slots are the generator's slots (local slots 0..ws).
+/// Generator slots → workload slots, numbered in order of first use, so that a workload has as many object
+/// slots as slots it touches (at most `min(ws, steps)`), not `ws`: `--ws 100000000 --iters 10` needs 10
+/// object slots, not 10^8 (the replayer sizes its object table by them). Leftovers are listed in
+/// *generator* slot order, the order in which the live benchmark frees them, so both run the same sequence.
+/// Memory: one map entry per touched slot, never one per slot of `ws`.
+#[derive(Default)]
+struct SlotMap {
+    dense: std::collections::HashMap<u32, u32>,
+    live: Vec<bool>,
+}
+
+impl SlotMap {
+    /// The workload slot of generator slot `slot` and whether it holds a live object.
+    fn get(&mut self, slot: u32) -> (u32, &mut bool) {
+        let next = self.live.len() as u32;
+        let d = *self.dense.entry(slot).or_insert(next);
+        if d == next {
+            self.live.push(false);
+        }
+        (d, &mut self.live[d as usize])
+    }
+
+    /// Workload slots still live, in generator slot order.
+    fn leftovers(&self) -> Vec<u32> {
+        let mut v: Vec<(u32, u32)> = self
+            .dense
+            .iter()
+            .filter(|(_, &d)| self.live[d as usize])
+            .map(|(&s, &d)| (s, d))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, d)| d).collect()
+    }
+}
+
+/// Writes random-mixed as a one-thread workload. Local slots are the generator's slots numbered in order of
+/// first use ([`SlotMap`]).
 pub fn random_mixed(p: &RandomMixedParams) -> WorkloadWriter {
     let mut w = WorkloadWriter::new(format!(
         "hakmem gen random-mixed --iters {} --ws {} --seed {} --min {} --max {}",
@@ -190,15 +226,15 @@ pub fn random_mixed(p: &RandomMixedParams) -> WorkloadWriter {
     let t = w.add_thread(0, 1);
     let mut stats = StatsTracker::new();
     let mut g = RandomMixed::from_params(p);
-    let mut live = vec![false; p.ws.max(1) as usize];
+    let mut slots = SlotMap::default();
     let mut emit = |w: &mut WorkloadWriter, op: StoredOp| {
         stats.push(t, &op);
         w.push(t, &op);
     };
     for _ in 0..p.iters {
         let (slot, size) = g.next();
-        let obj = ObjRef::Local(slot);
-        let l = &mut live[slot as usize];
+        let (d, l) = slots.get(slot);
+        let obj = ObjRef::Local(d);
         if *l {
             emit(&mut w, StoredOp::Free { obj });
         } else {
@@ -206,15 +242,13 @@ pub fn random_mixed(p: &RandomMixedParams) -> WorkloadWriter {
         }
         *l = !*l;
     }
-    for (slot, l) in live.iter().enumerate() {
-        if *l {
-            emit(
-                &mut w,
-                StoredOp::Free {
-                    obj: ObjRef::Local(slot as u32),
-                },
-            );
-        }
+    for d in slots.leftovers() {
+        emit(
+            &mut w,
+            StoredOp::Free {
+                obj: ObjRef::Local(d),
+            },
+        );
     }
     w.stats = stats.finish();
     w
@@ -540,8 +574,7 @@ pub fn threads(p: &ThreadsParams) -> Result<WorkloadWriter, GenError> {
         .map(|t| RandomMixed::new(p.seed.wrapping_add(t as u64), p.ws, p.min, p.max))
         .collect();
     let mut remote_rng = Rng::new(p.seed ^ 0x5EED_F7E4_07E5);
-    let ws = p.ws.max(1) as usize;
-    let mut live = vec![vec![false; ws]; n];
+    let mut live: Vec<SlotMap> = (0..n).map(|_| SlotMap::default()).collect();
     let mut inbox: Vec<std::collections::VecDeque<u32>> = vec![Default::default(); n];
     let mut next_shared = 0u32;
     let mut stats = StatsTracker::new();
@@ -561,7 +594,7 @@ pub fn threads(p: &ThreadsParams) -> Result<WorkloadWriter, GenError> {
                 );
             }
             let (slot, size) = gens[t].next();
-            let l = &mut live[t][slot as usize];
+            let (slot, l) = live[t].get(slot);
             if *l {
                 emit(
                     &mut w,
@@ -606,16 +639,14 @@ pub fn threads(p: &ThreadsParams) -> Result<WorkloadWriter, GenError> {
                 },
             );
         }
-        for (slot, l) in live[t].iter().enumerate() {
-            if *l {
-                emit(
-                    &mut w,
-                    t,
-                    StoredOp::Free {
-                        obj: ObjRef::Local(slot as u32),
-                    },
-                );
-            }
+        for slot in live[t].leftovers() {
+            emit(
+                &mut w,
+                t,
+                StoredOp::Free {
+                    obj: ObjRef::Local(slot),
+                },
+            );
         }
     }
     w.stats = stats.finish();
@@ -654,5 +685,70 @@ mod tests {
             live[s as usize] ^= true;
         }
         assert!(frees > 20, "{frees}");
+    }
+
+    #[test]
+    fn a_huge_working_set_with_few_steps_makes_few_object_slots() {
+        // Was: `--ws 100000000 --iters 10` wrote 10^8 object slots (755 MiB of object table to replay),
+        // and `--ws 4294967295` aborted allocating a 4 GiB `live` array.
+        for ws in [100_000_000, u32::MAX] {
+            let p = RandomMixedParams {
+                iters: 10,
+                ws,
+                ..RandomMixedParams::default()
+            };
+            let w = random_mixed(&p);
+            let h = w.header().unwrap();
+            assert!(h.object_slots <= 10, "{}", h.object_slots);
+            let t = threads(&ThreadsParams {
+                threads: 2,
+                iters: 10,
+                ws,
+                min: 16,
+                max: 64,
+                remote: 0.5,
+                seed: 1,
+            })
+            .unwrap();
+            assert!(t.header().unwrap().object_slots <= 40);
+        }
+    }
+
+    #[test]
+    fn renumbered_slots_free_leftovers_in_generator_slot_order() {
+        // The live benchmark frees leftovers in generator slot order; the workload must do the same.
+        let p = RandomMixedParams {
+            iters: 1001,
+            ws: 64,
+            ..RandomMixedParams::default()
+        };
+        let mut g = RandomMixed::from_params(&p);
+        let mut live: Vec<Option<u64>> = vec![None; 64];
+        for _ in 0..p.iters {
+            let (s, size) = g.next();
+            live[s as usize] = match live[s as usize] {
+                Some(_) => None,
+                None => Some(size),
+            };
+        }
+        let expect: Vec<u64> = live.iter().flatten().copied().collect();
+        let w = random_mixed(&p);
+        let bytes = w.threads()[0].bytes();
+        let mut pos = 0;
+        let mut size_of = std::collections::HashMap::new();
+        let mut tail = Vec::new();
+        let mut n = 0u64;
+        while pos < bytes.len() {
+            let op = StoredOp::decode(bytes, &mut pos).unwrap();
+            n += 1;
+            match op {
+                StoredOp::Malloc { obj, size } => {
+                    size_of.insert(obj, size);
+                }
+                StoredOp::Free { obj } if n > p.iters => tail.push(size_of[&obj]),
+                _ => {}
+            }
+        }
+        assert_eq!(tail, expect);
     }
 }

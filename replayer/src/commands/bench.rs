@@ -4,9 +4,11 @@
 
 use replayer::child::Source;
 use replayer::engine::{ProducerConsumer, RandomMixed, Touch};
+use replayer::options;
 use replayer::session::{Input, Session};
 use reports::model::WorkloadInfo;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Subcommands of `hakmem bench`.
 #[derive(clap::Subcommand)]
@@ -25,34 +27,34 @@ pub struct Common {
     #[arg(long = "alloc", value_name = "SPEC", default_values_t = ["system".to_string(), "mimalloc".to_string(), "hakmem".to_string()])]
     allocs: Vec<String>,
     /// Samples per configuration, interleaved across configurations.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value = "5", value_name = "N", value_parser = options::repeats)]
     repeats: u32,
     /// Children at once [default: usable cores / threads of the bench, at least 1].
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = options::jobs)]
     jobs: Option<usize>,
     /// How much of each new block to write.
     #[arg(long, value_enum, default_value_t = Touch::First)]
     touch: Touch,
-    /// Kill a child after this many seconds.
-    #[arg(long, default_value_t = 600.0)]
-    timeout: f64,
+    /// Kill a child after this many seconds (recorded as a `timeout` sample).
+    #[arg(long, default_value = "600", value_name = "SECONDS", value_parser = options::timeout)]
+    timeout: Duration,
     /// Time one call in N for latency percentiles (0 = off).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value = "64", value_name = "N", value_parser = options::latency_every)]
     latency_every: u32,
     /// Smallest size [default: $HAKMEM_BENCH_MIN_SIZE, else 16].
-    #[arg(long)]
+    #[arg(long, value_name = "BYTES", value_parser = options::block_size_u32)]
     min: Option<u32>,
     /// Largest size [default: $HAKMEM_BENCH_MAX_SIZE, else 1024].
-    #[arg(long)]
+    #[arg(long, value_name = "BYTES", value_parser = options::block_size_u32)]
     max: Option<u32>,
     /// Bundle directory [default: ./hakmem-results/bench-DATE].
-    #[arg(long, short = 'o')]
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
     out: Option<PathBuf>,
     /// Also write the whole bundle as one JSON document (`-` = stdout).
     #[arg(long, value_name = "FILE")]
     export_json: Option<PathBuf>,
-    /// Configuration the ratios refer to [default: mimalloc if measured, else the first].
-    #[arg(long)]
+    /// Configuration the ratios refer to [default: system if measured, else the first].
+    #[arg(long, value_name = "NAME")]
     baseline: Option<String>,
     /// Instead of timing: run each configuration once under `valgrind --tool=callgrind` and print
     /// instructions per op (a run with 0 iterations is subtracted for setup).
@@ -63,15 +65,22 @@ pub struct Common {
 /// Arguments of `hakmem bench random-mixed`.
 #[derive(clap::Args)]
 pub struct RandomMixedArgs {
-    /// Steps.
-    #[arg(default_value_t = 1_000_000)]
-    iters: u64,
-    /// Working set (slots).
-    #[arg(default_value_t = 256)]
-    ws: u32,
-    /// PRNG seed.
-    #[arg(default_value_t = 42)]
-    seed: u64,
+    /// Steps (each step is one malloc or one free) [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = options::bench_steps)]
+    iters: Option<u64>,
+    /// Working set: number of slots [default: 256].
+    #[arg(long, value_name = "N", value_parser = options::ws)]
+    ws: Option<u32>,
+    /// PRNG seed [default: 42].
+    #[arg(long, value_name = "N", value_parser = options::seed)]
+    seed: Option<u64>,
+    /// The memo's positional spelling `ITERS WS SEED`, kept for old scripts (hidden; the flags win).
+    #[arg(hide = true, value_name = "ITERS", value_parser = options::bench_steps)]
+    iters_pos: Option<u64>,
+    #[arg(hide = true, value_name = "WS", value_parser = options::ws)]
+    ws_pos: Option<u32>,
+    #[arg(hide = true, value_name = "SEED", value_parser = options::seed)]
+    seed_pos: Option<u64>,
     #[command(flatten)]
     common: Common,
 }
@@ -79,14 +88,17 @@ pub struct RandomMixedArgs {
 /// Arguments of `hakmem bench producer-consumer`.
 #[derive(clap::Args)]
 pub struct ProducerConsumerArgs {
-    /// Blocks passed from producer to consumer.
-    #[arg(default_value_t = 1_000_000)]
-    iters: u64,
+    /// Blocks passed from producer to consumer [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = options::bench_steps)]
+    iters: Option<u64>,
+    /// The old positional spelling of `--iters` (hidden; the flag wins).
+    #[arg(hide = true, value_name = "ITERS", value_parser = options::bench_steps)]
+    iters_pos: Option<u64>,
     /// Blocks in flight at most (ring capacity, rounded up to a power of two).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value = "1024", value_name = "N", value_parser = options::depth)]
     depth: u32,
     /// PRNG seed for the sizes.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value = "42", value_name = "N", value_parser = options::seed)]
     seed: u64,
     #[command(flatten)]
     common: Common,
@@ -97,10 +109,7 @@ fn size_bound(flag: Option<u32>, env: &str, default: u32) -> anyhow::Result<u32>
         return Ok(v);
     }
     match std::env::var(env) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{env}={v:?} is not a size in bytes")),
+        Ok(v) => options::block_size_u32(&v).map_err(|e| anyhow::anyhow!("{env}={v:?}: {e}")),
         Err(_) => Ok(default),
     }
 }
@@ -109,7 +118,10 @@ fn size_bound(flag: Option<u32>, env: &str, default: u32) -> anyhow::Result<u32>
 fn size_band(c: &Common) -> anyhow::Result<(u32, u32)> {
     let min = size_bound(c.min, "HAKMEM_BENCH_MIN_SIZE", 16)?;
     let max = size_bound(c.max, "HAKMEM_BENCH_MAX_SIZE", 1024)?;
-    anyhow::ensure!(min <= max && max > 0, "size range [{min}, {max}] is empty");
+    anyhow::ensure!(
+        min <= max && max > 0,
+        "size range [{min}, {max}] (--min, --max) is empty; the sizes are drawn from [min, max]"
+    );
     Ok((min, max))
 }
 
@@ -118,24 +130,23 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
     let (common, name, threads, source) = match args {
         Bench::RandomMixed(a) => {
             let (min, max) = size_band(&a.common)?;
-            anyhow::ensure!(a.ws > 0, "the working set must have at least one slot");
             let p = RandomMixed {
-                iters: a.iters,
-                ws: a.ws,
-                seed: a.seed,
+                iters: a.iters.or(a.iters_pos).unwrap_or(1_000_000),
+                ws: a.ws.or(a.ws_pos).unwrap_or(256),
+                seed: a.seed.or(a.seed_pos).unwrap_or(42),
                 min,
                 max,
             };
             let name = format!(
                 "random-mixed(iters={},ws={},seed={},min={min},max={max})",
-                a.iters, a.ws, a.seed
+                p.iters, p.ws, p.seed
             );
             (a.common, name, 1, Source::RandomMixed(p))
         }
         Bench::ProducerConsumer(a) => {
             let (min, max) = size_band(&a.common)?;
             let p = ProducerConsumer {
-                iters: a.iters,
+                iters: a.iters.or(a.iters_pos).unwrap_or(1_000_000),
                 depth: a.depth,
                 seed: a.seed,
                 min,
@@ -143,15 +154,21 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
             };
             let name = format!(
                 "producer-consumer(iters={},depth={},seed={},min={min},max={max})",
-                a.iters, a.depth, a.seed
+                p.iters, p.depth, p.seed
             );
             (a.common, name, 2, Source::ProducerConsumer(p))
         }
     };
-    let (configs, timeout) =
-        super::checked_run_setup(&common.allocs, common.repeats, common.timeout)?;
+    let configs = super::checked_run_setup(&common.allocs, common.baseline.as_deref())?;
+    let timeout = common.timeout;
+    if let Some(out) = &common.out {
+        replayer::files::check_output_dir(out, "--out")?;
+    }
+    // The exact op count of random-mixed (steps + leftover frees) costs a simulation of the whole loop in
+    // this process: done only while it is cheap (at most ~0.1 s); past that the samples carry the count.
     let ops = match &source {
-        Source::RandomMixed(p) => replayer::workload::random_mixed_ops(p),
+        Source::RandomMixed(p) if p.iters <= 10_000_000 => replayer::workload::random_mixed_ops(p),
+        Source::RandomMixed(_) => 0,
         Source::ProducerConsumer(p) => 2 * p.iters,
         Source::Workload { .. } => 0,
     };

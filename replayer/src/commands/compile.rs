@@ -2,6 +2,7 @@
 //! library side is `traces::compile`.
 
 use anyhow::Context;
+use std::io::Write;
 use std::path::PathBuf;
 use traces::compile::{compile_files_to, CompileOptions};
 
@@ -12,12 +13,12 @@ pub struct Args {
     /// is not a workload is taken as a raw trace).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Output workload file.
-    #[arg(short, long)]
+    /// Output workload file (created 0600).
+    #[arg(short = 'o', long = "out", alias = "output", value_name = "FILE")]
     output: PathBuf,
     /// Log-inversion window in microseconds: how late another thread's free of an address may be logged
     /// after the address was handed out again and still be attributed to the earlier object.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value = "10000", value_name = "MICROSECONDS", value_parser = replayer::options::inversion_window_us)]
     inversion_window_us: u64,
     /// Print phase timings and throughput.
     #[arg(long)]
@@ -52,7 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let s = &c.summary;
     let secs = t.elapsed().as_secs_f64();
     let st = &c.workload.stats;
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "wrote {}: {} events from {} file{} -> {} ops, {} threads, {} object slots, {} bytes ({:.2} bytes/op)",
         args.output.display(),
         c.events,
@@ -63,8 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         s.object_slots,
         s.bytes,
         if s.ops == 0 { 0.0 } else { s.bytes as f64 / s.ops as f64 }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  cross-thread frees {}, reallocs {}; unknown frees {}, double frees {}, inversions repaired {}, \
          missing frees {}, failed allocs {}",
         st.cross_thread_frees,
@@ -74,9 +78,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         st.inversions_repaired,
         st.missing_frees,
         st.failed_allocs
-    );
+    )?;
     for n in &c.workload.notes {
-        println!("  note: {n}");
+        writeln!(out, "  note: {n}")?;
     }
     if args.stats {
         let ph: Vec<String> = c
@@ -84,7 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .iter()
             .map(|(n, s)| format!("{n} {s:.3} s"))
             .collect();
-        println!(
+        writeln!(
+            out,
             "  {:.3} s total ({}), {:.1} M events/s; peak RSS {} MiB ({:.1} bytes per peak live object), \
              scratch file {} MiB",
             secs,
@@ -93,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             replayer::sysinfo::peak_rss_bytes() >> 20,
             replayer::sysinfo::peak_rss_bytes() as f64 / st.peak_live_objects.max(1) as f64,
             c.spill_bytes >> 20
-        );
+        )?;
     }
     Ok(0)
 }

@@ -4,29 +4,37 @@
 
 use anyhow::Context;
 use replayer::demo::{run_demo, DemoOptions, DEFAULT_ALLOCS};
+use replayer::options;
 use reports::terminal::{render_terminal, Style};
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `hakmem demo`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Output directory: workloads/, traces/, results/ (the bundle), report.html, report.md, report.csv,
     /// report.json.
-    #[arg(long, short = 'o', default_value = "hakmem-demo", value_name = "DIR")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        alias = "output",
+        default_value = "hakmem-demo",
+        value_name = "DIR"
+    )]
     pub out: PathBuf,
     /// Steps of each random-mixed workload.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value = "1000000", value_name = "N", value_parser = options::gen_steps)]
     pub iters: u64,
     /// Lines of the file `sort --parallel=2` sorts under the recorder.
-    #[arg(long, default_value_t = 300_000)]
+    #[arg(long, default_value = "300000", value_name = "N", value_parser = options::sort_lines)]
     pub sort_lines: u64,
     /// Repeats per workload × configuration (from 4 the U test can reach p < 0.05; 9 copes with a busy
     /// machine).
-    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value = "9", value_name = "N", value_parser = options::repeats)]
     pub repeats: u32,
     /// Children at once [default: the replayer's, from the cores].
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = options::jobs)]
     pub jobs: Option<usize>,
     /// Allocator configurations to compare (repeat the flag) [default: hakmem,
     /// hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=none, hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5-7,
@@ -34,10 +42,10 @@ pub struct Args {
     #[arg(long = "alloc", value_name = "SPEC")]
     pub allocs: Vec<String>,
     /// Seconds before a sample is killed and recorded as a timeout.
-    #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
+    #[arg(long, default_value = "60", value_name = "SECONDS", value_parser = options::timeout)]
+    pub timeout: Duration,
     /// Configuration the ratios are against.
-    #[arg(long, default_value = "system")]
+    #[arg(long, default_value = "system", value_name = "NAME")]
     pub baseline: String,
 }
 
@@ -50,13 +58,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     opts.sort_lines = args.sort_lines;
     opts.repeats = args.repeats;
     opts.jobs = args.jobs;
-    opts.timeout = args.timeout;
+    opts.timeout = args.timeout.as_secs_f64();
     opts.baseline = args.baseline;
     opts.allocs = if args.allocs.is_empty() {
         DEFAULT_ALLOCS.iter().map(|s| s.to_string()).collect()
     } else {
         args.allocs
     };
+    // Everything that can be checked is checked before the first step, so a typo costs no work and
+    // leaves no half-written directory.
+    super::checked_run_setup(&opts.allocs, Some(&opts.baseline))?;
+    replayer::files::check_output_dir(&opts.out, "--out")?;
     let outcome = run_demo(&opts)?;
     let text = render_terminal(&outcome.report, Style::auto());
     let mut out = std::io::stdout().lock();

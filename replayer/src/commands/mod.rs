@@ -15,20 +15,27 @@ pub mod report;
 pub mod run_job;
 
 /// What `replay` and `bench` check before any child starts: the allocator specs parse, every HAKMEM knob
-/// and value is valid, and the run limits make sense. Returns the configurations and the timeout.
+/// and value is valid, and the baseline (if given) names one of the configurations. Numeric limits are
+/// checked earlier, by the parsers of [`replayer::options`]. Returns the configurations.
 pub fn checked_run_setup(
     allocs: &[String],
-    repeats: u32,
-    timeout_secs: f64,
-) -> anyhow::Result<(Vec<replayer::spec::AllocSpec>, std::time::Duration)> {
+    baseline: Option<&str>,
+) -> anyhow::Result<Vec<replayer::spec::AllocSpec>> {
     let configs = replayer::spec::parse_specs(allocs, &replayer::hakmem_backend::knob_names())?;
     for c in &configs {
         replayer::hakmem_backend::validate(&c.label, &c.knobs)?;
     }
-    anyhow::ensure!(repeats >= 1, "--repeats must be at least 1");
-    anyhow::ensure!(
-        timeout_secs > 0.0 && timeout_secs.is_finite(),
-        "--timeout must be a positive number of seconds"
-    );
-    Ok((configs, std::time::Duration::from_secs_f64(timeout_secs)))
+    if let Some(b) = baseline {
+        let known = configs
+            .iter()
+            .any(|c| c.label == b || c.backend.name() == b);
+        if !known {
+            let labels: Vec<&str> = configs.iter().map(|c| c.label.as_str()).collect();
+            anyhow::bail!(
+                "--baseline `{b}` is not one of the configurations measured: {}",
+                labels.join(", ")
+            );
+        }
+    }
+    Ok(configs)
 }

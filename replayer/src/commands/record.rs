@@ -20,10 +20,16 @@ HAKMEM_RECORD_LIB       (read by hakmem) path of libhakmem_recorder.so (default:
 )]
 pub struct Args {
     /// Directory for the raw traces (one file per process: PROGRAM.PID.hkraw); created if missing.
-    #[arg(short = 'o', long = "out", default_value = ".")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        alias = "output",
+        default_value = ".",
+        value_name = "DIR"
+    )]
     out: PathBuf,
     /// Chunk size per thread in KiB (HAKMEM_RECORD_CHUNK_KB; default 64).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1048576))]
+    #[arg(long, value_name = "KIB", value_parser = replayer::options::chunk_kb)]
     chunk_kb: Option<u32>,
     /// Compile the traces of the run into one workload, DIR/PROG.PID.hkw (as `hakmem compile` would).
     #[arg(long)]

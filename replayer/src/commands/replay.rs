@@ -2,8 +2,10 @@
 //! sample a fresh child process, and writes a result bundle plus a summary table.
 
 use replayer::engine::Touch;
+use replayer::options;
 use replayer::session::Session;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `hakmem replay`.
 #[derive(clap::Args)]
@@ -22,32 +24,32 @@ pub struct Args {
     #[arg(long = "alloc", value_name = "SPEC", default_values_t = ["system".to_string(), "mimalloc".to_string(), "hakmem".to_string()])]
     allocs: Vec<String>,
     /// Samples per configuration × workload, interleaved across configurations.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value = "5", value_name = "N", value_parser = options::repeats)]
     repeats: u32,
     /// Children at once [default: usable cores / the widest workload's threads, at least 1].
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = options::jobs)]
     jobs: Option<usize>,
     /// How much of each new block to write.
     #[arg(long, value_enum, default_value_t = Touch::First)]
     touch: Touch,
     /// Kill a child after this many seconds (recorded as a `timeout` sample).
-    #[arg(long, default_value_t = 600.0)]
-    timeout: f64,
+    #[arg(long, default_value = "600", value_name = "SECONDS", value_parser = options::timeout)]
+    timeout: Duration,
     /// Verify each allocator's contract while replaying (alignment, usable size, calloc zeroed, no
     /// overlap, realloc keeps contents); slower, so its figures are not comparable with unchecked runs.
     #[arg(long)]
     check: bool,
     /// Time one call in N per thread for latency percentiles (0 = off).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value = "64", value_name = "N", value_parser = options::latency_every)]
     latency_every: u32,
     /// Bundle directory [default: ./hakmem-results/replay-DATE].
-    #[arg(long, short = 'o')]
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
     out: Option<PathBuf>,
     /// Also write the whole bundle as one JSON document (`-` = stdout).
     #[arg(long, value_name = "FILE")]
     export_json: Option<PathBuf>,
-    /// Configuration the summary's ratios refer to [default: mimalloc if measured, else the first].
-    #[arg(long)]
+    /// Configuration the summary's ratios refer to [default: system if measured, else the first].
+    #[arg(long, value_name = "NAME")]
     baseline: Option<String>,
 }
 
@@ -59,7 +61,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// The session `hakmem replay ARGS` runs (also what `hakmem plan replay ARGS` writes as jobs): specs,
 /// knobs and limits checked, workloads described (an unreadable one is reported here).
 pub fn session(args: Args) -> anyhow::Result<Session> {
-    let (configs, timeout) = super::checked_run_setup(&args.allocs, args.repeats, args.timeout)?;
+    let configs = super::checked_run_setup(&args.allocs, args.baseline.as_deref())?;
+    let timeout = args.timeout;
+    if let Some(out) = &args.out {
+        replayer::files::check_output_dir(out, "--out")?;
+    }
     let inputs = replayer::workload::inputs(&args.workloads);
     for i in &inputs {
         if let Err(e) = &i.source {

@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(required = true, value_name = "BUNDLE")]
     pub bundles: Vec<PathBuf>,
     /// Configuration (label such as `hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7`) or allocator name that ratios
-    /// are against. Default: `system` when present, else the first configuration.
+    /// are against. Default: `system` when present, else the first configuration (as in `replay` and `bench`).
     #[arg(long, value_name = "NAME")]
     pub baseline: Option<String>,
     /// Write the self-contained HTML report (inline SVG charts, no network) to FILE.
@@ -39,6 +39,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let exe =
         std::env::current_exe().context("finding the hakmem executable (for `hakmem info`)")?;
     let report = replayer::demo::load_report(&exe, &args.bundles, args.baseline.as_deref())?;
+    if let Some(b) = &args.baseline {
+        // A baseline no bundle has would leave every ratio empty: that is a typo, not a report.
+        let rows = || {
+            report
+                .sections
+                .iter()
+                .flat_map(|s| &s.workloads)
+                .flat_map(|w| &w.rows)
+        };
+        if !rows().any(|r| &r.config == b || &r.allocator == b) {
+            let mut names: Vec<&str> = rows().map(|r| r.config.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            anyhow::bail!(
+                "--baseline `{b}` is in none of the bundles; configurations: {}",
+                names.join(", ")
+            );
+        }
+    }
     for w in report.warnings() {
         eprintln!("warning: {w}");
     }
