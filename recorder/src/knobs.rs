@@ -10,6 +10,7 @@
 //! | `HAKMEM_RECORD_CHUNK_KB` | `64` | bytes per chunk, in KiB (each thread owns whole chunks, so a thread costs at least one chunk of file; a claim every ~8000 events; 4…1048576) |
 //! | `HAKMEM_RECORD_MAX_MB` | `65536` | virtual window mapped per trace, in MiB: the largest trace a process can write (events past it are counted as dropped) |
 //! | `HAKMEM_RECORD_OFF` | unset | `1` (any value but `0` or empty): pass every call through, write no trace |
+//! | `HAKMEM_RECORD_MODE` | `600` | octal mode of new trace files (a trace holds the program's argv and paths: private by default; `hakmem record` sets it from `HAKMEM_FILE_MODE`) |
 
 use crate::os;
 
@@ -28,15 +29,33 @@ pub struct Knobs {
     pub window: usize,
     /// Recording switched off.
     pub off: bool,
+    /// Mode of new trace files.
+    pub mode: u32,
 }
 
 /// The table: name → what it sets (see the module docs for defaults and meaning).
-const TABLE: [&[u8]; 4] = [
+const TABLE: [&[u8]; 5] = [
     b"HAKMEM_RECORD_DIR=",
     b"HAKMEM_RECORD_CHUNK_KB=",
     b"HAKMEM_RECORD_MAX_MB=",
     b"HAKMEM_RECORD_OFF=",
+    b"HAKMEM_RECORD_MODE=",
 ];
+
+/// An octal file mode, at most `0o777`.
+fn parse_mode(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || v.len() > 4 {
+        return None;
+    }
+    let mut m = 0u32;
+    for &c in v {
+        if !(b'0'..=b'7').contains(&c) {
+            return None;
+        }
+        m = m * 8 + (c - b'0') as u32;
+    }
+    (m <= 0o777).then_some(m)
+}
 
 fn parse_u64(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
@@ -60,6 +79,7 @@ impl Knobs {
         chunk_size: 64 << 10,
         window: 65536 << 20,
         off: false,
+        mode: 0o600,
     };
 
     /// Reads the knobs from the process's initial environment into `self`, with `scratch` as the read
@@ -87,6 +107,11 @@ impl Knobs {
                         }
                     }
                     3 => self.off = !(v.is_empty() || v == b"0"),
+                    4 => {
+                        if let Some(m) = parse_mode(v) {
+                            self.mode = m;
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -108,15 +108,15 @@ pub struct TraceFile {
 }
 
 impl TraceFile {
-    /// Creates `path` (NUL-terminated, must not exist) and maps a window of up to `window` bytes over it
-    /// (halving the window down to 64 MiB if the address space refuses).
-    pub fn create(path: &CStr, mut window: usize) -> Option<TraceFile> {
+    /// Creates `path` (NUL-terminated, must not exist) with `mode` (before the umask) and maps a window of
+    /// up to `window` bytes over it (halving the window down to 64 MiB if the address space refuses).
+    pub fn create(path: &CStr, mut window: usize, mode: u32) -> Option<TraceFile> {
         // SAFETY: `path` is NUL-terminated; flags and mode are valid.
         let fd = unsafe {
             libc::open(
                 path.as_ptr(),
                 libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-                0o644 as libc::c_uint,
+                mode as libc::c_uint,
             )
         };
         if fd < 0 {

@@ -218,7 +218,7 @@ fn open_trace(s: &mut Session, forked_from: u32) -> bool {
         let Ok(cpath) = core::ffi::CStr::from_bytes_until_nul(&p[..n]) else {
             return false;
         };
-        if let Some(f) = TraceFile::create(cpath, s.knobs.window) {
+        if let Some(f) = TraceFile::create(cpath, s.knobs.window, s.knobs.mode) {
             file = Some(f);
             break;
         }

@@ -200,9 +200,27 @@ pub fn mimalloc_version() -> String {
     // SAFETY: mi_version has no preconditions and does not allocate.
     let v = unsafe { libmimalloc_sys::mi_version() };
     format!(
-        "mimalloc {}.{}.{} (libmimalloc-sys, static, built from source)",
-        v / 100,
-        (v / 10) % 10,
-        v % 10
+        "mimalloc {} (libmimalloc-sys, static, built from source)",
+        mimalloc_version_text(v)
     )
+}
+
+/// `mi_version()` as `MAJOR.MINOR.PATCH`: mimalloc encodes it as major·10000 + minor·100 + patch since
+/// 3.x (30302 = 3.3.2) and as major·100 + minor·10 + patch before (217 = 2.1.7).
+pub fn mimalloc_version_text(v: i32) -> String {
+    if v >= 10_000 {
+        format!("{}.{}.{}", v / 10_000, (v / 100) % 100, v % 100)
+    } else {
+        format!("{}.{}.{}", v / 100, (v / 10) % 10, v % 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mimalloc_303_0_2_is_3_3_2() {
+        assert_eq!(super::mimalloc_version_text(30302), "3.3.2");
+        assert_eq!(super::mimalloc_version_text(217), "2.1.7");
+        assert_eq!(super::mimalloc_version_text(20107), "2.1.7");
+    }
 }

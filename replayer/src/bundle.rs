@@ -44,10 +44,10 @@ impl BundleWriter {
                 dir
             }
         };
-        std::fs::create_dir_all(&dir)
+        traces::private::create_dir_all(&dir)
             .with_context(|| format!("cannot create the bundle directory {}", dir.display()))?;
         let path = dir.join(SAMPLES_FILE);
-        let file = std::fs::File::create(&path)
+        let file = traces::private::create_file(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let w = BundleWriter {
             dir,
@@ -137,7 +137,8 @@ impl BundleWriter {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, bytes)
+    traces::private::create_file(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
         .and_then(|()| std::fs::rename(&tmp, path))
         .with_context(|| format!("cannot write {}", path.display()))
 }

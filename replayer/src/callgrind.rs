@@ -65,7 +65,8 @@ pub fn run(
         "valgrind is not installed (Debian: apt-get install valgrind)"
     );
     let dir = std::env::temp_dir().join(format!("hakmem-callgrind-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    traces::private::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let exe = crate::session::self_exe()?;
     let mut rows: Vec<(String, u64, u64, u64)> = Vec::new();
     let mut failures = 0;

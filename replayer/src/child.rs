@@ -87,7 +87,10 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         BackendKind::Hakmem => crate::hakmem_backend::run(job, program.as_ref(), opts),
     };
     let post_rss_bytes = sysinfo::rss_bytes();
-    let peak_rss_bytes = sysinfo::peak_rss_bytes();
+    let peak_rss_bytes = match outcome.peak_rss_bytes {
+        0 => sysinfo::peak_rss_bytes(),
+        p => p,
+    };
     let box_stats = if job.alloc.backend == BackendKind::Hakmem {
         crate::hakmem_backend::box_stats()
     } else {

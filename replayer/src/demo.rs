@@ -126,12 +126,12 @@ pub enum DemoError {
         stderr: String,
     },
     /// A file could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The report could not be built or written.
     #[error(transparent)]
@@ -139,9 +139,9 @@ pub enum DemoError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
-    move |source| DemoError::Io {
+    move |cause| DemoError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -314,7 +314,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     let tdir = out.join("traces");
     let bundle = out.join("results");
     for d in [out, &wdir] {
-        std::fs::create_dir_all(d).map_err(io_err(d))?;
+        traces::private::create_dir_all(d).map_err(io_err(d))?;
     }
     // A rerun starts clean: old traces would be compiled again, old samples counted again.
     for d in [&tdir, &bundle] {
@@ -573,7 +573,27 @@ fn record_sort(
         .arg(&input);
     // A fixed locale: collation under a UTF-8 locale allocates differently from machine to machine.
     cmd.env("LC_ALL", "C");
-    step("record", &mut cmd, || {})?;
+    let recorded = step("record", &mut cmd, || {});
+    // The recorder must leave the program's behaviour intact: check sort's output, then delete both files
+    // (20 MB at the default size) — the trace is what the demo keeps.
+    let intact = std::fs::read(&sorted).map(|b| {
+        let lines: Vec<&[u8]> = b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+        lines.len() as u64 == opts.sort_lines && lines.windows(2).all(|w| w[0] <= w[1])
+    });
+    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_file(&sorted);
+    recorded?;
+    if !matches!(intact, Ok(true)) {
+        return Err(DemoError::Step {
+            step: "record".into(),
+            command: command_line(&cmd),
+            status: format!(
+                "left {} missing or not sorted: the recorder changed the program's behaviour",
+                sorted.display()
+            ),
+            stderr: String::new(),
+        });
+    }
     // One trace per process; the sort process writes the largest (the recorder may see helpers too).
     let mut traces: Vec<(u64, PathBuf)> = std::fs::read_dir(tdir)
         .map_err(io_err(tdir))?

@@ -94,6 +94,9 @@ pub struct Outcome {
     pub baseline_rss_bytes: u64,
     /// Whether VmHWM was reset right after reading the baseline (so the peak is the timed region's).
     pub peak_reset: bool,
+    /// VmHWM read right after the timed region, before the harness sorts its latency samples (whose
+    /// copies would otherwise count as the allocator's peak); 0 if it could not be read.
+    pub peak_rss_bytes: u64,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -137,17 +140,26 @@ fn ns_per_tick(spans: &[Span]) -> f64 {
     }
 }
 
+/// Most latency samples kept per thread (8 MiB): percentiles need no more, and a long run with
+/// `--latency-every 1` must not allocate a buffer as large as the run (later samples are not taken).
+const MAX_LATENCY_SAMPLES: u64 = 1 << 20;
+
 /// Latency samples of one thread: `kind << 56 | ticks`, preallocated so the timed loop never allocates.
 struct LatencyBuf(Vec<u64>);
 
 impl LatencyBuf {
+    /// A buffer for `ops / every` samples (at most [`MAX_LATENCY_SAMPLES`]), written once so its pages are
+    /// resident *before* the baseline RSS is read: the heap peak (peak − baseline) is then the
+    /// allocator's alone, not the harness's latency buffer growing during the timed region.
     fn with_capacity(ops: u64, every: u32) -> Self {
         let n = if every == 0 {
             0
         } else {
-            ops / every as u64 + 2
+            (ops / every as u64 + 2).min(MAX_LATENCY_SAMPLES)
         };
-        LatencyBuf(Vec::with_capacity(n as usize))
+        let mut v = vec![1u64; n as usize];
+        v.clear();
+        LatencyBuf(v)
     }
     #[inline(always)]
     fn push(&mut self, kind: Kind, ticks: u64) {
@@ -224,6 +236,7 @@ fn usage() -> Usage {
 
 fn finish(outcome: &mut Outcome, before: &Usage, spans: &[Span], bufs: &[LatencyBuf]) {
     let after = usage();
+    outcome.peak_rss_bytes = crate::sysinfo::peak_rss_bytes();
     outcome.cpu_seconds = (after.cpu - before.cpu).max(0.0);
     outcome.minor_faults = after.minflt.saturating_sub(before.minflt);
     outcome.major_faults = after.majflt.saturating_sub(before.majflt);

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod callgrind;
 pub mod child;
 pub mod demo;
+pub mod elf;
 pub mod engine;
 pub mod files;
 pub mod hakmem_backend;

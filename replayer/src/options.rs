@@ -74,6 +74,9 @@ pub fn integer(s: &str, min: u64, max: u64, what: &str) -> Result<u64, String> {
     let plain: String = t.chars().filter(|&c| c != '_').collect();
     let v = match plain.parse::<u64>() {
         Ok(v) => v,
+        Err(_) if !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(format!("`{t}` is too large: {what} must be at most {max}"));
+        }
         Err(_) => {
             // `1e6`, `2.5e3`: accepted when integral; anything else says what was expected.
             let f: f64 = plain.parse().map_err(|_| {
@@ -88,7 +91,8 @@ pub fn integer(s: &str, min: u64, max: u64, what: &str) -> Result<u64, String> {
             if f < 0.0 {
                 return Err(format!("`{t}` is negative; expected {what} ({})", range()));
             }
-            if f > u64::MAX as f64 || f > max as f64 {
+            // 2^64 itself rounds to `u64::MAX as f64`: compare with it exclusively.
+            if f >= u64::MAX as f64 || f > max as f64 {
                 return Err(format!("`{t}` is too large: {what} must be at most {max}"));
             }
             f as u64

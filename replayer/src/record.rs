@@ -39,6 +39,24 @@ pub enum RecordError {
         /// The cause.
         cause: std::io::Error,
     },
+    /// The recorder library is not a library that defines `malloc`.
+    #[error("{}: {cause} (is {RECORDER_ENV} right?)", path.display())]
+    RecorderNotALibrary {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be the recorder.
+        cause: String,
+    },
+    /// A recorder knob in the environment has a value the recorder would ignore.
+    #[error("{name}={value:?}: {expected}")]
+    BadKnob {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
     /// The program could not be started.
     #[error("cannot run `{}`: {cause}", program.to_string_lossy())]
     Spawn {
@@ -59,11 +77,50 @@ pub fn find_recorder() -> Result<PathBuf, RecordError> {
             exe.parent().unwrap_or(Path::new(".")).join(RECORDER_SO)
         }
     };
-    if path.is_file() {
-        Ok(std::fs::canonicalize(&path).unwrap_or(path))
-    } else {
-        Err(RecordError::RecorderMissing { path })
+    if !path.is_file() {
+        return Err(RecordError::RecorderMissing { path });
     }
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    // ld.so only prints a warning for a preload it cannot use, and the program then runs unrecorded.
+    crate::elf::check_defines_malloc(&path).map_err(|cause| RecordError::RecorderNotALibrary {
+        path: path.clone(),
+        cause,
+    })?;
+    Ok(path)
+}
+
+/// Checks the recorder knobs of the environment the way the recorder reads them, which ignores a bad
+/// value silently (it has no way to say so inside a program's malloc): `HAKMEM_RECORD_CHUNK_KB` (unless
+/// `--chunk-kb` overrides it) and `HAKMEM_RECORD_MAX_MB`.
+pub fn check_env_knobs(chunk_kb_flag: bool) -> Result<(), RecordError> {
+    let check = |name: &'static str, lo: u64, hi: u64, expected: &'static str| {
+        let Some(v) = std::env::var_os(name) else {
+            return Ok(());
+        };
+        let value = v.to_string_lossy().into_owned();
+        match value.parse::<u64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(()),
+            _ => Err(RecordError::BadKnob {
+                name,
+                value,
+                expected,
+            }),
+        }
+    };
+    if !chunk_kb_flag {
+        check(
+            "HAKMEM_RECORD_CHUNK_KB",
+            4,
+            1 << 20,
+            "expected KiB per thread chunk, 4..=1048576 (or use --chunk-kb)",
+        )?;
+    }
+    check(
+        "HAKMEM_RECORD_MAX_MB",
+        1,
+        1 << 26,
+        "expected the largest trace per process in MiB, 1..=67108864",
+    )
 }
 
 /// What to record.
@@ -175,7 +232,16 @@ pub fn preload_value(recorder: &Path, existing: Option<OsString>) -> OsString {
 /// ignored here (they reach the program, as with `time`), so that the traces are still listed.
 pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     let dir = &opts.out_dir;
-    std::fs::create_dir_all(dir).map_err(|source| RecordError::OutputDir {
+    // Directories this run creates, outermost first: removed again if the program cannot be started, so
+    // a typo in the command leaves nothing behind.
+    let mut created = Vec::new();
+    let mut a = dir.as_path();
+    while !a.as_os_str().is_empty() && !a.exists() {
+        created.push(a.to_path_buf());
+        a = a.parent().unwrap_or(Path::new(""));
+    }
+    created.reverse();
+    traces::private::create_dir_all(dir).map_err(|source| RecordError::OutputDir {
         path: dir.clone(),
         cause: source,
     })?;
@@ -192,14 +258,23 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
             preload_value(&opts.recorder, std::env::var_os("LD_PRELOAD")),
         )
         .env("HAKMEM_RECORD_DIR", &dir)
+        .env(
+            "HAKMEM_RECORD_MODE",
+            format!("{:o}", traces::private::file_mode()),
+        )
         .env_remove("HAKMEM_RECORD_OFF");
     if let Some(kb) = opts.chunk_kb {
         cmd.env("HAKMEM_RECORD_CHUNK_KB", kb.to_string());
     }
-    let mut child = cmd.spawn().map_err(|source| RecordError::Spawn {
-        program: program.clone(),
-        cause: source,
-    })?;
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(cause) => {
+            for d in created.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            return Err(RecordError::Spawn { program, cause });
+        }
+    };
     // SAFETY: setting the disposition of two signals in this process to "ignore"; no handler runs.
     let old = unsafe {
         [

@@ -110,12 +110,14 @@ fn parse_one(s: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError>
         Some((n, r)) => (n, Some(r)),
         None => (s, None),
     };
-    let simple = |backend| {
+    // The label is the backend's name (`hakmem:` with no knob is plain `hakmem`, not a configuration of
+    // its own).
+    let simple = |backend: BackendKind| {
         Ok(vec![AllocSpec {
             backend,
             knobs: Vec::new(),
             path: None,
-            label: s.to_string(),
+            label: backend.name().to_string(),
         }])
     };
     match (name, rest) {
@@ -134,6 +136,7 @@ fn parse_one(s: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError>
                 return Err(bad("not a regular file".into()));
             }
             let abs = std::fs::canonicalize(path).map_err(|e| bad(e.to_string()))?;
+            crate::elf::check_defines_malloc(&abs).map_err(bad)?;
             Ok(vec![AllocSpec {
                 backend: BackendKind::Preload,
                 knobs: Vec::new(),
@@ -282,5 +285,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn hakmem_colon_is_plain_hakmem_not_a_configuration_of_its_own() {
+        assert_eq!(labels(&["hakmem:"]), ["hakmem"]);
+        let e = parse_specs(&["hakmem".into(), "hakmem:".into()], KNOBS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn a_preload_that_defines_no_malloc_is_refused() {
+        let e = parse_specs(&["preload:/lib/x86_64-linux-gnu/libm.so.6".into()], KNOBS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no `malloc`"), "{e}");
     }
 }

@@ -109,7 +109,17 @@ pub fn decode(w: &Workload) -> anyhow::Result<Program> {
     let threads: Result<Vec<Vec<Op>>, String> = (0..h.threads.len())
         .into_par_iter()
         .map(|t| {
-            let mut ops = Vec::with_capacity(h.threads[t].ops as usize);
+            // Fallible: a workload larger than this machine's memory is an error sample that says so,
+            // not an abort inside the allocator.
+            let mut ops = Vec::new();
+            let n = h.threads[t].ops;
+            ops.try_reserve_exact(usize::try_from(n).unwrap_or(usize::MAX))
+                .map_err(|_| {
+                    format!(
+                        "thread {t}: cannot allocate {:.1} GiB to decode its {n} ops",
+                        n as f64 * std::mem::size_of::<Op>() as f64 / (1u64 << 30) as f64
+                    )
+                })?;
             for (i, op) in w.ops(t).enumerate() {
                 ops.push(convert(op).map_err(|e| format!("thread {t}, op {i}: {e}"))?);
             }
@@ -262,8 +272,38 @@ pub fn inputs(paths: &[std::path::PathBuf]) -> Vec<crate::session::Input> {
         .collect()
 }
 
+/// What a file given in place of a workload or a bundle is, when it is the wrong kind: a raw trace, a
+/// workload, a directory. `None` when it is none of those (or unreadable: the caller's own open says why).
+pub fn sniff_kind(path: &Path) -> Option<&'static str> {
+    use std::io::Read;
+    if path.is_dir() {
+        return Some("directory");
+    }
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    if n == 8 && head == traces::raw::layout::MAGIC {
+        Some("raw trace")
+    } else if traces::workload::has_magic(&head[..n]) {
+        Some("workload")
+    } else {
+        None
+    }
+}
+
 fn describe(path: &Path, info: &mut reports::model::WorkloadInfo) -> anyhow::Result<()> {
     use anyhow::Context;
+    match sniff_kind(path) {
+        Some("raw trace") => anyhow::bail!(
+            "a raw trace, not a workload: run `hakmem compile {} -o OUT.hkw` first",
+            path.display()
+        ),
+        Some("directory") => anyhow::bail!(
+            "a directory, not a workload (.hkw from `hakmem compile` or `hakmem gen`)"
+        ),
+        _ => {}
+    }
     let w = Workload::open(path)?;
     let h = w.header();
     info.threads = h.threads.len() as u32;

@@ -191,7 +191,11 @@ fn callgrind_counts_instructions_per_op_with_setup_subtracted() {
             .lines()
             .find(|l| l.starts_with(config))
             .unwrap_or_else(|| panic!("no {config} row: {text}"));
-        let cols: Vec<&str> = line.split_whitespace().collect();
+        // Counts are printed with thousands separators (`1,234,567`), as in every table.
+        let cols: Vec<String> = line
+            .split_whitespace()
+            .map(|c| c.replace(',', ""))
+            .collect();
         let (total, setup, ops, per_op): (u64, u64, u64, f64) = (
             cols[1].parse().unwrap(),
             cols[2].parse().unwrap(),

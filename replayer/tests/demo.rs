@@ -47,17 +47,11 @@ fn demo_runs_the_whole_loop_and_writes_the_report() {
         "{stderr}"
     );
 
-    // The recorder left sort's behaviour intact.
-    let sorted = std::fs::read(out.join("sort-output.txt")).unwrap();
-    let lines: Vec<&[u8]> = sorted
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(lines.len(), 20000);
-    assert!(
-        lines.windows(2).all(|w| w[0] <= w[1]),
-        "sort's output is sorted"
-    );
+    // The recorder left sort's behaviour intact (the demo checks sort's output), and the demo cleans up
+    // the 20 MB of sort input and output it no longer needs.
+    for f in ["sort-input.txt", "sort-output.txt"] {
+        assert!(!out.join(f).exists(), "demo_leaves_sort_files_behind: {f}");
+    }
 
     // The summary names the HTML report, which has every section.
     let html_line = stdout

@@ -244,7 +244,7 @@ fn exit_status_and_streams_pass_through_and_traces_are_listed() {
     require_recorder();
     let dir = scratch("sh");
     let mut cmd = Command::new(hakmem());
-    cmd.args(["record", "-o"]).arg(&dir).args([
+    cmd.args(["record", "-v", "-o"]).arg(&dir).args([
         "--",
         "sh",
         "-c",
@@ -256,7 +256,7 @@ fn exit_status_and_streams_pass_through_and_traces_are_listed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("err\n"), "{err}");
     assert!(
-        err.contains("hakmem record: 1 trace(s)") && err.contains(".hkraw"),
+        err.contains("hakmem record: 1 trace in") && err.contains(".hkraw"),
         "{err}"
     );
 }

@@ -319,7 +319,7 @@ fn crashing_hanging_and_unloadable_preloads_are_failed_samples_and_the_rest_goes
     assert_eq!(by("system").status, Some(Status::Ok));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
-        table.contains("Timeout") && table.contains("SIGSEGV"),
+        table.contains("timeout") && table.contains("SIGSEGV"),
         "{table}"
     );
 }

@@ -2,6 +2,9 @@
 
 /// `hakmem bench`: the live benchmarks.
 mod bench;
+/// The contract of every subcommand: extreme and malformed values, one spelling per concept, private
+/// files (issue 13).
+mod cli_contract;
 /// `hakmem compile`, `info` and `gen` on real files, including bad input.
 mod cli_traces;
 /// `hakmem plan`, `run-job` and `collect`: a plan run by GNU parallel, killed jobs, refusals.

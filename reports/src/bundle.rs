@@ -51,7 +51,7 @@ impl Bundle {
             } else {
                 ReportError::Io {
                     path: manifest_path.clone(),
-                    source,
+                    cause: source,
                 }
             }
         })?;
@@ -69,7 +69,7 @@ impl Bundle {
             Err(source) => {
                 return Err(ReportError::Io {
                     path: samples_path,
-                    source,
+                    cause: source,
                 })
             }
         };
@@ -255,7 +255,7 @@ pub fn write_bundle(
 ) -> Result<(), ReportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ReportError::Write { path, source }
+        move |cause| ReportError::Write { path, cause }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mpath = dir.join(MANIFEST_FILE);

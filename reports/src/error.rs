@@ -14,12 +14,13 @@ pub enum ReportError {
         path: PathBuf,
     },
     /// A file of the bundle could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        // Not `source`: the message already says it, and a source would be printed twice by `{:#}`.
+        cause: std::io::Error,
     },
     /// `manifest.json` is not a manifest.
     #[error("{path}: not a valid bundle manifest: {reason}")]
@@ -43,11 +44,12 @@ pub enum ReportError {
         supported: u32,
     },
     /// An export could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The destination (`-` for stdout).
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        // Not `source`: the message already says it, and a source would be printed twice by `{:#}`.
+        cause: std::io::Error,
     },
 }

@@ -914,9 +914,67 @@ fn box_highlights(rows: &[ConfigSummary]) -> Vec<BoxHighlight> {
             })
         })
         .collect();
-    // Large relative differences first, but a 0 → 1 flip ranks below 40 → 7,951: the score weighs the
-    // ratio by the size of the difference.
-    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Behaviour before configuration: a read-back of a knob (`capacity_c7`, `enabled_classes_mask`)
+    // differs *because* the configurations differ and explains nothing. Then large relative differences
+    // first, but a 0 → 1 flip ranks below 40 → 7,951: the score weighs the ratio by the size of the
+    // difference.
+    out.sort_by(|a, b| {
+        is_config_readback(&a.counter)
+            .cmp(&is_config_readback(&b.counter))
+            .then(b.score.total_cmp(&a.score))
+    });
     out.truncate(MAX_HIGHLIGHTS);
     out
+}
+
+/// Whether a per-box counter reads back configuration (a capacity, a batch size, a class mask) rather
+/// than counting what the allocator did.
+pub fn is_config_readback(counter: &str) -> bool {
+    counter.starts_with("capacity_") || counter == "refill_batch" || counter.ends_with("_mask")
+}
+
+#[cfg(test)]
+mod box_ranking {
+    use super::*;
+
+    fn row(config: &str, stats: &[(&str, &str, f64)]) -> ConfigSummary {
+        let mut box_stats: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for (b, c, v) in stats {
+            box_stats
+                .entry(b.to_string())
+                .or_default()
+                .insert(c.to_string(), *v);
+        }
+        ConfigSummary {
+            config: config.into(),
+            allocator: "hakmem".into(),
+            box_stats,
+            ..ConfigSummary::default()
+        }
+    }
+
+    #[test]
+    fn behaviour_counters_rank_above_config_read_backs() {
+        let rows = [
+            row(
+                "hakmem:A",
+                &[
+                    ("page_box", "enabled_classes_mask", 255.0),
+                    ("unified_cache", "capacity_c7", 4096.0),
+                    ("warm_pool", "misses", 100.0),
+                ],
+            ),
+            row(
+                "hakmem:B",
+                &[
+                    ("page_box", "enabled_classes_mask", 0.0),
+                    ("unified_cache", "capacity_c7", 16.0),
+                    ("warm_pool", "misses", 400.0),
+                ],
+            ),
+        ];
+        let h = box_highlights(&rows);
+        assert_eq!(h[0].counter, "misses", "{h:?}");
+        assert!(h.iter().skip(1).all(|x| is_config_readback(&x.counter)));
+    }
 }

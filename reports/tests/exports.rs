@@ -117,11 +117,11 @@ fn terminal_colours_and_fits_width_when_asked() {
         },
     );
     assert!(
-        text.contains("\x1b[1;32m"),
+        text.contains("\x1b[38;5;10m"),
         "faster-than-baseline cells are green"
     );
     assert!(
-        text.contains("\x1b[1;31m"),
+        text.contains("\x1b[38;5;9m"),
         "slower-than-baseline cells are red"
     );
     assert!(

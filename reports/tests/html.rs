@@ -98,3 +98,21 @@ fn preview_when_asked() {
         std::fs::write(path, html(&[main_bundle(), small_bundle()])).unwrap();
     }
 }
+
+#[test]
+fn memory_chart_plotted_whole_child_rss_and_compared_it_with_the_heap_ideal() {
+    // A bundle with `baseline_rss_bytes`: the chart plots the heap peak (what the verdict uses), and the
+    // ratio to the ideal compares the heap with the heap.
+    let h = html(&[small_bundle()]);
+    let start = h.find(r#"<section class="memory">"#).unwrap();
+    let mem = &h[start..start + h[start..].find("</section>").unwrap()];
+    assert!(mem.contains("heap peak (the allocator"), "{mem}");
+    assert!(mem.contains("heap peak / ideal"), "{mem}");
+    assert!(!mem.contains("RSS after workload"), "{mem}");
+    // An older bundle keeps the whole-child chart, labelled as such.
+    let h = html(&[main_bundle()]);
+    let start = h.find(r#"<section class="memory">"#).unwrap();
+    let mem = &h[start..start + h[start..].find("</section>").unwrap()];
+    assert!(mem.contains("peak RSS and RSS after the workload"), "{mem}");
+    assert!(!mem.contains("heap peak / ideal"), "{mem}");
+}

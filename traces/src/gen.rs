@@ -181,43 +181,72 @@ impl RandomMixed {
     }
 }
 
-/// Generator slots → workload slots, numbered in order of first use, so that a workload has as many object
-/// slots as slots it touches (at most `min(ws, steps)`), not `ws`: `--ws 100000000 --iters 10` needs 10
-/// object slots, not 10^8 (the replayer sizes its object table by them). Leftovers are listed in
-/// *generator* slot order, the order in which the live benchmark frees them, so both run the same sequence.
-/// Memory: one map entry per touched slot, never one per slot of `ws`.
-#[derive(Default)]
+/// Generator slots → workload slots. While the steps can touch every slot (`ws <= steps`), a slot is its own
+/// workload slot, so the workload's object table is the live benchmark's array, slot for slot. With more
+/// slots than steps, slots are numbered in order of first use instead, so that the workload has at most
+/// `steps` object slots: `--ws 100000000 --iters 10` needs 10, not 10^8 (the replayer sizes its object table
+/// by them), and `--ws 4294967295` no longer allocates a 4 GiB array here. Either way leftovers are listed
+/// in *generator* slot order, the order in which the live benchmark frees them, so both run the same
+/// sequence. Memory: `ws` flags, or one map entry per touched slot.
 struct SlotMap {
-    dense: std::collections::HashMap<u32, u32>,
+    /// `None`: identity (`live` has `ws` entries).
+    dense: Option<std::collections::HashMap<u32, u32>>,
     live: Vec<bool>,
 }
 
 impl SlotMap {
+    fn new(ws: u32, steps: u64) -> Self {
+        let ws = ws.max(1);
+        if u64::from(ws) <= steps {
+            SlotMap {
+                dense: None,
+                live: vec![false; ws as usize],
+            }
+        } else {
+            SlotMap {
+                dense: Some(Default::default()),
+                live: Vec::new(),
+            }
+        }
+    }
+
     /// The workload slot of generator slot `slot` and whether it holds a live object.
     fn get(&mut self, slot: u32) -> (u32, &mut bool) {
-        let next = self.live.len() as u32;
-        let d = *self.dense.entry(slot).or_insert(next);
-        if d == next {
-            self.live.push(false);
-        }
+        let d = match &mut self.dense {
+            None => slot,
+            Some(map) => {
+                let next = self.live.len() as u32;
+                let d = *map.entry(slot).or_insert(next);
+                if d == next {
+                    self.live.push(false);
+                }
+                d
+            }
+        };
         (d, &mut self.live[d as usize])
     }
 
     /// Workload slots still live, in generator slot order.
     fn leftovers(&self) -> Vec<u32> {
-        let mut v: Vec<(u32, u32)> = self
-            .dense
-            .iter()
-            .filter(|(_, &d)| self.live[d as usize])
-            .map(|(&s, &d)| (s, d))
-            .collect();
-        v.sort_unstable();
-        v.into_iter().map(|(_, d)| d).collect()
+        match &self.dense {
+            None => (0..self.live.len() as u32)
+                .filter(|&d| self.live[d as usize])
+                .collect(),
+            Some(map) => {
+                let mut v: Vec<(u32, u32)> = map
+                    .iter()
+                    .filter(|(_, &d)| self.live[d as usize])
+                    .map(|(&s, &d)| (s, d))
+                    .collect();
+                v.sort_unstable();
+                v.into_iter().map(|(_, d)| d).collect()
+            }
+        }
     }
 }
 
-/// Writes random-mixed as a one-thread workload. Local slots are the generator's slots numbered in order of
-/// first use ([`SlotMap`]).
+/// Writes random-mixed as a one-thread workload. Local slots are the generator's slots (numbered in order
+/// of first use when `ws` exceeds the steps: [`SlotMap`]).
 pub fn random_mixed(p: &RandomMixedParams) -> WorkloadWriter {
     let mut w = WorkloadWriter::new(format!(
         "hakmem gen random-mixed --iters {} --ws {} --seed {} --min {} --max {}",
@@ -226,7 +255,7 @@ pub fn random_mixed(p: &RandomMixedParams) -> WorkloadWriter {
     let t = w.add_thread(0, 1);
     let mut stats = StatsTracker::new();
     let mut g = RandomMixed::from_params(p);
-    let mut slots = SlotMap::default();
+    let mut slots = SlotMap::new(p.ws, p.iters);
     let mut emit = |w: &mut WorkloadWriter, op: StoredOp| {
         stats.push(t, &op);
         w.push(t, &op);
@@ -574,7 +603,7 @@ pub fn threads(p: &ThreadsParams) -> Result<WorkloadWriter, GenError> {
         .map(|t| RandomMixed::new(p.seed.wrapping_add(t as u64), p.ws, p.min, p.max))
         .collect();
     let mut remote_rng = Rng::new(p.seed ^ 0x5EED_F7E4_07E5);
-    let mut live: Vec<SlotMap> = (0..n).map(|_| SlotMap::default()).collect();
+    let mut live: Vec<SlotMap> = (0..n).map(|_| SlotMap::new(p.ws, p.iters)).collect();
     let mut inbox: Vec<std::collections::VecDeque<u32>> = vec![Default::default(); n];
     let mut next_shared = 0u32;
     let mut stats = StatsTracker::new();
@@ -719,11 +748,11 @@ mod tests {
         // The live benchmark frees leftovers in generator slot order; the workload must do the same.
         let p = RandomMixedParams {
             iters: 1001,
-            ws: 64,
+            ws: 5000,
             ..RandomMixedParams::default()
         };
         let mut g = RandomMixed::from_params(&p);
-        let mut live: Vec<Option<u64>> = vec![None; 64];
+        let mut live: Vec<Option<u64>> = vec![None; 5000];
         for _ in 0..p.iters {
             let (s, size) = g.next();
             live[s as usize] = match live[s as usize] {

@@ -256,7 +256,12 @@ impl Info {
             per.join(" ")
         );
         if self.bytes_per_op > 0.0 {
-            let _ = writeln!(o, "  bytes/op        {:.2}", self.bytes_per_op);
+            let what = if self.format == "raw" {
+                "raw record bytes per event"
+            } else {
+                "op-stream bytes per op, as `gen` and `compile` print"
+            };
+            let _ = writeln!(o, "  bytes/op        {:.2}  ({what})", self.bytes_per_op);
         }
         let _ = writeln!(o, "  by kind");
         for k in CallKind::ALL {

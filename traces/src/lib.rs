@@ -12,6 +12,7 @@ pub mod compile;
 pub mod event;
 pub mod gen;
 pub mod info;
+pub mod private;
 pub mod raw;
 mod spill;
 pub mod stats;

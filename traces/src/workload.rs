@@ -1313,7 +1313,7 @@ impl StreamedWorkload {
         let tmp = tmp_path(path);
         let write = |header: &mut Header| -> std::io::Result<()> {
             use std::os::unix::fs::FileExt;
-            let f = File::create(&tmp)?;
+            let f = crate::private::create_file(&tmp)?;
             f.set_len(off)?;
             let sums: Vec<u64> = header
                 .threads

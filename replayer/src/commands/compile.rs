@@ -23,6 +23,9 @@ pub struct Args {
     /// Print phase timings and throughput.
     #[arg(long)]
     stats: bool,
+    /// Print every note (one per input file, e.g. how its recording ended), not only the summary.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Runs `hakmem compile`.
@@ -56,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "wrote {}: {} events from {} file{} -> {} ops, {} threads, {} object slots, {} bytes ({:.2} bytes/op)",
+        "wrote {}: {} events from {} file{} -> {} ops, {} threads, {} object slots, {} bytes ({:.2} bytes/op in the op streams)",
         args.output.display(),
         c.events,
         files.len(),
@@ -65,7 +68,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         c.workload.threads.len(),
         s.object_slots,
         s.bytes,
-        if s.ops == 0 { 0.0 } else { s.bytes as f64 / s.ops as f64 }
+        // Op-stream bytes per op, the figure `hakmem info` prints (the file adds a header).
+        if s.ops == 0 {
+            0.0
+        } else {
+            c.workload.threads.iter().map(|t| t.len).sum::<u64>() as f64 / s.ops as f64
+        }
     )?;
     writeln!(
         out,
@@ -79,8 +87,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         st.missing_frees,
         st.failed_allocs
     )?;
-    for n in &c.workload.notes {
+    // One line per input file says how its recording ended; a clean end is the rule, so without -v
+    // only the other notes are printed, and the clean ones are counted.
+    let clean = |n: &&String| {
+        (n.contains(": clean exit:") || n.contains(": ended by exec:")) && n.ends_with(" chunks")
+    };
+    let quiet_clean = c.workload.notes.iter().filter(clean).count();
+    for n in c.workload.notes.iter().filter(|n| args.verbose || !clean(n)) {
         writeln!(out, "  note: {n}")?;
+    }
+    if !args.verbose && quiet_clean > 0 {
+        writeln!(
+            out,
+            "  {quiet_clean} trace{} ended cleanly (-v prints a note per file)",
+            if quiet_clean == 1 { "" } else { "s" }
+        )?;
     }
     if args.stats {
         let ph: Vec<String> = c

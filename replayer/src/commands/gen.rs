@@ -185,7 +185,7 @@ fn write(w: &WorkloadWriter, output: &std::path::Path) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "wrote {}: {} ops, {} thread{}, {} object slots, {} bytes ({:.2} bytes/op)",
+        "wrote {}: {} ops, {} thread{}, {} object slots, {} bytes ({:.2} bytes/op in the op streams)",
         output.display(),
         s.ops,
         threads,
@@ -195,7 +195,7 @@ fn write(w: &WorkloadWriter, output: &std::path::Path) -> anyhow::Result<u8> {
         if s.ops == 0 {
             0.0
         } else {
-            s.bytes as f64 / s.ops as f64
+            w.threads().iter().map(|t| t.encoded_len()).sum::<usize>() as f64 / s.ops as f64
         }
     )?;
     Ok(0)

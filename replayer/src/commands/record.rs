@@ -34,9 +34,16 @@ pub struct Args {
     /// Compile the traces of the run into one workload, DIR/PROG.PID.hkw (as `hakmem compile` would).
     #[arg(long)]
     compile: bool,
-    /// Do not list the traces at the end.
+    /// Print nothing about the traces at the end.
     #[arg(short, long)]
     quiet: bool,
+    /// List every trace (pid, threads, events, bytes, how it ended), not only the summary line.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Keep only the traces of processes whose executable is named PROG (its file name, e.g. `python3.12`
+    /// or `sort`); the traces of launchers (`bash`, pyenv shims, `env`) are deleted after the run.
+    #[arg(long, value_name = "NAME")]
+    only: Option<String>,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -51,14 +58,35 @@ pub struct Args {
 /// becomes 128 + the signal number.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let recorder = record::find_recorder()?;
+    record::check_env_knobs(args.chunk_kb.is_some())?;
     let opts = RecordOptions {
         out_dir: args.out.clone(),
         command: args.command,
         chunk_kb: args.chunk_kb,
         recorder,
     };
-    let outcome = record::record(&opts)?;
+    let mut outcome = record::record(&opts)?;
     let mut err = std::io::stderr().lock();
+    if let Some(prog) = &args.only {
+        let (keep, drop): (Vec<_>, Vec<_>) = outcome.traces.iter().cloned().partition(|p| {
+            let exe = TraceSummary::read(p).executable;
+            std::path::Path::new(&exe)
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == prog.as_str())
+        });
+        for p in &drop {
+            let _ = std::fs::remove_file(p);
+        }
+        if !drop.is_empty() {
+            writeln!(
+                err,
+                "hakmem record: --only {prog}: deleted {} trace{} of other programs",
+                drop.len(),
+                if drop.len() == 1 { "" } else { "s" }
+            )?;
+        }
+        outcome.traces = keep;
+    }
     if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&outcome.status) {
         writeln!(
             err,
@@ -68,18 +96,37 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         )?;
     }
     if !args.quiet {
+        let summaries: Vec<TraceSummary> = outcome
+            .traces
+            .iter()
+            .map(|p| TraceSummary::read(p))
+            .collect();
+        let events: u64 = summaries.iter().map(|s| s.events).sum();
+        let unclean = summaries.iter().filter(|s| !s.clean).count();
         writeln!(
             err,
-            "hakmem record: {} trace(s) in {}",
-            outcome.traces.len(),
-            args.out.display()
+            "hakmem record: {} trace{} in {} ({events} events; {}){}",
+            summaries.len(),
+            if summaries.len() == 1 { "" } else { "s" },
+            args.out.display(),
+            if unclean == 0 {
+                "all ended cleanly".to_string()
+            } else {
+                format!("{unclean} did not end cleanly")
+            },
+            if args.verbose || summaries.is_empty() {
+                ""
+            } else {
+                "; -v lists them"
+            }
         )?;
-        for p in &outcome.traces {
-            let s = TraceSummary::read(p);
+        // One line per process only when asked, or for the ones that need attention: a launcher (a shell,
+        // a pyenv shim) is recorded too and would otherwise make dozens of identical lines.
+        for s in summaries.iter().filter(|s| args.verbose || !s.clean) {
             writeln!(
                 err,
                 "  {}  pid {}  {} threads  {} events  {} bytes  {}",
-                p.display(),
+                s.path.display(),
                 s.pid,
                 s.threads,
                 s.events,

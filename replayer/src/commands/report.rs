@@ -38,6 +38,21 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let exe =
         std::env::current_exe().context("finding the hakmem executable (for `hakmem info`)")?;
+    for b in &args.bundles {
+        let what = match replayer::workload::sniff_kind(b) {
+            Some("directory") | None if !b.is_file() => continue,
+            Some("workload") => {
+                "a workload (.hkw), not a result bundle: replay it first \
+                (`hakmem replay FILE -o DIR`, then `hakmem report DIR`)"
+            }
+            Some("raw trace") => {
+                "a raw trace, not a result bundle: `hakmem compile` it, \
+                `hakmem replay` the workload, then report the bundle directory"
+            }
+            _ => "a file, not a result bundle (the directory `hakmem replay` or `bench` wrote)",
+        };
+        anyhow::bail!("{}: {what}", b.display());
+    }
     let report = replayer::demo::load_report(&exe, &args.bundles, args.baseline.as_deref())?;
     if let Some(b) = &args.baseline {
         // A baseline no bundle has would leave every ratio empty: that is a typo, not a report.

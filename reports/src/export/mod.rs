@@ -40,9 +40,9 @@ pub fn write_export(
     dest: &Path,
 ) -> Result<(), ReportError> {
     let text = exporter.render(report);
-    let err = |source| ReportError::Write {
+    let err = |cause| ReportError::Write {
         path: dest.to_path_buf(),
-        source,
+        cause,
     };
     if dest == Path::new("-") {
         let mut out = std::io::stdout().lock();
