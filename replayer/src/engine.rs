@@ -140,22 +140,23 @@ fn ns_per_tick(spans: &[Span]) -> f64 {
     }
 }
 
-/// Most latency samples kept per thread (8 MiB): percentiles need no more, and a long run with
-/// `--latency-every 1` must not allocate a buffer as large as the run (later samples are not taken).
-const MAX_LATENCY_SAMPLES: u64 = 1 << 20;
+/// Most latency samples one buffer holds (64 MiB): a live benchmark of 10^12 steps with `--latency-every 1`
+/// must not allocate a buffer as large as the run (later samples are not taken). Replays sample more
+/// sparsely instead ([`MAX_LATENCY_SAMPLES`]).
+const MAX_BUF_SAMPLES: u64 = 8 << 20;
 
 /// Latency samples of one thread: `kind << 56 | ticks`, preallocated so the timed loop never allocates.
 struct LatencyBuf(Vec<u64>);
 
 impl LatencyBuf {
-    /// A buffer for `ops / every` samples (at most [`MAX_LATENCY_SAMPLES`]), written once so its pages are
+    /// A buffer for `ops / every` samples (at most [`MAX_BUF_SAMPLES`]), written once so its pages are
     /// resident *before* the baseline RSS is read: the heap peak (peak − baseline) is then the
     /// allocator's alone, not the harness's latency buffer growing during the timed region.
     fn with_capacity(ops: u64, every: u32) -> Self {
         let n = if every == 0 {
             0
         } else {
-            (ops / every as u64 + 2).min(MAX_LATENCY_SAMPLES)
+            (ops / every as u64 + 2).min(MAX_BUF_SAMPLES)
         };
         let mut v = vec![1u64; n as usize];
         v.clear();

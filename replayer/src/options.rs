@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 /// Steps of a generated workload (`gen … --iters`, `demo --iters`): the generator holds the encoded
-/// workload in memory (~3 bytes per op) and a replay child decodes it to 16 bytes per op, so 10^9 steps
-/// (~16 GiB decoded) is the most one machine of this project's size replays.
+/// workload in memory (~3 bytes per op, and the vector doubling on the way), so 10^9 steps (~3 GiB) is
+/// kept well inside one machine of this project's size.
 pub const MAX_GEN_STEPS: u64 = 1_000_000_000;
 
 /// Steps of a live benchmark (`bench … --iters`): nothing is stored per step, so the bound is time

@@ -48,7 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if std::env::var_os("COMPILE_BENCH_BUILD_ONLY").is_some() {
         // Only write the trace (e.g. a billion events to compile and replay with `hakmem`); keep it.
-        println!("peak RSS of this process (VmHWM): {} MiB", peak_rss_kib() / 1024);
+        println!(
+            "peak RSS of this process (VmHWM): {} MiB",
+            peak_rss_kib() / 1024
+        );
         std::fs::remove_dir_all(&dir)?;
         return Ok(());
     }

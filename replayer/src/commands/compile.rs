@@ -93,7 +93,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         (n.contains(": clean exit:") || n.contains(": ended by exec:")) && n.ends_with(" chunks")
     };
     let quiet_clean = c.workload.notes.iter().filter(clean).count();
-    for n in c.workload.notes.iter().filter(|n| args.verbose || !clean(n)) {
+    for n in c
+        .workload
+        .notes
+        .iter()
+        .filter(|n| args.verbose || !clean(n))
+    {
         writeln!(out, "  note: {n}")?;
     }
     if !args.verbose && quiet_clean > 0 {
