@@ -21,15 +21,17 @@ pub struct Args {
     /// Plan directory written by `hakmem plan`.
     plan_dir: PathBuf,
     /// Bundle directory [default: PLAN_DIR/bundle].
-    #[arg(long, short = 'o')]
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
     out: Option<PathBuf>,
 }
 
 /// Runs `hakmem collect`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let c = collect(&args.plan_dir, args.out.as_deref())?;
-    let labels: Vec<String> = c.plan.configs.iter().map(|s| s.label.clone()).collect();
-    let table = replayer::summary::summary_table(&c.samples, &labels, c.plan.baseline.as_deref());
+    // The same tables as `hakmem report` and `hakmem replay`, read back from the merged bundle.
+    let report = reports::load_report(std::slice::from_ref(&c.bundle), c.plan.baseline.as_deref())
+        .map_err(|e| anyhow::anyhow!("reading back the bundle: {e}"))?;
+    let table = reports::terminal::render_terminal(&report, reports::terminal::Style::auto());
     let mut out = std::io::stdout().lock();
     writeln!(out, "{table}results: {}", c.bundle.display())?;
     out.flush()?;
