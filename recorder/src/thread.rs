@@ -170,6 +170,8 @@ unsafe fn slow(t: *mut State, tsc: u64, op: Op) {
             (*t).serial = tr.next_thread_serial();
             arm_exit_key();
         }
+        // The finished chunk leaves the resident set (its data stays in the page cache and the file).
+        tr.release_chunk(&(*t).cursor);
         match tr.claim_chunk((*t).tid, (*t).serial, (*t).seq, ctsc, cns, session::grow) {
             Some(c) => {
                 (*t).cursor = c;

@@ -136,6 +136,7 @@ impl RawTraceBuilder {
         if unsafe { st.cursor.push(ts_ns, &op) } {
             return Ok(());
         }
+        shared.release_chunk(&st.cursor);
         let file = &self.file;
         let cursor = shared
             .claim_chunk(tid, st.serial, st.seq, ts_ns, ts_ns, |n| {

@@ -435,6 +435,30 @@ impl SharedTrace {
         }
     }
 
+    /// Drops the pages of a finished chunk (the one `c` was writing) from this process's resident set, so a
+    /// long recording does not keep its whole trace mapped in memory. Nothing is lost: on a shared file
+    /// mapping the written data stays in the page cache (dirty until written back) and a crash still
+    /// leaves it in the file. Only pages wholly inside the chunk are dropped. One `madvise` call; no
+    /// allocation, no lock. Does nothing for an [`ChunkCursor::EMPTY`] cursor.
+    #[cold]
+    #[inline(never)]
+    pub fn release_chunk(&self, c: &ChunkCursor) {
+        if c.end.is_null() {
+            return;
+        }
+        let end = c.end as usize;
+        let start = end - self.chunk_size;
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let (lo, hi) = (start.next_multiple_of(page), end / page * page);
+        if hi > lo {
+            // SAFETY: `lo..hi` lies inside a chunk of our shared file mapping that its writer has finished
+            // with; MADV_DONTNEED on a shared file mapping only unmaps the pages (their data stays in the
+            // page cache and the file), and a later access maps them again with the same contents.
+            unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+        }
+    }
+
     /// Makes `file_len >= need`, growing ahead by half the chunk area so far (at most 64 chunks or 16 MiB,
     /// whichever is more) so that growth stays rare.
     fn ensure_len<G: FnMut(u64) -> bool>(&self, need: u64, mut grow: G) -> bool {
