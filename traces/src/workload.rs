@@ -824,7 +824,7 @@ impl Workload {
         (0..self.header.threads.len())
             .into_par_iter()
             .try_for_each(|t| {
-                if varint::checksum(self.stream(t)) == self.header.threads[t].checksum {
+                if self.stream_checksum(t) == self.header.threads[t].checksum {
                     Ok(())
                 } else {
                     Err(WorkloadErrorKind::StreamChecksum { thread: t })
@@ -847,10 +847,22 @@ impl Workload {
         Ok(())
     }
 
+    /// The checksum of thread `t`'s stream, summed in 16 MiB pieces, each dropped from the resident set
+    /// once summed (a workload of any length is checked in bounded memory).
+    fn stream_checksum(&self, t: usize) -> u64 {
+        let bytes = self.stream(t);
+        let mut sum = varint::Checksum::new();
+        for (i, piece) in bytes.chunks(16 << 20).enumerate() {
+            sum.update(piece);
+            release(bytes, i << 24, (i << 24) + piece.len());
+        }
+        sum.finish()
+    }
+
     fn validate_thread(&self, t: usize) -> Result<(), WorkloadErrorKind> {
         let th = &self.header.threads[t];
         let bytes = self.stream(t);
-        if varint::checksum(bytes) != th.checksum {
+        if self.stream_checksum(t) != th.checksum {
             return Err(WorkloadErrorKind::StreamChecksum { thread: t });
         }
         let shared = self.header.shared_slots;
@@ -862,7 +874,12 @@ impl Workload {
             ObjRef::Shared(i) => Err(format!("shared slot {i} beyond {shared}")),
         };
         let mut pos = 0usize;
+        let mut released = 0usize;
         for n in 0..th.ops {
+            if n % (1 << 20) == 0 {
+                // Validated bytes leave the resident set: opening a workload of any length stays small.
+                released = release(bytes, released, pos);
+            }
             let bad = |cause: String| WorkloadErrorKind::Stream {
                 thread: t,
                 op: n,
@@ -933,6 +950,7 @@ impl Workload {
             buf: self.stream(thread),
             pos: 0,
             left: self.header.threads[thread].ops,
+            released: 0,
         }
     }
 }
@@ -942,6 +960,35 @@ pub struct StoredOps<'a> {
     buf: &'a [u8],
     pos: usize,
     left: u64,
+    /// Bytes before this offset were already handed to [`StoredOps::release_consumed`].
+    released: usize,
+}
+
+impl StoredOps<'_> {
+    /// Drops the mapped pages holding only ops already decoded from this process's resident set (they are
+    /// read again from the file if touched), so a long stream read once does not stay in memory. One
+    /// `madvise` call; call it every few megabytes of stream.
+    pub fn release_consumed(&mut self) {
+        self.released = release(self.buf, self.released, self.pos);
+    }
+}
+
+/// Drops the pages lying wholly inside `buf[from..to]` (a slice of a workload's read-only file mapping)
+/// from this process's resident set; returns the offset up to which pages were dropped (or `from`).
+fn release(buf: &[u8], from: usize, to: usize) -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    let base = buf.as_ptr() as usize;
+    let lo = (base + from).next_multiple_of(page);
+    let hi = (base + to.min(buf.len())) / page * page;
+    if hi <= lo {
+        return from;
+    }
+    // SAFETY: `lo..hi` lies inside `buf`, bytes of the workload's read-only file mapping (`Workload` is
+    // the only caller's owner). MADV_DONTNEED on a read-only file mapping only unmaps the pages; a later
+    // access maps the same contents again, so no slice of the mapping observes a change.
+    unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+    hi - base
 }
 
 impl Iterator for StoredOps<'_> {
@@ -973,6 +1020,13 @@ impl Iterator for StoredOps<'_> {
 pub struct Ops<'a> {
     inner: StoredOps<'a>,
     map: SlotMap,
+}
+
+impl Ops<'_> {
+    /// See [`StoredOps::release_consumed`].
+    pub fn release_consumed(&mut self) {
+        self.inner.release_consumed()
+    }
 }
 
 impl Iterator for Ops<'_> {
