@@ -86,6 +86,21 @@ impl BundleWriter {
         Ok(())
     }
 
+    /// Puts a workload into the manifest (replacing the one of the same name; rewritten at once), e.g. the
+    /// recording that `hakmem live --record` replays.
+    pub fn set_workload(&mut self, info: reports::model::WorkloadInfo) -> anyhow::Result<()> {
+        match self
+            .manifest
+            .workloads
+            .iter_mut()
+            .find(|w| w.name == info.name)
+        {
+            Some(w) => *w = info,
+            None => self.manifest.workloads.push(info),
+        }
+        self.write_manifest()
+    }
+
     fn write_manifest(&self) -> anyhow::Result<()> {
         let path = self.dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(&self.manifest)?;

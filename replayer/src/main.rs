@@ -27,6 +27,8 @@ enum Command {
     Gen(commands::gen::Gen),
     /// Replay workloads through allocators in parallel child processes.
     Replay(commands::replay::Args),
+    /// Run a real program under each allocator (LD_PRELOAD), optionally record and replay it too.
+    Live(commands::live::Args),
     /// Run a live benchmark (the memo's random-mixed loop) through allocators.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Info(a) => commands::info::run(a),
         Command::Gen(a) => commands::gen::run(a),
         Command::Replay(a) => commands::replay::run(a),
+        Command::Live(a) => commands::live::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Plan(a) => commands::plan::run(a),
         Command::RunJob(a) => commands::run_job::run(a),

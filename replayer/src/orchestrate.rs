@@ -71,25 +71,48 @@ pub fn run_tasks(
     tasks: Vec<Task>,
     runner: &Runner,
     slots: &[Vec<u32>],
+    on_sample: impl FnMut(Sample),
+) {
+    run_parallel(
+        tasks,
+        |t| t.threads,
+        slots,
+        runner.jobs,
+        runner.progress,
+        |task, cpus| run_one(task, cpus, runner),
+        on_sample,
+    );
+}
+
+/// The scheduler under [`run_tasks`] and `hakmem live`: up to `jobs` items at once, each run by `run` on
+/// its slot's first `threads(item)` cores, in the order given; each sample goes to `on_sample` as it
+/// finishes (progress on stderr when asked and stderr is a terminal).
+pub fn run_parallel<T: Send>(
+    items: Vec<T>,
+    threads: impl Fn(&T) -> u32 + Sync,
+    slots: &[Vec<u32>],
+    jobs: usize,
+    progress: bool,
+    run: impl Fn(&T, Vec<u32>) -> Sample + Sync,
     mut on_sample: impl FnMut(Sample),
 ) {
-    let total = tasks.len();
-    let queue = Mutex::new(tasks.into_iter().collect::<VecDeque<_>>());
+    let total = items.len();
+    let queue = Mutex::new(items.into_iter().collect::<VecDeque<_>>());
     let (tx, rx) = mpsc::channel::<Sample>();
-    let show = runner.progress && std::io::stderr().is_terminal();
+    let show = progress && std::io::stderr().is_terminal();
     std::thread::scope(|s| {
-        for slot in slots.iter().take(runner.jobs.max(1)) {
+        for slot in slots.iter().take(jobs.max(1)) {
             let tx = tx.clone();
-            let queue = &queue;
+            let (queue, threads, run) = (&queue, &threads, &run);
             s.spawn(move || loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                let Some(task) = next else { break };
+                let Some(item) = next else { break };
                 let cpus: Vec<u32> = slot
                     .iter()
                     .copied()
-                    .take(task.threads.max(1) as usize)
+                    .take(threads(&item).max(1) as usize)
                     .collect();
-                if tx.send(run_one(&task, cpus, runner)).is_err() {
+                if tx.send(run(&item, cpus)).is_err() {
                     break;
                 }
             });
@@ -99,6 +122,7 @@ pub fn run_tasks(
         for (done, sample) in rx.into_iter().enumerate() {
             if show {
                 let what = match sample.status {
+                    Some(Status::Ok) if sample.is_live() => format!("{:.3} s", sample.seconds),
                     Some(Status::Ok) => format!("{:.1}M ops/s", sample.ops_per_sec / 1e6),
                     Some(st) => format!("{st:?}"),
                     None => String::new(),
@@ -126,6 +150,9 @@ pub fn run_one(task: &Task, cpus: Vec<u32>, runner: &Runner) -> Sample {
     sample.repeat = task.repeat;
     sample.cpus = cpus;
     stamp_node(&mut sample);
+    if matches!(task.job.source, crate::child::Source::Workload { .. }) {
+        sample.kind = reports::model::KIND_REPLAY.to_string();
+    }
     sample
 }
 
@@ -169,6 +196,10 @@ fn classify(task: &Task, cpus: &[u32], runner: &Runner) -> Sample {
     if job.alloc.backend == BackendKind::Preload {
         if let Some(p) = &job.alloc.path {
             cmd.env("LD_PRELOAD", p);
+        }
+        // A preloaded libhakmem.so reads its configuration from the environment.
+        for (k, v) in &job.alloc.knobs {
+            cmd.env(k, v);
         }
     }
     // The child has its own process group (so a timeout kills all of it), which also means a Ctrl-C at

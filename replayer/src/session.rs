@@ -222,29 +222,7 @@ impl Session {
         bundle.note(
             "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator); baseline_rss_bytes is the child's RSS just before the timed region (VmHWM reset there), so peak - baseline (\"heap peak\") is the allocator's own".into(),
         )?;
-        let (tasks, failed_early) = self.tasks();
-        for mut s in failed_early {
-            orchestrate::stamp_node(&mut s);
-            bundle.push(s)?;
-        }
-        let runner = Runner {
-            exe: self_exe()?,
-            jobs,
-            timeout: self.timeout,
-            progress: true,
-            wrapper: Vec::new(),
-        };
-        let mut write_err = None;
-        orchestrate::run_tasks(tasks, &runner, &slots, |s| {
-            if write_err.is_none() {
-                if let Err(e) = bundle.push(s) {
-                    write_err = Some(e);
-                }
-            }
-        });
-        if let Some(e) = write_err {
-            return Err(e);
-        }
+        self.measure(&mut bundle, jobs, &slots)?;
         bundle.finish()?;
         // The same tables as `hakmem report` (one renderer, one set of formats), read back from the bundle
         // just written.
@@ -273,5 +251,40 @@ impl Session {
             .filter(|s| s.status != Some(Status::Ok))
             .count();
         Ok(if failures > 0 { 1 } else { 0 })
+    }
+
+    /// Runs every sample of this session (interleaved repeats × workloads × configurations) on `jobs`
+    /// parallel slots of cores and appends them to `bundle` as they finish. `hakmem live --record` uses it to
+    /// put the replays of a recording into the live bundle.
+    pub fn measure(
+        &self,
+        bundle: &mut BundleWriter,
+        jobs: usize,
+        slots: &[Vec<u32>],
+    ) -> anyhow::Result<()> {
+        let (tasks, failed_early) = self.tasks();
+        for mut s in failed_early {
+            orchestrate::stamp_node(&mut s);
+            bundle.push(s)?;
+        }
+        let runner = Runner {
+            exe: self_exe()?,
+            jobs,
+            timeout: self.timeout,
+            progress: true,
+            wrapper: Vec::new(),
+        };
+        let mut write_err = None;
+        orchestrate::run_tasks(tasks, &runner, slots, |s| {
+            if write_err.is_none() {
+                if let Err(e) = bundle.push(s) {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e);
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! Allocator specs as written on the command line, and their expansion into configurations.
 //!
-//! Grammar: `system` | `mimalloc` | `hakmem` | `hakmem:KEY=VALUE,KEY=VALUE…` | `preload:PATH.so`.
+//! Grammar: `system` | `mimalloc` | `hakmem` | `hakmem:KEY=VALUE,KEY=VALUE…` | `preload:PATH.so` |
+//! `mimalloc2` | `jemalloc` | `tcmalloc` (the last three are preloads of a known library, see
+//! [`named_library`]).
 //! A value may be a sweep `V1|V2|…`; several sweeps in one spec expand to their cartesian product, one
 //! [`AllocSpec`] each, labelled with its concrete knobs (`hakmem:HAKMEM_TINY_UNIFIED_C7=128`).
 //!
@@ -36,7 +38,92 @@ impl BackendKind {
 }
 
 /// Names accepted as the backend part of a spec.
-pub const VALID_NAMES: &str = "hakmem, hakmem:KEY=VALUE,…, system, mimalloc, preload:PATH.so";
+pub const VALID_NAMES: &str =
+    "hakmem, hakmem:KEY=VALUE,…, system, mimalloc, mimalloc2, jemalloc, tcmalloc, preload:PATH.so";
+
+/// Preloadable builds of the workspace, found next to the `hakmem` executable: `(spec name, file, how to
+/// build it)`. `mimalloc` is exactly the mimalloc version the `libmimalloc-sys` crate vendors (what replay
+/// links in), `mimalloc2` its 2.x line.
+pub const WORKSPACE_LIBRARIES: &[(&str, &str, &str)] = &[
+    (
+        "hakmem",
+        "libhakmem.so",
+        "cargo build --release -p hakmem-preload",
+    ),
+    (
+        "mimalloc",
+        "libhakmem_mimalloc.so",
+        "cargo build --release --workspace",
+    ),
+    (
+        "mimalloc2",
+        "libhakmem_mimalloc2.so",
+        "cargo build --release --workspace",
+    ),
+];
+
+/// Allocators of the distribution named by a spec: `(spec name, path, how to install it)`.
+pub const SYSTEM_LIBRARIES: &[(&str, &str, &str)] = &[
+    (
+        "jemalloc",
+        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+        "apt-get install libjemalloc2 libtcmalloc-minimal4",
+    ),
+    (
+        "tcmalloc",
+        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+        "apt-get install libjemalloc2 libtcmalloc-minimal4",
+    ),
+];
+
+/// The preloadable library of a named allocator (`hakmem`, `mimalloc`, `mimalloc2`, `jemalloc`,
+/// `tcmalloc`), or an error naming the missing file and the command that provides it. `None` for other
+/// names. Workspace libraries are looked up next to the running `hakmem` executable.
+pub fn named_library(name: &str) -> Option<Result<PathBuf, SpecError>> {
+    let missing = |path: PathBuf, fix: &str| SpecError::MissingLibrary {
+        spec: name.to_string(),
+        path: path.display().to_string(),
+        fix: fix.to_string(),
+    };
+    if let Some((_, file, fix)) = WORKSPACE_LIBRARIES.iter().find(|l| l.0 == name) {
+        let dir = std::fs::read_link("/proc/self/exe")
+            .ok()
+            .and_then(|p| p.parent().map(PathBuf::from))
+            .unwrap_or_default();
+        let path = dir.join(file);
+        return Some(if path.is_file() {
+            Ok(path)
+        } else {
+            Err(missing(path, &format!("build it with `{fix}`")))
+        });
+    }
+    let (_, path, fix) = SYSTEM_LIBRARIES.iter().find(|l| l.0 == name)?;
+    let path = PathBuf::from(path);
+    Some(if path.is_file() {
+        Ok(path)
+    } else {
+        Err(missing(path, &format!("install it with `{fix}`")))
+    })
+}
+
+/// The same configuration called the way a program calls its allocator: through the C library's symbols
+/// with the allocator's `.so` preloaded (`hakmem` → `libhakmem.so` with the configuration's knobs in the
+/// environment, `mimalloc` → `libhakmem_mimalloc.so`), keeping its label. `system` and `preload:` specs are
+/// already called that way and come back unchanged.
+pub fn preloaded(spec: &AllocSpec) -> Result<AllocSpec, SpecError> {
+    let name = match spec.backend {
+        BackendKind::System | BackendKind::Preload => return Ok(spec.clone()),
+        BackendKind::Hakmem => "hakmem",
+        BackendKind::Mimalloc => "mimalloc",
+    };
+    let path = named_library(name).expect("hakmem and mimalloc are named libraries")?;
+    Ok(AllocSpec {
+        backend: BackendKind::Preload,
+        knobs: spec.knobs.clone(),
+        path: Some(path),
+        label: spec.label.clone(),
+    })
+}
 
 /// One allocator configuration to measure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +173,16 @@ pub enum SpecError {
         /// Why it cannot be used.
         cause: String,
     },
+    /// A named allocator's library is not there.
+    #[error("allocator spec `{spec}`: {path} is missing; {fix}")]
+    MissingLibrary {
+        /// The whole spec.
+        spec: String,
+        /// Where the library should be.
+        path: String,
+        /// How to get it.
+        fix: String,
+    },
     /// Two configurations would carry the same label.
     #[error("allocator configuration `{0}` is given twice")]
     Duplicate(String),
@@ -124,6 +221,15 @@ fn parse_one(s: &str, valid_knobs: &[&str]) -> Result<Vec<AllocSpec>, SpecError>
         ("system", None) => simple(BackendKind::System),
         ("mimalloc", None) => simple(BackendKind::Mimalloc),
         ("hakmem", None) | ("hakmem", Some("")) => simple(BackendKind::Hakmem),
+        ("mimalloc2" | "jemalloc" | "tcmalloc", None) => {
+            let path = named_library(name).expect("a named library")?;
+            Ok(vec![AllocSpec {
+                backend: BackendKind::Preload,
+                knobs: Vec::new(),
+                path: Some(path),
+                label: s.to_string(),
+            }])
+        }
         ("hakmem", Some(list)) => parse_knobs(s, list, valid_knobs),
         ("preload", Some(path)) if !path.is_empty() => {
             let bad = |cause: String| SpecError::BadPreload {
@@ -269,7 +375,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_valid_choices() {
-        let e = parse_specs(&["jemalloc".into()], KNOBS)
+        let e = parse_specs(&["nosuchalloc".into()], KNOBS)
             .unwrap_err()
             .to_string();
         assert!(e.contains("valid: hakmem"), "{e}");

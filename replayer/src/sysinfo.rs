@@ -188,8 +188,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finish().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// SHA-256 (FIPS 180-4), small and dependency-free; used only for provenance hashes.
-struct Sha256 {
+/// SHA-256 (FIPS 180-4), small and dependency-free; used for provenance hashes and live runs' stdout.
+pub(crate) struct Sha256 {
     state: [u32; 8],
     buf: [u8; 64],
     len: usize,
@@ -208,7 +208,7 @@ const K: [u32; 64] = [
 ];
 
 impl Sha256 {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Sha256 {
             state: [
                 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
@@ -220,7 +220,7 @@ impl Sha256 {
         }
     }
 
-    fn update(&mut self, mut data: &[u8]) {
+    pub(crate) fn update(&mut self, mut data: &[u8]) {
         self.total += data.len() as u64;
         while !data.is_empty() {
             let n = (64 - self.len).min(data.len());
@@ -235,7 +235,7 @@ impl Sha256 {
         }
     }
 
-    fn finish(mut self) -> [u8; 32] {
+    pub(crate) fn finish(mut self) -> [u8; 32] {
         let bits = self.total * 8;
         self.update(&[0x80]);
         while self.len != 56 {

@@ -387,9 +387,9 @@ fn bad_specs_are_one_clear_error_before_any_child_runs() {
             &["/no/such/lib.so", "No such file"],
         ),
         (
-            "jemalloc",
+            "nosuchalloc",
             &[
-                "unknown allocator `jemalloc`",
+                "unknown allocator `nosuchalloc`",
                 "mimalloc",
                 "preload:PATH.so",
             ],

@@ -55,6 +55,15 @@ pub fn ns(x: f64) -> String {
     }
 }
 
+/// Seconds for readers: `1.23 s`, `45.6 ms`, `789 µs`.
+pub fn seconds(x: f64) -> String {
+    if x >= 1.0 {
+        format!("{} s", sig3(x))
+    } else {
+        ns(x * 1e9)
+    }
+}
+
 /// `1.32×`.
 /// Below 0.1 a third decimal keeps small ratios apart (`0.051×`).
 pub fn ratio(x: f64) -> String {

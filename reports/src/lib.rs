@@ -13,6 +13,7 @@
 pub mod bundle;
 pub mod error;
 pub mod export;
+pub mod fidelity;
 pub mod format;
 pub mod model;
 pub mod profile;

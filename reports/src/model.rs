@@ -20,7 +20,8 @@ pub const SAMPLES_FILE: &str = "samples.jsonl";
 pub struct Manifest {
     /// [`BUNDLE_FORMAT_VERSION`] of the writer.
     pub format_version: u32,
-    /// `"replay"` or `"bench"`.
+    /// `"replay"`, `"bench"` or `"live"` (a `live --record` bundle holds live and replay samples; each
+    /// sample says which with its own `kind`).
     pub kind: String,
     /// The full command line that produced the bundle.
     pub command: Vec<String>,
@@ -80,6 +81,13 @@ pub struct WorkloadInfo {
     /// The workload's profile (`hakmem info --json` output) for the report's trace section.
     #[serde(default)]
     pub profile: serde_json::Value,
+    /// `live` for a command run by `hakmem live` (its `name` is the command line), empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// For a workload recorded by `hakmem live --record`: the name of the live workload (the command) whose
+    /// recording it is, so that reports can set its replay against the live runs (fidelity).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub live_workload: String,
 }
 
 /// One allocator configuration of a bundle.
@@ -115,7 +123,15 @@ pub enum Status {
     CheckFailed,
     /// The child could not start or reported another error (in `error`).
     Error,
+    /// A live run whose exit status or standard output differs from the system allocator's run of the same
+    /// command: the allocator changed the program's result (details in `error`).
+    OutputDiffers,
 }
+
+/// `kind` of a live sample (the real program run under the allocator).
+pub const KIND_LIVE: &str = "live";
+/// `kind` of a replay sample (also what an empty `kind` means, in bundles written before live runs).
+pub const KIND_REPLAY: &str = "replay";
 
 /// Latency percentiles of one call kind, in nanoseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -132,9 +148,18 @@ pub struct Percentiles {
     pub p999: f64,
 }
 
-/// One measurement: one child process replaying one workload through one allocator configuration.
+/// One measurement: one child process replaying one workload through one allocator configuration, or
+/// (`kind` = `live`) one run of the real program under it.
+///
+/// For a live sample `seconds` is the program's wall time (start to the end of its last process),
+/// `ops_per_sec` is runs per second (`1 / seconds`, so ratios read as for replays: above 1 is faster),
+/// `ops` is 0, `cpu_seconds` = `user_seconds + sys_seconds`, and the memory and fault figures are the
+/// program's from `wait4`'s rusage.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// `live` or `replay` (empty = `replay`, as in bundles written before live runs existed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
     /// Backend name (as [`AllocatorInfo::allocator`]).
     pub allocator: String,
     /// Configuration label (as [`AllocatorInfo::config`]).
@@ -190,4 +215,27 @@ pub struct Sample {
     /// CPU model of that machine (its "node kind": the report groups samples by it when kinds mix).
     #[serde(default)]
     pub cpu: String,
+    /// Live runs: user CPU seconds of the program (all of its processes that were waited for).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub user_seconds: f64,
+    /// Live runs: system CPU seconds of the program.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sys_seconds: f64,
+    /// Live runs: the program's exit code (`None` when it died on a signal or did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Live runs: SHA-256 of everything the program wrote on stdout, and its length (`sha256:HEX/LEN`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout_hash: String,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+impl Sample {
+    /// Whether this is a live sample.
+    pub fn is_live(&self) -> bool {
+        self.kind == KIND_LIVE
+    }
 }

@@ -11,7 +11,8 @@
 //! workload has ratio exactly 1; a [`Report`] round-trips through JSON unchanged.
 
 use crate::bundle::Bundle;
-use crate::model::{Manifest, Sample, Status, WorkloadInfo};
+use crate::fidelity::{Fidelity, FidelityTotals};
+use crate::model::{Manifest, Sample, Status, WorkloadInfo, KIND_LIVE};
 use crate::stats::{mann_whitney, median, Quartiles};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,6 +23,13 @@ pub const ALPHA: f64 = 0.05;
 /// repeats a side the U test's possible p-values are 0.1, 0.2, 0.4, 0.7, 1, and interpolated quartiles
 /// can be disjoint while the samples interleave (p = 0.7).
 pub const APART_P_MAX: f64 = 0.2;
+/// A replayed workload with fewer calls than this is too short to rank (see [`WorkloadSummary::too_short`]).
+pub const MIN_RANK_OPS: u64 = 10_000;
+/// A workload whose median timed region (the replay's, or a live run's wall time) is shorter than this is too
+/// short to rank: measured on this machine, repeats of replays under 5 ms spread by more than the
+/// differences between allocators (per-thread start-up, page faults of the first touch, timer and
+/// scheduling noise dominate); see docs/ARCHITECTURE.md.
+pub const MIN_RANK_SECONDS: f64 = 0.005;
 
 /// Everything a report shows, ready to render.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +55,9 @@ pub struct Section {
     pub workloads: Vec<WorkloadSummary>,
     /// Every failed sample, with its reason.
     pub failures: Vec<Failure>,
+    /// Fidelity pooled over the bundle's live workloads that have a replay (`hakmem live --record`).
+    #[serde(default)]
+    pub fidelity: Option<FidelityTotals>,
 }
 
 /// One workload of a bundle.
@@ -66,6 +77,16 @@ pub struct WorkloadSummary {
     pub sweeps: Vec<Sweep>,
     /// Per-box counters that differ most between HAKMEM configurations, most different first.
     pub box_highlights: Vec<BoxHighlight>,
+    /// `live` when the samples are live runs of a real program (`hakmem live`), `replay` otherwise.
+    #[serde(default)]
+    pub kind: String,
+    /// For a live workload with a replay of its recording: how well the replay predicts it.
+    #[serde(default)]
+    pub fidelity: Option<Fidelity>,
+    /// Why the workload is too short to rank (fewer than [`MIN_RANK_OPS`] calls or a timed region under
+    /// [`MIN_RANK_SECONDS`]): it gets this instead of a verdict, and is greyed in the overview.
+    #[serde(default)]
+    pub too_short: Option<String>,
 }
 
 /// One allocator configuration on one workload.
@@ -387,7 +408,7 @@ impl Section {
                 ));
             }
         }
-        let workloads = workload_names
+        let mut workloads: Vec<WorkloadSummary> = workload_names
             .iter()
             .map(|w| {
                 let samples: Vec<&Sample> =
@@ -396,6 +417,21 @@ impl Section {
                 WorkloadSummary::build(w, info, &configs, &samples, baseline)
             })
             .collect();
+        for i in 0..workloads.len() {
+            if workloads[i].kind != KIND_LIVE {
+                continue;
+            }
+            let name = workloads[i].workload.clone();
+            let replay = workloads.iter().find(|r| {
+                r.kind != KIND_LIVE
+                    && r.info
+                        .as_ref()
+                        .is_some_and(|info| info.live_workload == name)
+            });
+            let fidelity = replay.and_then(|r| Fidelity::compute(&workloads[i], r));
+            workloads[i].fidelity = fidelity;
+        }
+        let fidelity = FidelityTotals::of(workloads.iter().filter_map(|w| w.fidelity.as_ref()));
         let failures = bundle
             .samples
             .iter()
@@ -415,8 +451,47 @@ impl Section {
             warnings,
             workloads,
             failures,
+            fidelity,
         }
     }
+}
+
+/// Why a workload is too short to rank, if it is: fewer than [`MIN_RANK_OPS`] replayed calls, or a median
+/// timed region (replay) or wall time (live) under [`MIN_RANK_SECONDS`] for the configuration that ran
+/// longest.
+fn too_short(live: bool, info: Option<&WorkloadInfo>, rows: &[ConfigSummary]) -> Option<String> {
+    let longest = rows
+        .iter()
+        .filter_map(|r| r.seconds)
+        .max_by(f64::total_cmp)?;
+    let ops = info
+        .map(|i| i.ops)
+        .filter(|&o| o > 0)
+        .or_else(|| {
+            rows.iter()
+                .filter_map(|r| r.ops)
+                .max_by(f64::total_cmp)
+                .map(|o| o as u64)
+        })
+        .unwrap_or(0);
+    if !live && ops < MIN_RANK_OPS {
+        return Some(format!(
+            "{ops} calls (fewer than {MIN_RANK_OPS}): the timing measures start-up, not the allocator"
+        ));
+    }
+    if longest < MIN_RANK_SECONDS {
+        return Some(format!(
+            "{} {} (under {:.0} ms): below what this harness measures reliably",
+            if live {
+                "runs take"
+            } else {
+                "the timed region takes"
+            },
+            crate::format::seconds(longest),
+            MIN_RANK_SECONDS * 1e3
+        ));
+    }
+    None
 }
 
 /// A sample whose figures count: `ok`, `check_failed` (figures valid), or no status written.
@@ -497,6 +572,9 @@ impl WorkloadSummary {
             .map(|(_, c)| c.clone());
         let sweeps = find_sweeps(&rows);
         let box_highlights = box_highlights(&rows);
+        let live = samples.iter().any(|s| s.is_live())
+            || info.as_ref().is_some_and(|i| i.kind == KIND_LIVE);
+        let too_short = too_short(live, info.as_ref(), &rows);
         WorkloadSummary {
             workload: workload.to_owned(),
             info,
@@ -505,6 +583,9 @@ impl WorkloadSummary {
             fastest,
             sweeps,
             box_highlights,
+            kind: if live { KIND_LIVE } else { "replay" }.to_owned(),
+            fidelity: None,
+            too_short,
         }
     }
 
@@ -513,8 +594,16 @@ impl WorkloadSummary {
         self.rows.iter().find(|r| r.config == config)
     }
 
-    /// One sentence: who wins, by how much, how sure.
+    /// Whether the samples are live runs of a real program.
+    pub fn is_live(&self) -> bool {
+        self.kind == KIND_LIVE
+    }
+
+    /// One sentence: who wins, by how much, how sure (or why the workload cannot be ranked).
     pub fn verdict(&self) -> String {
+        if let Some(why) = &self.too_short {
+            return format!("too short to rank: {why}");
+        }
         let Some(fastest) = self.fastest.as_deref().and_then(|f| self.row(f)) else {
             return "no successful samples: nothing to compare".into();
         };
@@ -540,14 +629,23 @@ impl WorkloadSummary {
                     None => format!("only {base} has results"),
                 }
             }
-            Some(c) => format!(
-                "{} is fastest: {:.2}× {base} (range {:.2}–{:.2}×; {})",
-                fastest.config,
-                c.ratio,
-                c.low,
-                c.high,
-                how(c)
-            ),
+            Some(c) => {
+                let mut s = format!(
+                    "{} is fastest: {:.2}× {base} (range {:.2}–{:.2}×; {})",
+                    fastest.config,
+                    c.ratio,
+                    c.low,
+                    c.high,
+                    how(c)
+                );
+                if c.significance == Significance::WithinNoise {
+                    s.push_str(
+                        "; the spread between repeats is as large as the difference: more repeats \
+                         (--repeats auto) or a quieter machine are needed to rank them",
+                    );
+                }
+                s
+            }
             None => String::new(),
         }
     }
@@ -586,6 +684,9 @@ impl WorkloadSummary {
     /// One sentence about HAKMEM itself: its best configuration against the baseline and against the default
     /// `hakmem` configuration. `None` without successful HAKMEM samples (or when HAKMEM is the baseline).
     pub fn hakmem_verdict(&self) -> Option<String> {
+        if self.too_short.is_some() {
+            return None;
+        }
         let hak: Vec<&ConfigSummary> = self
             .rows
             .iter()

@@ -63,6 +63,9 @@ pub fn tone_of(row: &ConfigSummary) -> Tone {
 /// `baseline_rss_bytes`), a "heap peak" column (peak RSS − the child's RSS before the timed region: the
 /// allocator's own peak) follows "peak RSS"; for older bundles the table is as before.
 pub fn summary_table(w: &WorkloadSummary) -> Table {
+    if w.is_live() {
+        return live_table(w);
+    }
     let with_heap = w.rows.iter().any(|r| r.heap_peak.is_some());
     let mut header = vec![
         "config", "ok", "ops/s", "IQR", "vs base", "range", "sig", "peak RSS",
@@ -95,26 +98,7 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
                 ),
                 None => ("failed".into(), String::new()),
             };
-            let (ratio, range, sig) = match &r.vs_baseline {
-                Some(c) if c.significance == Significance::Baseline => {
-                    ("baseline".to_owned(), String::new(), String::new())
-                }
-                Some(c) => (
-                    format::ratio(c.ratio),
-                    format!("{:.2}–{:.2}", c.low, c.high),
-                    match c.p_value {
-                        Some(pv) => {
-                            format!(
-                                "{} {}",
-                                c.significance.mark(),
-                                p_equals(pv).replace(' ', "")
-                            )
-                        }
-                        None => c.significance.mark().to_owned(),
-                    },
-                ),
-                None => (String::new(), String::new(), String::new()),
-            };
+            let (ratio, range, sig) = comparison_cells(r);
             let rss = |q: Option<crate::stats::Quartiles>| {
                 q.map(|q| format::bytes(q.median)).unwrap_or_default()
             };
@@ -132,6 +116,104 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
                 cells.push(p(rss(r.heap_peak)));
             }
             cells.push(p(rss(r.post_rss)));
+            cells
+        })
+        .collect();
+    Table {
+        header: header.iter().map(|s| s.to_string()).collect(),
+        numeric,
+        rows,
+    }
+}
+
+/// The ratio, range and significance cells of a row.
+fn comparison_cells(r: &ConfigSummary) -> (String, String, String) {
+    match &r.vs_baseline {
+        Some(c) if c.significance == Significance::Baseline => {
+            ("baseline".to_owned(), String::new(), String::new())
+        }
+        Some(c) => (
+            format::ratio(c.ratio),
+            format!("{:.2}–{:.2}", c.low, c.high),
+            match c.p_value {
+                Some(pv) => format!(
+                    "{} {}",
+                    c.significance.mark(),
+                    p_equals(pv).replace(' ', "")
+                ),
+                None => c.significance.mark().to_owned(),
+            },
+        ),
+        None => (String::new(), String::new(), String::new()),
+    }
+}
+
+/// The summary table of a live workload: median wall time of the program (the ratio is still a speed
+/// ratio, baseline time over this time), user and system CPU, peak RSS and faults; with a replay of its
+/// recording, the predicted time and the error of the predicted time ratio beside the live one.
+fn live_table(w: &WorkloadSummary) -> Table {
+    let fid = w.fidelity.as_ref();
+    let mut header = vec![
+        "config", "ok", "wall", "IQR", "vs base", "range", "sig", "CPU", "peak RSS",
+    ];
+    let mut numeric = vec![false, true, true, true, true, true, false, true, true];
+    if fid.is_some() {
+        header.extend(["predicted", "pred. ratio", "live ratio", "error"]);
+        numeric.extend([true, true, true, true]);
+    }
+    let rows = w
+        .rows
+        .iter()
+        .map(|r| {
+            let p = |s: String| (s, Tone::Plain);
+            let tone = tone_of(r);
+            let ok = (
+                format!("{}/{}", r.ok, r.ok + r.failed),
+                if r.failed > 0 {
+                    Tone::Failed
+                } else {
+                    Tone::Plain
+                },
+            );
+            let (wall, iqr) = match (r.seconds, r.ops_per_sec) {
+                (Some(sec), Some(q)) => (
+                    format::seconds(sec),
+                    format!("{:.1}%", q.relative_iqr() * 100.0),
+                ),
+                _ => ("failed".into(), String::new()),
+            };
+            let (ratio, range, sig) = comparison_cells(r);
+            let mut cells = vec![
+                p(r.config.clone()),
+                ok,
+                (wall, if r.ok == 0 { Tone::Failed } else { Tone::Plain }),
+                (iqr, Tone::Dim),
+                (ratio, tone),
+                (range, Tone::Dim),
+                (sig, tone),
+                p(r.cpu_seconds.map(format::seconds).unwrap_or_default()),
+                p(r.peak_rss
+                    .map(|q| format::bytes(q.median))
+                    .unwrap_or_default()),
+            ];
+            if let Some(f) = fid {
+                match f.predictions.iter().find(|x| x.config == r.config) {
+                    Some(x) => cells.extend([
+                        p(format::seconds(x.predicted_seconds)),
+                        p(format!("{:.3}", x.predicted_ratio)),
+                        p(format!("{:.3}", x.live_ratio)),
+                        (
+                            format!("{:.1}%", x.ratio_error * 100.0),
+                            if x.config == f.baseline {
+                                Tone::Dim
+                            } else {
+                                Tone::Plain
+                            },
+                        ),
+                    ]),
+                    None => cells.extend((0..4).map(|_| p(String::new()))),
+                }
+            }
             cells
         })
         .collect();
@@ -186,6 +268,7 @@ pub fn overview_table(report: &Report) -> Table {
     for c in &configs {
         let mut row = vec![(c.clone(), Tone::Plain)];
         for (_, w) in &columns {
+            let short = w.too_short.is_some();
             let cell = match w.row(c) {
                 None => (String::new(), Tone::Plain),
                 Some(r) if r.ok == 0 => ("failed".into(), Tone::Failed),
@@ -201,6 +284,12 @@ pub fn overview_table(report: &Report) -> Table {
                     ),
                     None => (String::new(), Tone::Plain),
                 },
+            };
+            // Too short to rank: the ratio is shown for what it is, greyed and marked.
+            let cell = if short && !cell.0.is_empty() && cell.1 != Tone::Failed {
+                (format!("({})", cell.0), Tone::Dim)
+            } else {
+                cell
             };
             row.push(cell);
         }

@@ -152,7 +152,13 @@ pub fn render_terminal(report: &Report, style: Style) -> String {
                 out.push_str(&format!("  {m}\n"));
             }
             out.push_str(&render_table(&summary_table(w), style));
+            if let Some(f) = &w.fidelity {
+                out.push_str(&format!("  {}\n", f.line()));
+            }
             out.push('\n');
+        }
+        if let Some(t) = s.fidelity.as_ref().filter(|t| t.programs > 1) {
+            out.push_str(&format!("{}\n\n", t.line()));
         }
         if !s.failures.is_empty() {
             out.push_str(&format!("{} failed sample(s):\n", s.failures.len()));

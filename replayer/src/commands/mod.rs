@@ -8,6 +8,7 @@ pub mod compile;
 pub mod demo;
 pub mod gen;
 pub mod info;
+pub mod live;
 pub mod plan;
 pub mod record;
 pub mod replay;

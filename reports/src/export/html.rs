@@ -195,6 +195,9 @@ fn bundle(out: &mut String, report: &Report, s: &Section, si: usize, palette: &P
     for w in &s.warnings {
         let _ = write!(out, r#"<p class="warning">warning: {}</p>"#, esc(w));
     }
+    if let Some(t) = s.fidelity.as_ref().filter(|t| t.programs > 1) {
+        let _ = write!(out, r#"<p class="fidelity">{}</p>"#, esc(&t.line()));
+    }
     for (wi, w) in s.workloads.iter().enumerate() {
         workload(out, report, s, w, &anchor(si, wi), palette);
     }
@@ -231,7 +234,16 @@ fn workload(
             }
         );
     }
-    let _ = write!(out, r#"<p class="verdict">{}</p>"#, esc(&w.verdict()));
+    let _ = write!(
+        out,
+        r#"<p class="verdict{}">{}</p>"#,
+        if w.too_short.is_some() {
+            " too-short"
+        } else {
+            ""
+        },
+        esc(&w.verdict())
+    );
     if let Some(h) = w.hakmem_verdict() {
         let _ = write!(out, r#"<p class="verdict2">{}</p>"#, esc(&h));
     }
@@ -241,6 +253,9 @@ fn workload(
 
     out.push_str(r#"<section class="summary"><h4>Summary</h4>"#);
     out.push_str(&html_table(&summary_table(w), "summary-table"));
+    if let Some(f) = &w.fidelity {
+        let _ = write!(out, r#"<p class="fidelity">{}</p>"#, esc(&f.line()));
+    }
     out.push_str("</section>");
 
     throughput(out, w, palette);

@@ -86,6 +86,9 @@ impl Exporter for Markdown {
                 }
                 out.push_str(&markdown_table(&summary_table(w)));
                 out.push('\n');
+                if let Some(f) = &w.fidelity {
+                    out.push_str(&format!("{}.\n\n", f.line()));
+                }
                 let lat: Vec<_> = w.rows.iter().filter(|r| !r.latency_ns.is_empty()).collect();
                 if !lat.is_empty() {
                     out.push_str("Latency (median over repeats of each percentile):\n\n");
@@ -132,6 +135,9 @@ impl Exporter for Markdown {
                     }
                     out.push('\n');
                 }
+            }
+            if let Some(t) = s.fidelity.as_ref().filter(|t| t.programs > 1) {
+                out.push_str(&format!("**{}.**\n\n", t.line()));
             }
             if !s.failures.is_empty() {
                 out.push_str(&format!(

@@ -1,0 +1,395 @@
+//! `hakmem live [--alloc SPEC…] [--repeats R|auto] … [--record] -- CMD ARGS…`: runs the real command under
+//! each allocator (interleaved repeats, pinned), writes a bundle of `live` samples and, with `--record`,
+//! records the command once, replays the recording through the same configurations into the same bundle,
+//! and reports how well the replay predicts the live runs (fidelity).
+
+use anyhow::Context;
+use replayer::bundle::BundleWriter;
+use replayer::engine::Touch;
+use replayer::live::{self, Deployment, LiveCommand, Reference};
+use replayer::session::{Input, Session};
+use replayer::spec::AllocSpec;
+use replayer::{orchestrate, sysinfo};
+use reports::model::{
+    AllocatorInfo, Manifest, Status, WorkloadInfo, BUNDLE_FORMAT_VERSION, KIND_LIVE,
+};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Arguments of `hakmem live`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Each run is the real program, a direct child of hakmem, with LD_PRELOAD of the \
+allocator's library put first (hakmem: libhakmem.so with the spec's HAKMEM_* knobs in the environment; \
+mimalloc / mimalloc2: libhakmem_mimalloc.so / libhakmem_mimalloc2.so built by this workspace; jemalloc, \
+tcmalloc: the Debian libraries; system: nothing). A reference run under the system allocator comes first \
+(not counted): a run whose exit status or stdout differs from it is a failed `output_differs` sample.\n\
+Per sample: wall seconds, user and system CPU seconds, peak RSS (the largest of any one process of the \
+program: ru_maxrss is a maximum), minor/major faults, exit status, SHA-256 of stdout.\n\
+Exit status: 0 when every sample succeeded, 1 when some failed (all recorded), 2 when the run could not \
+start."
+)]
+pub struct Args {
+    /// Allocator configuration: `hakmem`, `hakmem:KEY=VALUE,…` (a value `A|B|C` sweeps), `system`,
+    /// `mimalloc`, `mimalloc2`, `jemalloc`, `tcmalloc`, `preload:PATH.so`. Repeat the flag for several.
+    #[arg(long = "alloc", value_name = "SPEC", default_values_t = ["system".to_string(), "mimalloc".to_string(), "hakmem".to_string()])]
+    allocs: Vec<String>,
+    /// Runs per configuration, interleaved across configurations; `auto` repeats until every configuration
+    /// is separated from the baseline (p < 0.05) or equivalent to it (ratio range within ±1%), at least 5
+    /// and at most --max-repeats times.
+    #[arg(long, default_value = "auto", value_parser = parse_repeats)]
+    repeats: Repeats,
+    /// Cap of `--repeats auto`.
+    #[arg(long, default_value_t = 20)]
+    max_repeats: u32,
+    /// Runs at once [default 1: a live program's threads and memory bandwidth are its own]; each run gets
+    /// its share of the usable cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Kill a run after this many seconds (recorded as a `timeout` sample).
+    #[arg(long, default_value_t = 600.0)]
+    timeout: f64,
+    /// Feed this file to the program's stdin on every run [default: /dev/null].
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<PathBuf>,
+    /// Run the program in this directory.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Bundle directory [default: ./hakmem-results/live-DATE].
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+    /// Also write the whole bundle as one JSON document (`-` = stdout).
+    #[arg(long, value_name = "FILE")]
+    export_json: Option<PathBuf>,
+    /// Configuration the ratios refer to, and the prediction's anchor [default: system].
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Also record the command once, compile it and replay the recording through the same
+    /// configurations into the same bundle: the report then shows the predicted time of each allocator
+    /// beside its live time, and the fidelity of the prediction.
+    #[arg(long)]
+    record: bool,
+    /// How the replays of `--record` call the allocators: `preload` (every configuration through its
+    /// preloaded .so and the C library's symbols, as the live runs do) or `linked` (hakmem and mimalloc
+    /// linked into the harness, as `hakmem replay` does by default).
+    #[arg(long, value_enum, default_value_t = ReplayCalls::Preload)]
+    replay_calls: ReplayCalls,
+    /// Memory touching of the replays of `--record`.
+    #[arg(long, value_enum, default_value_t = Touch::First)]
+    touch: Touch,
+    /// The program and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<OsString>,
+}
+
+/// `--repeats`: a number or `auto`.
+#[derive(Clone, Copy, Debug)]
+pub enum Repeats {
+    /// Exactly this many.
+    Fixed(u32),
+    /// Until settled (see [`live::settled`]).
+    Auto,
+}
+
+fn parse_repeats(s: &str) -> Result<Repeats, String> {
+    if s == "auto" {
+        return Ok(Repeats::Auto);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Repeats::Fixed(n)),
+        _ => Err(format!("`{s}` is not a positive number or `auto`")),
+    }
+}
+
+/// How `--record` replays call the allocators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayCalls {
+    /// Through preloaded .so files, as the program does.
+    Preload,
+    /// hakmem and mimalloc linked into the harness.
+    Linked,
+}
+
+/// Runs `hakmem live`.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let (configs, timeout) = super::checked_run_setup(&args.allocs, 1, args.timeout)?;
+    anyhow::ensure!(args.max_repeats >= 1, "--max-repeats must be at least 1");
+    anyhow::ensure!(args.jobs != Some(0), "--jobs must be at least 1");
+    let deployments = configs
+        .iter()
+        .map(Deployment::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(p) = &args.stdin {
+        anyhow::ensure!(p.is_file(), "--stdin {}: no such file", p.display());
+    }
+    if let Some(d) = &args.cwd {
+        anyhow::ensure!(d.is_dir(), "--cwd {}: no such directory", d.display());
+    }
+    let labels: Vec<String> = configs.iter().map(|c| c.label.clone()).collect();
+    if let Some(b) = &args.baseline {
+        anyhow::ensure!(
+            labels.contains(b),
+            "--baseline {b} is not among the configurations ({})",
+            labels.join(", ")
+        );
+    }
+    let base_label = args
+        .baseline
+        .clone()
+        .or_else(|| labels.iter().find(|l| *l == "system").cloned())
+        .unwrap_or_else(|| labels[0].clone());
+    let replay_specs: Vec<AllocSpec> = match args.replay_calls {
+        ReplayCalls::Linked => configs.clone(),
+        ReplayCalls::Preload => configs
+            .iter()
+            .map(replayer::spec::preloaded)
+            .collect::<Result<_, _>>()?,
+    };
+    let cmd = LiveCommand {
+        argv: args.command.clone(),
+        cwd: args.cwd.clone(),
+        stdin: args.stdin.clone(),
+        timeout,
+    };
+    let name = cmd.name();
+    let allowed = sysinfo::allowed_cpus();
+    let jobs = args.jobs.unwrap_or(1).max(1);
+    let per = (allowed.len() / jobs).max(1) as u32;
+    let (slots, shared) = orchestrate::plan_cpus(&allowed, jobs, per);
+    let manifest = Manifest {
+        format_version: BUNDLE_FORMAT_VERSION,
+        kind: KIND_LIVE.to_string(),
+        command: std::env::args().collect(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        date: sysinfo::now_rfc3339(),
+        machine: sysinfo::machine(),
+        workloads: vec![WorkloadInfo {
+            name: name.clone(),
+            kind: KIND_LIVE.to_string(),
+            ..Default::default()
+        }],
+        allocators: configs
+            .iter()
+            .zip(&deployments)
+            .map(|(c, d)| AllocatorInfo {
+                allocator: c.backend.name().to_string(),
+                config: c.label.clone(),
+                knobs: c.knobs.iter().cloned().collect(),
+                version: match &d.preload {
+                    Some(p) => replayer::session::allocator_version(&AllocSpec {
+                        backend: replayer::spec::BackendKind::Preload,
+                        knobs: Vec::new(),
+                        path: Some(p.clone()),
+                        label: String::new(),
+                    }),
+                    None => replayer::backend::glibc_version(),
+                },
+                path: d
+                    .preload
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        repeats: match args.repeats {
+            Repeats::Fixed(n) => n,
+            Repeats::Auto => 0,
+        },
+        jobs: jobs as u32,
+        touch: args.touch.name().to_string(),
+        check: false,
+        notes: Vec::new(),
+    };
+    let mut bundle = BundleWriter::create(args.out.as_deref(), manifest, args.export_json.clone())?;
+    bundle.note(format!(
+        "live command: {}",
+        args.command
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ))?;
+    bundle.note("live samples: seconds = the program's wall time; peak_rss_bytes = ru_maxrss, the largest peak of any one of its processes (a maximum, not a sum); CPU and faults summed over the processes it waited for".into())?;
+    if shared {
+        bundle.note(format!(
+            "parallel live runs share cores: {jobs} runs on {} usable cores",
+            allowed.len()
+        ))?;
+    }
+
+    // The reference run: the system allocator, not counted (it also warms the page cache).
+    eprintln!("hakmem live: reference run of {name} under the system allocator");
+    let reference_sample = cmd.run_once(&Deployment::system(), &slots[0], 0);
+    match reference_sample.status {
+        Some(Status::Ok) | Some(Status::Crashed) => {}
+        _ => anyhow::bail!(
+            "the reference run of {name} under the system allocator failed: {}",
+            reference_sample.error
+        ),
+    }
+    let reference = Reference::of(&reference_sample);
+    bundle.note(format!(
+        "reference run (system allocator, not counted): exit status {}, stdout {}",
+        reference
+            .exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none (killed by a signal)".into()),
+        reference.stdout_hash
+    ))?;
+
+    let mut recorded: Option<Input> = None;
+    if args.record {
+        let dir = bundle.dir().join("recording");
+        eprintln!("hakmem live: recording {name} into {}", dir.display());
+        let (path, code) = live::record(&cmd, &dir)?;
+        if code != reference.exit_code {
+            let note = format!(
+                "the recorded run exited with {code:?}, the reference run with {:?}",
+                reference.exit_code
+            );
+            eprintln!("warning: {note}");
+            bundle.note(note)?;
+        }
+        let mut input = replayer::workload::inputs(std::slice::from_ref(&path))
+            .pop()
+            .expect("one input per path");
+        if let Err(e) = &input.source {
+            anyhow::bail!("the recording of {name} cannot be replayed: {e}");
+        }
+        input.info.name = format!("{name} (replay)");
+        input.info.live_workload = name.clone();
+        bundle.set_workload(input.info.clone())?;
+        // The live workload's facts come from its recording.
+        bundle.set_workload(WorkloadInfo {
+            name: name.clone(),
+            kind: KIND_LIVE.to_string(),
+            threads: input.info.threads,
+            ops: input.info.ops,
+            peak_live_bytes: input.info.peak_live_bytes,
+            ..Default::default()
+        })?;
+        recorded = Some(input);
+    }
+    let (max_rounds, auto) = match args.repeats {
+        Repeats::Fixed(n) => (n, false),
+        Repeats::Auto => (args.max_repeats, true),
+    };
+    let base = labels.iter().position(|l| *l == base_label).unwrap_or(0);
+    let mut rounds = 0;
+    let mut write_err = None;
+    while rounds < max_rounds {
+        let items: Vec<(usize, u32)> = (0..deployments.len()).map(|i| (i, rounds)).collect();
+        orchestrate::run_parallel(
+            items,
+            |_| per,
+            &slots,
+            jobs,
+            true,
+            |&(i, r), cpus| {
+                let mut s = live::judge(cmd.run_once(&deployments[i], &cpus, r), &reference);
+                s.workload = name.clone();
+                s
+            },
+            |s| {
+                if write_err.is_none() {
+                    if let Err(e) = bundle.push(s) {
+                        write_err = Some(e);
+                    }
+                }
+            },
+        );
+        if let Some(e) = write_err.take() {
+            return Err(e);
+        }
+        rounds += 1;
+        if auto && rounds >= live::AUTO_MIN_REPEATS.min(max_rounds) {
+            let times: Vec<Vec<f64>> = labels
+                .iter()
+                .map(|l| {
+                    bundle
+                        .samples()
+                        .iter()
+                        .filter(|s| &s.config == l && s.status == Some(Status::Ok))
+                        .map(|s| s.seconds)
+                        .collect()
+                })
+                .collect();
+            if live::settled(&times, base) {
+                break;
+            }
+        }
+    }
+    if auto {
+        let note = if rounds >= max_rounds {
+            format!("--repeats auto: stopped at the cap of {max_rounds} repeats before every configuration was separated from (or equivalent to) {base_label}")
+        } else {
+            format!("--repeats auto: {rounds} repeats separated every configuration from {base_label} (p < 0.05) or showed it equivalent (within ±1%)")
+        };
+        eprintln!("hakmem live: {note}");
+        bundle.note(note)?;
+    }
+
+    if let Some(input) = recorded {
+        eprintln!(
+            "hakmem live: replaying the recording ({} calls, {} thread(s)) through {} configuration(s), {rounds} repeat(s)",
+            input.info.ops,
+            input.info.threads,
+            replay_specs.len()
+        );
+        bundle.note(format!(
+            "replays of the recording call the allocators {}",
+            match args.replay_calls {
+                ReplayCalls::Preload => "through their preloaded .so files and the C library's symbols, as the live runs do",
+                ReplayCalls::Linked => "as `hakmem replay` does: hakmem and mimalloc linked into the harness",
+            }
+        ))?;
+        let threads = input.info.threads.max(1);
+        let rjobs = orchestrate::default_jobs(allowed.len(), threads).min(jobs.max(1));
+        let (rslots, _) = orchestrate::plan_cpus(&allowed, rjobs, threads);
+        let session = Session {
+            kind: "replay",
+            configs: replay_specs,
+            inputs: vec![input],
+            repeats: rounds,
+            jobs: Some(rjobs),
+            timeout,
+            touch: args.touch,
+            check: false,
+            latency_every: 64,
+            out: None,
+            export_json: None,
+            baseline: None,
+        };
+        session.measure(&mut bundle, rjobs, &rslots)?;
+    }
+    bundle.finish()?;
+
+    let dir = bundle.dir().to_path_buf();
+    let loaded = reports::Bundle::load(&dir)
+        .with_context(|| format!("cannot read back the bundle {}", dir.display()))?;
+    let report = reports::Report::build(&[loaded], Some(&base_label));
+    let text = reports::terminal::render_terminal(&report, reports::terminal::Style::auto());
+    let to_stdout = args
+        .export_json
+        .as_ref()
+        .map(|p| p.as_os_str() != "-")
+        .unwrap_or(true);
+    let text = format!("{text}results: {}\n", dir.display());
+    if to_stdout {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    } else {
+        eprint!("{text}");
+    }
+    let failures = bundle
+        .samples()
+        .iter()
+        .filter(|s| s.status != Some(Status::Ok))
+        .count();
+    Ok(if failures > 0 { 1 } else { 0 })
+}

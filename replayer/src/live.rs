@@ -1,0 +1,555 @@
+//! Live runs: the real program under each allocator, the way a user deploys one (`LD_PRELOAD`), measured
+//! from outside. This is the ground truth that replays are checked against (`hakmem live --record`).
+//!
+//! Entry points: [`LiveCommand::run_once`] (one run: the program as a direct child of the driver, pinned,
+//! in its own process group, reaped with `wait4` for its rusage), [`judge`] (a run whose exit status or
+//! stdout differs from the reference run under the system allocator is a failed `output_differs` sample),
+//! [`settled`] (the stopping rule of `--repeats auto`) and [`record`] (record + compile the command once).
+//!
+//! What a live sample measures: wall seconds from just before `fork` to the moment the program's main
+//! process has exited (its other processes are included when it waited for them); user and system CPU,
+//! minor/major faults summed over the program and every descendant it waited for; peak RSS is
+//! `ru_maxrss`, which the kernel keeps as a maximum, not a sum: the largest peak of any single process of
+//! the program. Stdout is hashed as it streams (never kept); stderr is kept (its last 4 KiB) only to
+//! explain a failure.
+//!
+//! Invariants: every run yields exactly one sample; a run that outlives the timeout is killed with its
+//! whole process group; nothing is allocated between `fork` and `exec`.
+
+use crate::spec::{AllocSpec, BackendKind};
+use reports::model::{Sample, Status, KIND_LIVE};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Bytes of stderr kept for failure messages.
+const STDERR_KEPT: usize = 4096;
+
+/// The command a live session runs.
+#[derive(Clone, Debug)]
+pub struct LiveCommand {
+    /// Program and arguments.
+    pub argv: Vec<OsString>,
+    /// Working directory (`None` = the driver's).
+    pub cwd: Option<PathBuf>,
+    /// File fed to stdin on every run (`None` = `/dev/null`).
+    pub stdin: Option<PathBuf>,
+    /// Kill a run after this long.
+    pub timeout: Duration,
+}
+
+/// How one configuration is deployed live: what to preload and which environment to add.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deployment {
+    /// The configuration label (as in replay).
+    pub label: String,
+    /// Backend name of the configuration as the user wrote it (`hakmem`, `mimalloc`, `system`, `preload`).
+    pub allocator: String,
+    /// Library to put first in `LD_PRELOAD` (`None` = the C library's allocator).
+    pub preload: Option<PathBuf>,
+    /// Environment added (HAKMEM knobs of the configuration).
+    pub env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    /// The live deployment of a configuration: `hakmem[:K=V…]` preloads `libhakmem.so` with its knobs in
+    /// the environment, `mimalloc` preloads `libhakmem_mimalloc.so` (the vendored version, as replay links
+    /// in), `system` preloads nothing, named and `preload:` libraries are preloaded as given.
+    pub fn of(spec: &AllocSpec) -> Result<Deployment, crate::spec::SpecError> {
+        let p = crate::spec::preloaded(spec)?;
+        Ok(Deployment {
+            label: spec.label.clone(),
+            allocator: spec.backend.name().to_string(),
+            preload: match p.backend {
+                BackendKind::Preload => p.path,
+                _ => None,
+            },
+            env: p.knobs,
+        })
+    }
+
+    /// The reference deployment: the C library's allocator.
+    pub fn system() -> Deployment {
+        Deployment {
+            label: "system".into(),
+            allocator: "system".into(),
+            preload: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Exit status and output of the reference run (the system allocator), which every sample must match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    /// Exit code (`None`: killed by a signal).
+    pub exit_code: Option<i32>,
+    /// `sha256:HEX/LEN` of its stdout.
+    pub stdout_hash: String,
+}
+
+impl Reference {
+    /// The reference taken from a run (which must have run to its end: exited or killed by a signal).
+    pub fn of(s: &Sample) -> Reference {
+        Reference {
+            exit_code: s.exit_code,
+            stdout_hash: s.stdout_hash.clone(),
+        }
+    }
+}
+
+/// The CPU set of `cpus`, built before `fork` so the child only has to make one system call.
+fn cpu_set(cpus: &[u32]) -> Option<libc::cpu_set_t> {
+    if cpus.is_empty() {
+        return None;
+    }
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: CPU_SET only writes the bit of `c` inside `set` (it ignores numbers past its size).
+        unsafe { libc::CPU_SET(c as usize, &mut set) };
+    }
+    Some(set)
+}
+
+fn failed(status: Status, error: String) -> Sample {
+    Sample {
+        status: Some(status),
+        error,
+        ..Sample::default()
+    }
+}
+
+impl LiveCommand {
+    /// A short name for the command: its arguments joined by spaces (the program by its file name),
+    /// shortened to 80 characters.
+    pub fn name(&self) -> String {
+        let mut parts: Vec<String> = self
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if let Some(first) = parts.first_mut() {
+            if let Some(base) = Path::new(first.as_str()).file_name() {
+                *first = base.to_string_lossy().into_owned();
+            }
+        }
+        let joined = parts.join(" ");
+        if joined.chars().count() > 80 {
+            let mut s: String = joined.chars().take(79).collect();
+            s.push('…');
+            s
+        } else {
+            joined
+        }
+    }
+
+    /// Runs the command once under `d`, pinned to `cpus`, and returns the sample (identity fields filled;
+    /// not yet judged against a reference).
+    pub fn run_once(&self, d: &Deployment, cpus: &[u32], repeat: u32) -> Sample {
+        let mut s = self.measure(d, cpus);
+        s.kind = KIND_LIVE.to_string();
+        s.allocator = d.allocator.clone();
+        s.config = d.label.clone();
+        s.repeat = repeat;
+        s.cpus = cpus.to_vec();
+        s
+    }
+
+    fn measure(&self, d: &Deployment, cpus: &[u32]) -> Sample {
+        let Some(program) = self.argv.first() else {
+            return failed(Status::Error, "no command given".into());
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(&self.argv[1..]);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        match &d.preload {
+            Some(lib) => {
+                cmd.env(
+                    "LD_PRELOAD",
+                    crate::record::preload_value(lib, std::env::var_os("LD_PRELOAD")),
+                );
+            }
+            None => {}
+        }
+        for (k, v) in &d.env {
+            cmd.env(k, v);
+        }
+        let stdin = match &self.stdin {
+            Some(p) => match std::fs::File::open(p) {
+                Ok(f) => Stdio::from(f),
+                Err(e) => {
+                    return failed(
+                        Status::Error,
+                        format!("cannot open the stdin file {}: {e}", p.display()),
+                    )
+                }
+            },
+            None => Stdio::null(),
+        };
+        cmd.stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let set = cpu_set(cpus);
+        // SAFETY: between fork and exec the closure makes two system calls, both async-signal-safe, on
+        // memory it owns (the CPU set was built before fork); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The program dies with the driver's thread that started it (it has its own process
+                // group, so a Ctrl-C at the terminal does not reach it).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                if let Some(set) = &set {
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let start = Instant::now();
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                return failed(
+                    Status::Error,
+                    format!("cannot start {}: {e}", program.to_string_lossy()),
+                )
+            }
+        };
+        let pid = child.id() as libc::pid_t;
+        let mut out = child.stdout.take().expect("stdout is piped");
+        let mut err = child.stderr.take().expect("stderr is piped");
+        let out_reader = std::thread::spawn(move || {
+            let mut h = crate::sysinfo::Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut len = 0u64;
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        h.update(&buf[..n]);
+                        len += n as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let hex: String = h.finish().iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}/{len}")
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buf = vec![0u8; 1 << 14];
+            loop {
+                match err.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        kept.extend_from_slice(&buf[..n]);
+                        if kept.len() > 2 * STDERR_KEPT {
+                            kept.drain(..kept.len() - STDERR_KEPT);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let from = kept.len().saturating_sub(STDERR_KEPT);
+            String::from_utf8_lossy(&kept[from..]).into_owned()
+        });
+        // A watchdog kills the process group at the deadline; the exit is observed first without reaping
+        // (WNOWAIT), so the pid cannot be reused before the watchdog has stood down.
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let timeout = self.timeout;
+        let watchdog = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
+                // SAFETY: kill(2) on the child's own process group (started with process_group(0)), whose
+                // leader has not been reaped yet.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                true
+            } else {
+                false
+            }
+        });
+        let waited = wait_exit(pid);
+        let wall = start.elapsed().as_secs_f64();
+        let _ = done_tx.send(());
+        let timed_out = watchdog.join().unwrap_or(false);
+        let (status, ru) = reap(pid);
+        // The program may have left processes holding its pipes: the readers end when they exit or the
+        // process group is gone; a timeout kills the whole group.
+        let stdout_hash = out_reader.join().unwrap_or_default();
+        let stderr = err_reader.join().unwrap_or_default();
+        let status = match waited.and(status) {
+            Ok(st) => st,
+            Err(e) => return failed(Status::Error, format!("lost track of the program: {e}")),
+        };
+        if timed_out {
+            return failed(
+                Status::Timeout,
+                format!("killed after the {:?} timeout", self.timeout),
+            );
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        let (user, sys) = (tv(ru.ru_utime), tv(ru.ru_stime));
+        let mut s = Sample {
+            status: Some(Status::Ok),
+            seconds: wall,
+            ops_per_sec: if wall > 0.0 { 1.0 / wall } else { 0.0 },
+            cpu_seconds: user + sys,
+            user_seconds: user,
+            sys_seconds: sys,
+            peak_rss_bytes: (ru.ru_maxrss.max(0) as u64) * 1024,
+            minor_faults: ru.ru_minflt.max(0) as u64,
+            major_faults: ru.ru_majflt.max(0) as u64,
+            stdout_hash,
+            ..Sample::default()
+        };
+        if libc::WIFEXITED(status) {
+            s.exit_code = Some(libc::WEXITSTATUS(status));
+        } else if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            s.status = Some(Status::Crashed);
+            s.error = format!(
+                "killed by {} (signal {sig}){}",
+                crate::orchestrate::signal_name(sig),
+                stderr_tail(&stderr)
+            );
+        }
+        if s.exit_code.is_some_and(|c| c != 0) {
+            // Kept only for a possible failure message; judge() decides whether it is one.
+            s.error = stderr_tail(&stderr);
+        }
+        s
+    }
+}
+
+/// Waits (retrying on EINTR) until `pid` has exited, without reaping it.
+fn wait_exit(pid: libc::pid_t) -> std::io::Result<()> {
+    loop {
+        // SAFETY: siginfo_t is plain data that waitid fills; pid is our own unreaped child.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Reaps `pid` (which has exited) and returns its wait status and its rusage (the process plus every
+/// descendant it waited for).
+fn reap(pid: libc::pid_t) -> (std::io::Result<i32>, libc::rusage) {
+    // SAFETY: rusage is plain data that wait4 fills.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut status = 0;
+    loop {
+        // SAFETY: pid is our own child; status and ru are valid for writes.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            return (Ok(status), ru);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return (Err(e), ru);
+        }
+    }
+}
+
+/// `: LAST LINES` of a program's stderr (at most 3 non-empty lines, 400 characters), or nothing.
+fn stderr_tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let joined = lines[lines.len().saturating_sub(3)..].join(" | ");
+    if joined.is_empty() {
+        return String::new();
+    }
+    let chars: Vec<char> = joined.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(400)..].iter().collect();
+    format!(": {tail}")
+}
+
+/// Sets a finished live sample against the reference run: a different exit status or stdout makes it a
+/// failed `output_differs` sample (an allocator that changes a program's result is broken). Samples that
+/// already failed (crash, timeout) are left as they are.
+pub fn judge(mut s: Sample, reference: &Reference) -> Sample {
+    if s.status != Some(Status::Ok) {
+        return s;
+    }
+    let stderr = std::mem::take(&mut s.error);
+    if s.exit_code != reference.exit_code {
+        s.status = Some(Status::OutputDiffers);
+        s.error = format!(
+            "exit status {} (under system: {}){stderr}",
+            code_text(s.exit_code),
+            code_text(reference.exit_code)
+        );
+    } else if s.stdout_hash != reference.stdout_hash {
+        s.status = Some(Status::OutputDiffers);
+        s.error = format!(
+            "stdout differs from the system run ({} vs {})",
+            s.stdout_hash, reference.stdout_hash
+        );
+    }
+    s
+}
+
+fn code_text(c: Option<i32>) -> String {
+    c.map(|c| c.to_string())
+        .unwrap_or_else(|| "none (signal)".into())
+}
+
+/// Repeats `--repeats auto` always takes.
+pub const AUTO_MIN_REPEATS: u32 = 5;
+/// Two configurations whose ratio range (`q1/q3_base ..= q3/q1_base`) lies within `1 ± AUTO_EQUIVALENT`
+/// are equivalent: more repeats would not change a ranking worth reporting.
+pub const AUTO_EQUIVALENT: f64 = 0.01;
+
+/// The stopping rule of `--repeats auto`: every configuration is either separated from the baseline
+/// (Mann-Whitney U over the repeats, p < 0.05) or equivalent to it (ratio range within
+/// 1 ± [`AUTO_EQUIVALENT`]). `times` are the successful samples' seconds per configuration, the baseline's
+/// at `base`. A configuration without two successful samples counts as settled (nothing more to learn from
+/// repeating a failure).
+pub fn settled(times: &[Vec<f64>], base: usize) -> bool {
+    use reports::stats::{mann_whitney, Quartiles};
+    let Some(b) = times.get(base) else {
+        return true;
+    };
+    let Some(bq) = Quartiles::of(b) else {
+        return true;
+    };
+    times.iter().enumerate().all(|(i, t)| {
+        if i == base || t.len() < 2 || b.len() < 2 {
+            return true;
+        }
+        let Some(q) = Quartiles::of(t) else {
+            return true;
+        };
+        if mann_whitney(t, b).is_some_and(|m| m.p < reports::summary::ALPHA) {
+            return true;
+        }
+        // Times: the ratio range of speeds base/time is bq.q1/q.q3 ..= bq.q3/q.q1.
+        let (low, high) = (bq.q1 / q.q3, bq.q3 / q.q1);
+        low >= 1.0 - AUTO_EQUIVALENT && high <= 1.0 + AUTO_EQUIVALENT
+    })
+}
+
+/// Records the command once under the recorder (stdout discarded, stdin and working directory as for the
+/// live runs) into `dir` and compiles its traces into `dir/recording.hkw`. Returns the workload's path and
+/// how the recorded run ended (a recording whose program failed is still compiled and replayed; the caller
+/// reports it).
+pub fn record(cmd: &LiveCommand, dir: &Path) -> anyhow::Result<(PathBuf, Option<i32>)> {
+    use anyhow::Context;
+    let recorder = crate::record::find_recorder()?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the recording directory {}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir)?;
+    let program = cmd.argv.first().context("no command given")?;
+    let mut c = Command::new(program);
+    c.args(&cmd.argv[1..])
+        .env(
+            "LD_PRELOAD",
+            crate::record::preload_value(&recorder, std::env::var_os("LD_PRELOAD")),
+        )
+        .env("HAKMEM_RECORD_DIR", &dir)
+        .env_remove("HAKMEM_RECORD_OFF")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(d) = &cmd.cwd {
+        c.current_dir(d);
+    }
+    match &cmd.stdin {
+        Some(p) => {
+            c.stdin(
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+            );
+        }
+        None => {
+            c.stdin(Stdio::null());
+        }
+    }
+    let status = c
+        .status()
+        .with_context(|| format!("cannot start {}", program.to_string_lossy()))?;
+    let traces: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "hkraw"))
+        .collect();
+    anyhow::ensure!(
+        !traces.is_empty(),
+        "recording {} left no trace in {} (a static binary, or one that does not call malloc?)",
+        cmd.name(),
+        dir.display()
+    );
+    let out = dir.join("recording.hkw");
+    crate::record::compile_traces(&traces, &out)
+        .with_context(|| format!("cannot compile the recording of {}", cmd.name()))?;
+    Ok((out, status.code()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_different_exit_or_output_is_a_failed_sample() {
+        let r = Reference {
+            exit_code: Some(0),
+            stdout_hash: "sha256:aa/1".into(),
+        };
+        let ok = Sample {
+            status: Some(Status::Ok),
+            exit_code: Some(0),
+            stdout_hash: "sha256:aa/1".into(),
+            ..Sample::default()
+        };
+        assert_eq!(judge(ok.clone(), &r).status, Some(Status::Ok));
+        let other = Sample {
+            stdout_hash: "sha256:bb/1".into(),
+            ..ok.clone()
+        };
+        let j = judge(other, &r);
+        assert_eq!(j.status, Some(Status::OutputDiffers));
+        assert!(j.error.contains("stdout differs"), "{}", j.error);
+        let exit = Sample {
+            exit_code: Some(3),
+            error: ": boom".into(),
+            ..ok
+        };
+        let j = judge(exit, &r);
+        assert_eq!(j.status, Some(Status::OutputDiffers));
+        assert!(
+            j.error.contains("exit status 3 (under system: 0): boom"),
+            "{}",
+            j.error
+        );
+    }
+
+    #[test]
+    fn auto_repeats_stop_when_separated_or_equivalent() {
+        let base = vec![1.00, 1.01, 0.99, 1.00, 1.02];
+        let far = vec![1.20, 1.21, 1.19, 1.22, 1.20];
+        let same = vec![1.001, 1.0, 1.002, 0.999, 1.001];
+        let noisy = vec![0.9, 1.1, 1.0, 1.05, 0.95];
+        assert!(settled(&[base.clone(), far.clone()], 0));
+        assert!(!settled(&[base.clone(), noisy], 0));
+        let tight = vec![1.0, 1.0, 1.001, 0.999, 1.0];
+        assert!(settled(&[tight, same], 0));
+        assert!(settled(&[base, vec![1.0]], 0));
+    }
+}
