@@ -124,8 +124,8 @@ fn failed(status: Status, error: String) -> Sample {
 }
 
 impl LiveCommand {
-    /// A short name for the command: its arguments joined by spaces (the program by its file name),
-    /// shortened to 80 characters.
+    /// A short name for the command: its arguments joined by spaces (the program by its file name; runs
+    /// of white space, newlines included, become one space), shortened to 80 characters.
     pub fn name(&self) -> String {
         let mut parts: Vec<String> = self
             .argv
@@ -137,7 +137,11 @@ impl LiveCommand {
                 *first = base.to_string_lossy().into_owned();
             }
         }
-        let joined = parts.join(" ");
+        let joined = parts
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if joined.chars().count() > 80 {
             let mut s: String = joined.chars().take(79).collect();
             s.push('…');
@@ -168,14 +172,11 @@ impl LiveCommand {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        match &d.preload {
-            Some(lib) => {
-                cmd.env(
-                    "LD_PRELOAD",
-                    crate::record::preload_value(lib, std::env::var_os("LD_PRELOAD")),
-                );
-            }
-            None => {}
+        if let Some(lib) = &d.preload {
+            cmd.env(
+                "LD_PRELOAD",
+                crate::record::preload_value(lib, std::env::var_os("LD_PRELOAD")),
+            );
         }
         for (k, v) in &d.env {
             cmd.env(k, v);

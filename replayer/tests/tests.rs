@@ -11,6 +11,8 @@ mod cli_traces;
 mod cluster;
 /// `hakmem demo`.
 mod demo;
+/// `hakmem live`: real programs under each allocator, `--record` and fidelity.
+mod live;
 /// `hakmem record` on real programs.
 mod record;
 /// `hakmem replay`: backends, sync points, failures as data, `--check`.

@@ -417,21 +417,35 @@ impl Section {
                 WorkloadSummary::build(w, info, &configs, &samples, baseline)
             })
             .collect();
+        // Each replay of a live workload's recording gets its fidelity; the live workload shows the first
+        // one's (its table has the predicted times), and the bundle's totals pool those.
         for i in 0..workloads.len() {
-            if workloads[i].kind != KIND_LIVE {
+            let Some(live_name) = workloads[i]
+                .info
+                .as_ref()
+                .map(|info| info.live_workload.clone())
+                .filter(|n| !n.is_empty() && workloads[i].kind != KIND_LIVE)
+            else {
                 continue;
+            };
+            let Some(li) = workloads
+                .iter()
+                .position(|w| w.kind == KIND_LIVE && w.workload == live_name)
+            else {
+                continue;
+            };
+            let f = Fidelity::compute(&workloads[li], &workloads[i]);
+            if workloads[li].fidelity.is_none() {
+                workloads[li].fidelity = f.clone();
             }
-            let name = workloads[i].workload.clone();
-            let replay = workloads.iter().find(|r| {
-                r.kind != KIND_LIVE
-                    && r.info
-                        .as_ref()
-                        .is_some_and(|info| info.live_workload == name)
-            });
-            let fidelity = replay.and_then(|r| Fidelity::compute(&workloads[i], r));
-            workloads[i].fidelity = fidelity;
+            workloads[i].fidelity = f;
         }
-        let fidelity = FidelityTotals::of(workloads.iter().filter_map(|w| w.fidelity.as_ref()));
+        let fidelity = FidelityTotals::of(
+            workloads
+                .iter()
+                .filter(|w| w.kind == KIND_LIVE)
+                .filter_map(|w| w.fidelity.as_ref()),
+        );
         let failures = bundle
             .samples
             .iter()
@@ -456,7 +470,7 @@ impl Section {
     }
 }
 
-/// Why a workload is too short to rank, if it is: fewer than [`MIN_RANK_OPS`] replayed calls, or a median
+/// Why a workload is too short to rank, if it is: fewer than [`MIN_RANK_OPS`] recorded calls, or a median
 /// timed region (replay) or wall time (live) under [`MIN_RANK_SECONDS`] for the configuration that ran
 /// longest.
 fn too_short(live: bool, info: Option<&WorkloadInfo>, rows: &[ConfigSummary]) -> Option<String> {
@@ -474,7 +488,9 @@ fn too_short(live: bool, info: Option<&WorkloadInfo>, rows: &[ConfigSummary]) ->
                 .map(|o| o as u64)
         })
         .unwrap_or(0);
-    if !live && ops < MIN_RANK_OPS {
+    // A live workload knows its calls only from a recording (`live --record`); without one only its time
+    // can say it is too short.
+    if (!live || ops > 0) && ops < MIN_RANK_OPS {
         return Some(format!(
             "{ops} calls (fewer than {MIN_RANK_OPS}): the timing measures start-up, not the allocator"
         ));

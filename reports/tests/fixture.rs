@@ -184,6 +184,7 @@ fn sample(
         // Written before samples named their host.
         host: String::new(),
         cpu: String::new(),
+        ..Sample::default()
     }
 }
 
@@ -254,6 +255,7 @@ pub fn main_bundle() -> Bundle {
                 ops: *ops,
                 peak_live_bytes: 148_224,
                 profile: profile(*ops, *threads),
+                ..WorkloadInfo::default()
             })
             .collect(),
         allocators: CONFIGS.iter().map(|(c, _)| alloc(c)).collect(),
@@ -310,6 +312,7 @@ pub fn small_bundle() -> Bundle {
             ops: 1_000_000,
             peak_live_bytes: 17_408,
             profile: serde_json::Value::Null,
+            ..WorkloadInfo::default()
         }],
         allocators: vec![alloc("system"), alloc("mimalloc")],
         repeats: 3,
@@ -320,6 +323,129 @@ pub fn small_bundle() -> Bundle {
     };
     Bundle {
         dir: PathBuf::from("bundles/small"),
+        manifest,
+        samples,
+        warnings: Vec::new(),
+    }
+}
+
+/// Live seconds per repeat of `prog` and replayed seconds of its recording, per configuration, for the
+/// fidelity tests (the hand-computed figures are in `tests/fidelity.rs`).
+pub const LIVE_SECONDS: [(&str, [f64; 5], [f64; 5]); 3] = [
+    (
+        "system",
+        [1.00, 1.02, 0.98, 1.01, 0.99],
+        [0.30, 0.31, 0.29, 0.30, 0.30],
+    ),
+    (
+        "hakmem",
+        [0.90, 0.91, 0.89, 0.92, 0.88],
+        [0.22, 0.22, 0.21, 0.23, 0.22],
+    ),
+    (
+        "mimalloc",
+        [0.95, 0.96, 0.94, 0.97, 0.93],
+        [0.20, 0.21, 0.19, 0.20, 0.20],
+    ),
+];
+
+/// A `hakmem live --record` bundle: the live workload `prog` (kind `live`) and the replay of its recording
+/// `prog (replay)` (whose `live_workload` names it), system, hakmem and mimalloc, 5 repeats, from
+/// [`LIVE_SECONDS`]; plus a replayed workload `tiny` of 19 calls (too short to rank).
+pub fn live_bundle() -> Bundle {
+    let mut samples = Vec::new();
+    for repeat in 0..5u32 {
+        for (c, live, replay) in LIVE_SECONDS {
+            let r = repeat as usize;
+            samples.push(Sample {
+                kind: "live".into(),
+                allocator: c.into(),
+                config: c.into(),
+                workload: "prog".into(),
+                repeat,
+                status: Some(Status::Ok),
+                seconds: live[r],
+                ops_per_sec: 1.0 / live[r],
+                cpu_seconds: live[r] * 0.9,
+                user_seconds: live[r] * 0.8,
+                sys_seconds: live[r] * 0.1,
+                peak_rss_bytes: 20 << 20,
+                exit_code: Some(0),
+                stdout_hash: "sha256:00/0".into(),
+                ..Sample::default()
+            });
+            samples.push(Sample {
+                kind: "replay".into(),
+                allocator: c.into(),
+                config: c.into(),
+                workload: "prog (replay)".into(),
+                repeat,
+                status: Some(Status::Ok),
+                ops: 12_000_000,
+                seconds: replay[r],
+                ops_per_sec: 12e6 / replay[r],
+                peak_rss_bytes: 30 << 20,
+                ..Sample::default()
+            });
+            samples.push(Sample {
+                kind: "replay".into(),
+                allocator: c.into(),
+                config: c.into(),
+                workload: "tiny".into(),
+                repeat,
+                status: Some(Status::Ok),
+                ops: 19,
+                seconds: 2e-5 * (1.0 + r as f64 / 10.0),
+                ops_per_sec: 19.0 / (2e-5 * (1.0 + r as f64 / 10.0)),
+                ..Sample::default()
+            });
+        }
+    }
+    let manifest = Manifest {
+        format_version: BUNDLE_FORMAT_VERSION,
+        kind: "live".into(),
+        command: vec![
+            "hakmem".into(),
+            "live".into(),
+            "--record".into(),
+            "--".into(),
+            "prog".into(),
+        ],
+        tool_version: "0.1.0".into(),
+        date: "2026-12-02T10:00:00Z".into(),
+        machine: machine(),
+        workloads: vec![
+            WorkloadInfo {
+                name: "prog".into(),
+                kind: "live".into(),
+                threads: 2,
+                ops: 12_000_000,
+                ..WorkloadInfo::default()
+            },
+            WorkloadInfo {
+                name: "prog (replay)".into(),
+                path: "recording/recording.hkw".into(),
+                threads: 2,
+                ops: 12_000_000,
+                live_workload: "prog".into(),
+                ..WorkloadInfo::default()
+            },
+            WorkloadInfo {
+                name: "tiny".into(),
+                threads: 1,
+                ops: 19,
+                ..WorkloadInfo::default()
+            },
+        ],
+        allocators: vec![alloc("system"), alloc("hakmem"), alloc("mimalloc")],
+        repeats: 5,
+        jobs: 1,
+        touch: "first".into(),
+        check: false,
+        notes: Vec::new(),
+    };
+    Bundle {
+        dir: PathBuf::from("bundles/live"),
         manifest,
         samples,
         warnings: Vec::new(),

@@ -73,8 +73,10 @@ pub struct Args {
     /// How the replays of `--record` call the allocators: `preload` (every configuration through its
     /// preloaded .so and the C library's symbols, as the live runs do) or `linked` (hakmem and mimalloc
     /// linked into the harness, as `hakmem replay` does by default).
-    #[arg(long, value_enum, default_value_t = ReplayCalls::Preload)]
-    replay_calls: ReplayCalls,
+    /// Several, comma-separated, replay the recording once per convention (the first one's prediction
+    /// is shown beside the live times; each replay gets its own fidelity line).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "preload")]
+    replay_calls: Vec<ReplayCalls>,
     /// Memory touching of the replays of `--record`.
     #[arg(long, value_enum, default_value_t = Touch::First)]
     touch: Touch,
@@ -116,6 +118,15 @@ pub enum ReplayCalls {
     Linked,
 }
 
+impl ReplayCalls {
+    fn name(self) -> &'static str {
+        match self {
+            ReplayCalls::Preload => "preload",
+            ReplayCalls::Linked => "linked",
+        }
+    }
+}
+
 /// Runs `hakmem live`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let (configs, timeout) = super::checked_run_setup(&args.allocs, 1, args.timeout)?;
@@ -144,13 +155,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| labels.iter().find(|l| *l == "system").cloned())
         .unwrap_or_else(|| labels[0].clone());
-    let replay_specs: Vec<AllocSpec> = match args.replay_calls {
-        ReplayCalls::Linked => configs.clone(),
-        ReplayCalls::Preload => configs
-            .iter()
-            .map(replayer::spec::preloaded)
-            .collect::<Result<_, _>>()?,
-    };
+    let mut conventions: Vec<(ReplayCalls, Vec<AllocSpec>)> = Vec::new();
+    for calls in &args.replay_calls {
+        if conventions.iter().any(|c| c.0 == *calls) {
+            continue;
+        }
+        let specs = match calls {
+            ReplayCalls::Linked => configs.clone(),
+            ReplayCalls::Preload => configs
+                .iter()
+                .map(replayer::spec::preloaded)
+                .collect::<Result<_, _>>()?,
+        };
+        conventions.push((*calls, specs));
+    }
     let cmd = LiveCommand {
         argv: args.command.clone(),
         cwd: args.cwd.clone(),
@@ -243,7 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         reference.stdout_hash
     ))?;
 
-    let mut recorded: Option<Input> = None;
+    let mut recorded: Vec<(ReplayCalls, Vec<AllocSpec>, Input)> = Vec::new();
     if args.record {
         let dir = bundle.dir().join("recording");
         eprintln!("hakmem live: recording {name} into {}", dir.display());
@@ -256,15 +274,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!("warning: {note}");
             bundle.note(note)?;
         }
-        let mut input = replayer::workload::inputs(std::slice::from_ref(&path))
+        let input = replayer::workload::inputs(std::slice::from_ref(&path))
             .pop()
             .expect("one input per path");
         if let Err(e) = &input.source {
             anyhow::bail!("the recording of {name} cannot be replayed: {e}");
         }
-        input.info.name = format!("{name} (replay)");
-        input.info.live_workload = name.clone();
-        bundle.set_workload(input.info.clone())?;
         // The live workload's facts come from its recording.
         bundle.set_workload(WorkloadInfo {
             name: name.clone(),
@@ -274,8 +289,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             peak_live_bytes: input.info.peak_live_bytes,
             ..Default::default()
         })?;
-        recorded = Some(input);
+        for (i, (calls, specs)) in conventions.iter().enumerate() {
+            let mut input = input.clone();
+            input.info.name = if i == 0 {
+                format!("{name} (replay)")
+            } else {
+                format!("{name} (replay, {})", calls.name())
+            };
+            input.info.live_workload = name.clone();
+            bundle.set_workload(input.info.clone())?;
+            recorded.push((*calls, specs.clone(), input));
+        }
     }
+
     let (max_rounds, auto) = match args.repeats {
         Repeats::Fixed(n) => (n, false),
         Repeats::Auto => (args.max_repeats, true),
@@ -335,26 +361,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         bundle.note(note)?;
     }
 
-    if let Some(input) = recorded {
+    for (calls, specs, input) in recorded {
         eprintln!(
-            "hakmem live: replaying the recording ({} calls, {} thread(s)) through {} configuration(s), {rounds} repeat(s)",
+            "hakmem live: replaying the recording ({} calls, {} thread(s)) through {} configuration(s), {rounds} repeat(s), calls {}",
             input.info.ops,
             input.info.threads,
-            replay_specs.len()
+            specs.len(),
+            calls.name()
         );
         bundle.note(format!(
-            "replays of the recording call the allocators {}",
-            match args.replay_calls {
+            "{}: the replays call the allocators {}",
+            input.info.name,
+            match calls {
                 ReplayCalls::Preload => "through their preloaded .so files and the C library's symbols, as the live runs do",
                 ReplayCalls::Linked => "as `hakmem replay` does: hakmem and mimalloc linked into the harness",
             }
         ))?;
         let threads = input.info.threads.max(1);
-        let rjobs = orchestrate::default_jobs(allowed.len(), threads).min(jobs.max(1));
+        let rjobs = orchestrate::default_jobs(allowed.len(), threads).min(jobs);
         let (rslots, _) = orchestrate::plan_cpus(&allowed, rjobs, threads);
         let session = Session {
             kind: "replay",
-            configs: replay_specs,
+            configs: specs,
             inputs: vec![input],
             repeats: rounds,
             jobs: Some(rjobs),

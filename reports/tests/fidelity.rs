@@ -1,0 +1,107 @@
+//! Fidelity of a replay against live runs, and "too short to rank", on a constructed `live --record`
+//! bundle whose figures are computed here by hand.
+
+use crate::fixture::live_bundle;
+use reports::export::exporter_for;
+use reports::Report;
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn fidelity_matches_the_hand_computed_prediction() {
+    let r = Report::build(&[live_bundle()], None);
+    let s = &r.sections[0];
+    let live = s.workloads.iter().find(|w| w.workload == "prog").unwrap();
+    assert!(live.is_live());
+    let f = live
+        .fidelity
+        .as_ref()
+        .expect("the live workload has a fidelity");
+    assert_eq!(f.baseline, "system");
+    // Medians: live system 1.00, hakmem 0.90, mimalloc 0.95; replay 0.30, 0.22, 0.20.
+    // predicted(A) = 1.00 - 0.30 + replay(A): hakmem 0.92, mimalloc 0.90.
+    let p = |c: &str| f.predictions.iter().find(|p| p.config == c).unwrap();
+    assert!(close(p("system").predicted_seconds, 1.00));
+    assert!(close(p("hakmem").predicted_seconds, 0.92));
+    assert!(close(p("mimalloc").predicted_seconds, 0.90));
+    assert!(close(p("hakmem").live_ratio, 0.90) && close(p("hakmem").predicted_ratio, 0.92));
+    assert!(close(p("hakmem").ratio_error, 0.02));
+    assert!(close(p("mimalloc").ratio_error, 0.05));
+    // Every live pair is fully separated (5 vs 5: p = 2/252); the prediction swaps hakmem and mimalloc.
+    assert_eq!((f.pairs, f.agree), (3, 2));
+    assert!(close(f.kendall_tau.unwrap(), 1.0 / 3.0));
+    assert!(close(f.ratio_error_median.unwrap(), 0.035));
+    assert!(f.check_invariants());
+    let totals = s.fidelity.as_ref().unwrap();
+    assert_eq!((totals.programs, totals.pairs, totals.agree), (1, 3, 2));
+    assert!(close(totals.ratio_error_median.unwrap(), 0.035));
+    // The replay workload carries the same figures.
+    let replay = s
+        .workloads
+        .iter()
+        .find(|w| w.workload == "prog (replay)")
+        .unwrap();
+    assert_eq!(replay.fidelity.as_ref(), Some(f));
+}
+
+#[test]
+fn every_format_shows_live_predicted_and_the_fidelity_line() {
+    let r = Report::build(&[live_bundle()], None);
+    let md = exporter_for("markdown").unwrap().render(&r);
+    assert!(
+        md.contains("| wall |") && md.contains("| predicted |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("2/3 significant live pairs ordered the same way"),
+        "{md}"
+    );
+    assert!(md.contains("3.5%"), "{md}");
+    let html = exporter_for("html").unwrap().render(&r);
+    assert!(
+        html.contains(r#"<p class="fidelity">"#),
+        "html has no fidelity line"
+    );
+    let term = reports::terminal::render_terminal(&r, reports::terminal::Style::default());
+    assert!(term.contains("Kendall τ 0.33"), "{term}");
+    let json = exporter_for("json").unwrap().render(&r);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let fid = &v["sections"][0]["fidelity"];
+    for key in ["pairs", "agree", "kendall_tau", "ratio_error_median"] {
+        assert!(!fid[key].is_null(), "fidelity.{key} missing in {fid}");
+    }
+}
+
+#[test]
+fn a_workload_of_a_few_calls_is_too_short_to_rank_and_greyed() {
+    let r = Report::build(&[live_bundle()], None);
+    let tiny = r.sections[0]
+        .workloads
+        .iter()
+        .find(|w| w.workload == "tiny")
+        .unwrap();
+    assert!(tiny.too_short.as_deref().unwrap().contains("19 calls"));
+    assert!(
+        tiny.verdict().starts_with("too short to rank"),
+        "{}",
+        tiny.verdict()
+    );
+    assert!(tiny.hakmem_verdict().is_none());
+    let prog = r.sections[0]
+        .workloads
+        .iter()
+        .find(|w| w.workload == "prog (replay)")
+        .unwrap();
+    assert!(prog.too_short.is_none());
+    let t = reports::table::overview_table(&r);
+    let col = t.header.iter().position(|h| h == "tiny").unwrap();
+    let hak = t.rows.iter().find(|row| row[0].0 == "hakmem").unwrap();
+    assert!(hak[col].0.starts_with('('), "{:?}", hak[col]);
+    assert_eq!(hak[col].1, reports::table::Tone::Dim);
+    let md = exporter_for("markdown").unwrap().render(&r);
+    assert!(md.contains("too short to rank"), "{md}");
+    let html = exporter_for("html").unwrap().render(&r);
+    assert!(html.contains("too-short"));
+}
