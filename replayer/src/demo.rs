@@ -10,7 +10,9 @@
 //! 3. `hakmem replay` of all workloads through HAKMEM ([`DEFAULT_ALLOCS`]: default, Page Box off, Page Box on
 //!    C5–C7, a C7 capacity sweep), system malloc and mimalloc, with progress read from the growing
 //!    `samples.jsonl`;
-//! 4. the report, in process: HTML, Markdown, CSV and JSON beside the bundle, and the terminal summary.
+//! 4. where python3 exists, `hakmem live --record` of the threaded python3 script under system, mimalloc
+//!    and hakmem: live times, the replay's predicted times and its fidelity (bundle `DIR/live`);
+//! 5. the report, in process: HTML, Markdown, CSV and JSON beside the bundles, and the terminal summary.
 //!
 //! Invariant: a step that fails stops the demo with its command and the tail of its stderr, except the
 //! recordings (step 2), whose failure leaves the synthetic workloads to be replayed and is reported as a
@@ -447,12 +449,74 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
         bar.elapsed().as_secs_f64()
     ));
 
+    // 3b. The ground truth for one real program: the threaded python3 script run live under system,
+    // mimalloc and hakmem, recorded and replayed into the same bundle (`hakmem live --record`), so the
+    // report shows live times, predicted times and the replay's fidelity.
+    let mut bundles = vec![bundle.clone()];
+    if which("python3").is_some() {
+        let live = out.join("live");
+        let mut bar = Progress::auto("live", 1);
+        bar.set(
+            0,
+            "python3 threads live under each allocator, recorded and replayed",
+        );
+        let mut cmd = hakmem();
+        cmd.args([
+            "live",
+            "--record",
+            "--alloc",
+            "system",
+            "--alloc",
+            "mimalloc",
+            "--alloc",
+            "hakmem",
+            "--repeats",
+            "5",
+            "--timeout",
+            &opts.timeout.to_string(),
+            "--baseline",
+            "system",
+            "-o",
+        ])
+        .arg(&live)
+        .args(["--", "python3", "-c", PYTHON_SCRIPT])
+        .env("PYTHONMALLOC", "malloc")
+        .env("PYTHONHASHSEED", "0");
+        if live.exists() {
+            std::fs::remove_dir_all(&live).map_err(io_err(&live))?;
+        }
+        let line = command_line(&cmd);
+        match run_child(&mut cmd, || {}) {
+            Ok(f)
+                if f.ok
+                    || (f.status == "exited with status 1"
+                        && live.join(reports::model::MANIFEST_FILE).is_file()) =>
+            {
+                let log = out.join("live.log");
+                std::fs::write(&log, format!("$ {line}\n{}{}", f.stdout, f.stderr))
+                    .map_err(io_err(&log))?;
+                bundles.push(live);
+                bar.finish(&format!(
+                    "ran threaded python3 live (5 repeats × 3 allocators), recorded and replayed it in {:.1}s",
+                    bar.elapsed().as_secs_f64()
+                ));
+            }
+            Ok(f) => {
+                bar.finish("");
+                let last = f.stderr.lines().last().unwrap_or("").to_owned();
+                let problem = format!("the live run of python3 failed ({}): {last}", f.status);
+                eprintln!("warning: {problem}");
+                problems.push(problem);
+            }
+            Err(e) => {
+                bar.finish("");
+                problems.push(format!("the live run of python3 could not start: {e}"));
+            }
+        }
+    }
+
     // 4. The report.
-    let report = load_report(
-        &opts.exe,
-        std::slice::from_ref(&bundle),
-        Some(&opts.baseline),
-    )?;
+    let report = load_report(&opts.exe, &bundles, Some(&opts.baseline))?;
     let html = out.join("report.html");
     let markdown = out.join("report.md");
     for (format, dest) in [

@@ -100,7 +100,8 @@ pub fn named_library(name: &str) -> Option<Result<PathBuf, SpecError>> {
     let (_, path, fix) = SYSTEM_LIBRARIES.iter().find(|l| l.0 == name)?;
     let path = PathBuf::from(path);
     Some(if path.is_file() {
-        Ok(path)
+        // The link's target, as ld.so maps it (the child checks /proc/self/maps for it).
+        Ok(std::fs::canonicalize(&path).unwrap_or(path))
     } else {
         Err(missing(path, &format!("install it with `{fix}`")))
     })
