@@ -356,7 +356,7 @@ fn bad_live_invocations_are_one_line_errors() {
         ),
         (
             vec!["live", "--baseline", "jemalloc", "--", "true"],
-            "--baseline jemalloc",
+            "`jemalloc` is not one of the configurations",
         ),
         (vec!["live", "--", "/no/such/program"], "/no/such/program"),
     ] {

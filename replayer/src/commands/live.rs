@@ -48,8 +48,8 @@ pub struct Args {
     #[arg(long)]
     jobs: Option<usize>,
     /// Kill a run after this many seconds (recorded as a `timeout` sample).
-    #[arg(long, default_value_t = 600.0)]
-    timeout: f64,
+    #[arg(long, default_value = "600", value_parser = replayer::options::timeout)]
+    timeout: std::time::Duration,
     /// Feed this file to the program's stdin on every run [default: /dev/null].
     #[arg(long, value_name = "FILE")]
     stdin: Option<PathBuf>,
@@ -129,7 +129,8 @@ impl ReplayCalls {
 
 /// Runs `hakmem live`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let (configs, timeout) = super::checked_run_setup(&args.allocs, 1, args.timeout)?;
+    let configs = super::checked_run_setup(&args.allocs, args.baseline.as_deref())?;
+    let timeout = args.timeout;
     anyhow::ensure!(args.max_repeats >= 1, "--max-repeats must be at least 1");
     anyhow::ensure!(args.jobs != Some(0), "--jobs must be at least 1");
     let deployments = configs
