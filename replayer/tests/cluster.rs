@@ -413,3 +413,42 @@ fn collect_refuses_other_plans_and_builds_and_flags_mixed_hosts() {
     let text = String::from_utf8_lossy(&rep.stdout);
     assert!(text.contains("rm @ Other CPU"), "{text}");
 }
+
+#[test]
+fn with_shared_fs_jobs_read_the_workload_in_place_and_a_changed_one_is_a_failed_sample() {
+    let d = scratch("cluster-shared-fs");
+    let (a, b) = workloads(&d, "20000");
+    let p = d.join("plan").display().to_string();
+    run_ok(&[
+        "plan",
+        "replay",
+        &a,
+        "--alloc",
+        "system",
+        "--repeats",
+        "2",
+        "--shared-fs",
+        "-o",
+        &p,
+    ]);
+    assert!(!d.join("plan/workloads").exists());
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("plan/plan.json")).unwrap()).unwrap();
+    let file = plan["workloads"][0]["file"].as_str().unwrap().to_string();
+    assert_eq!(Path::new(&file), std::fs::canonicalize(&a).unwrap());
+    run_ok(&["run-job", &p, "0"]);
+    // The workload changes on the shared file system after planning: the job says so instead of
+    // measuring something else under the plan's name.
+    std::fs::copy(&b, &a).unwrap();
+    let out = run(&["run-job", &p, "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changed since the plan was written"), "{err}");
+    let out = run(&["collect", &p]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("failed: 1 of 2 jobs") && err.contains("--force"),
+        "{err}"
+    );
+}
