@@ -29,11 +29,15 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Preloads that break a program without touching malloc: one mode each.
+/// Preloads that break a program without changing its allocator: one mode each.
 const BREAKER_C: &str = r#"
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <unistd.h>
+/* An allocator by name only (the C library's malloc behind it): `preload:` accepts only libraries that
+   define malloc. */
+extern void *__libc_malloc(size_t n);
+void *malloc(size_t n) { return __libc_malloc(n); }
 #ifdef EXTRA_OUTPUT
 __attribute__((constructor)) static void extra(void) { write(1, "surprise\n", 9); }
 #endif
