@@ -239,18 +239,7 @@ impl Session {
             reports::terminal::Style::default()
         };
         let table = reports::terminal::render_terminal(&report, style);
-        let text = format!("{table}results: {}\n", bundle.dir().display());
-        if to_stdout {
-            std::io::stdout().lock().write_all(text.as_bytes())?;
-        } else {
-            eprint!("{text}");
-        }
-        let failures = bundle
-            .samples()
-            .iter()
-            .filter(|s| s.status != Some(Status::Ok))
-            .count();
-        Ok(if failures > 0 { 1 } else { 0 })
+        print_summary(&bundle, &table, to_stdout)
     }
 
     /// Runs every sample of this session (interleaved repeats × workloads × configurations) on `jobs`
@@ -287,4 +276,21 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Prints a finished bundle's summary table and where the results are (to stdout, or to stderr when
+/// `--export-json -` owns stdout), and returns the exit code: 1 if any sample failed, else 0.
+pub fn print_summary(bundle: &BundleWriter, table: &str, to_stdout: bool) -> anyhow::Result<u8> {
+    let text = format!("{table}results: {}\n", bundle.dir().display());
+    if to_stdout {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    } else {
+        eprint!("{text}");
+    }
+    let failures = bundle
+        .samples()
+        .iter()
+        .filter(|s| s.status != Some(Status::Ok))
+        .count();
+    Ok(u8::from(failures > 0))
 }

@@ -14,7 +14,6 @@ use reports::model::{
     AllocatorInfo, Manifest, Status, WorkloadInfo, BUNDLE_FORMAT_VERSION, KIND_LIVE,
 };
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `hakmem live`.
@@ -409,16 +408,5 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .as_ref()
         .map(|p| p.as_os_str() != "-")
         .unwrap_or(true);
-    let text = format!("{text}results: {}\n", dir.display());
-    if to_stdout {
-        std::io::stdout().lock().write_all(text.as_bytes())?;
-    } else {
-        eprint!("{text}");
-    }
-    let failures = bundle
-        .samples()
-        .iter()
-        .filter(|s| s.status != Some(Status::Ok))
-        .count();
-    Ok(if failures > 0 { 1 } else { 0 })
+    replayer::session::print_summary(&bundle, &text, to_stdout)
 }
