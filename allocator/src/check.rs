@@ -74,8 +74,9 @@ static STATE: State = State {
     canary: AtomicUsize::new(0),
 };
 
-/// Sets the level and draws the keys. Called once by the heap's start-up, before the first block exists.
-pub fn init(level: u8) {
+/// Sets the level and draws the keys. Called once, by [`level2_now`] on the first allocation (the level is
+/// [`UNSET`] until then, which sends every allocation there), after the heap's start-up.
+fn init(level: u8) {
     let k = os::random_u64() as usize | 0x10;
     let c = os::random_u64() as usize;
     STATE.key.store(k, Ordering::Relaxed);
@@ -95,10 +96,31 @@ pub fn padded() -> bool {
     level() >= 2
 }
 
-/// Starts the allocator up if needed; whether the level is 2.
+/// Starts the allocator up and fixes the level if needed; whether the level is 2.
 fn level2_now() -> bool {
-    crate::heap::config();
+    if level() == UNSET {
+        start();
+    }
     level() == 2
+}
+
+/// The first allocation: the heap's start-up, then the level of its configuration, once (a thread that
+/// loses the race waits, so that no block is handed out under another key).
+#[cold]
+#[inline(never)]
+fn start() {
+    static STARTED: AtomicU8 = AtomicU8::new(0);
+    let level = heap::config().check;
+    if STARTED
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        init(level);
+    } else {
+        while self::level() == UNSET {
+            core::hint::spin_loop();
+        }
+    }
 }
 
 #[inline(always)]

@@ -3,13 +3,60 @@
 //! Entrances: [`Config::from_env`] (reads the environment without allocating; an invalid value prints one
 //! `hakmem: …` line on stderr and keeps the default), [`Config::set`] (one `KEY=VALUE`, for the replayer's
 //! `hakmem:KEY=VALUE` specs) and [`crate::init`]. The process-wide configuration is fixed by the first
-//! allocation (or by `init`) and never changes afterwards.
+//! allocation (or by `init`) and never changes afterwards: [`set`] fixes it, [`get`] reads it (from the
+//! environment at the first call when nothing was set), so every box reads its knobs from here, downward.
 //!
 //! Invariants: `1 <= unified_cap[g] <= MAX_CAP`, `1 <= pool_cap <= MAX_CAP`, `1 <= refill_batch <= 256`.
 
 use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::os;
+
+const UNSET: u8 = 0;
+const BUSY: u8 = 1;
+const FIXED: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(UNSET);
+static mut PROCESS: Config = Config::DEFAULT;
+
+/// Fixes the process configuration; false if it was already fixed (by `set`, or by a [`get`] that read the
+/// environment).
+pub fn set(cfg: Config) -> bool {
+    fix(|| cfg)
+}
+
+/// Runs `make` and stores its result if the configuration is not fixed yet (else waits until it is).
+fn fix(make: impl FnOnce() -> Config) -> bool {
+    if STATE
+        .compare_exchange(UNSET, BUSY, Ordering::Acquire, Ordering::Acquire)
+        .is_err()
+    {
+        while STATE.load(Ordering::Acquire) != FIXED {
+            core::hint::spin_loop();
+        }
+        return false;
+    }
+    // SAFETY: BUSY is held: nobody else reads or writes PROCESS until FIXED.
+    unsafe { *core::ptr::addr_of_mut!(PROCESS) = make() };
+    STATE.store(FIXED, Ordering::Release);
+    true
+}
+
+/// The process configuration, read from the `HAKMEM_*` environment at the first call if nothing was set.
+#[inline]
+pub fn get() -> &'static Config {
+    if STATE.load(Ordering::Acquire) != FIXED {
+        fix_from_env();
+    }
+    // SAFETY: PROCESS is written only before STATE becomes FIXED, and read only after.
+    unsafe { &*core::ptr::addr_of!(PROCESS) }
+}
+
+#[cold]
+#[inline(never)]
+fn fix_from_env() {
+    fix(Config::from_env);
+}
 
 /// Largest Unified Cache capacity accepted.
 pub const MAX_CAP: u32 = 4096;

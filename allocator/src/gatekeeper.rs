@@ -21,7 +21,7 @@ use crate::heap::{self, Heap};
 use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
 use crate::stats::{self, bump, G_REMOTE_FREES};
 use crate::superslab::{remote_push, slab_of, superslab_of};
-use crate::{large, os, release_guard, shared_pool, unified_cache};
+use crate::{idle_release, large, os, shared_pool, unified_cache};
 
 extern "C" {
     fn __libc_free(p: *mut libc::c_void);
@@ -373,8 +373,8 @@ unsafe fn free_remote(mut h: *mut Heap, p: *mut u8) {
         if owner == 0 {
             let n = stats::REMOTE_FREES_ABANDONED.fetch_add(1, Ordering::Relaxed);
             if n % 256 == 255 {
-                release_guard::maybe_tick();
-                crate::idle_release::request();
+                shared_pool::maybe_tick();
+                idle_release::request();
             }
         }
     }
@@ -389,8 +389,14 @@ unsafe fn free_other(p: *mut u8, kind: u8) {
     // SAFETY: forwarded contract: a live Large block is unmapped once; anything else belongs to the C library.
     unsafe {
         if kind == os::KIND_LARGE || kind == os::KIND_LARGE_BACK {
-            if large::free(p, kind) {
-                return;
+            match large::free(p, kind) {
+                large::Freed::NotOurs => {}
+                large::Freed::Done => return,
+                large::Freed::Waiting => return idle_release::request(),
+                large::Freed::TickDue => {
+                    shared_pool::maybe_tick();
+                    return idle_release::request();
+                }
             }
             // Misuse checks: a Large or Mid address that is not a live block is reported (never handed to the
             // C library); the rest of a shared chunk is the C library's.

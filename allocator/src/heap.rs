@@ -14,7 +14,7 @@ use core::cell::Cell;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::page_box::PageQueue;
 use crate::route::{GROUP, NUM_CLASSES, NUM_TINY};
 use crate::shared_pool::LOCK;
@@ -22,7 +22,8 @@ use crate::stats::HeapStats;
 use crate::unified_cache::Cache;
 use crate::warm_pool::WarmPool;
 use crate::{
-    os, page_box, release_guard, shared_pool, stats, superslab, tier, unified_cache, warm_pool,
+    idle_release, large, mid, os, page_box, release_guard, shared_pool, stats, superslab, tier,
+    unified_cache, warm_pool,
 };
 
 /// A thread's allocator state.
@@ -186,7 +187,6 @@ const BUSY: u8 = 1;
 const READY: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static HOOKS: AtomicU8 = AtomicU8::new(UNINIT);
-static mut CONFIG: Config = Config::DEFAULT;
 static mut KEY: libc::pthread_key_t = 0;
 static mut REGISTRY: *mut Heap = null_mut();
 static mut FREE_HEAPS: *mut Heap = null_mut();
@@ -208,11 +208,11 @@ pub enum InitError {
     Invalid(&'static str),
 }
 
-/// The process configuration (initialising from the environment if nothing did yet).
+/// The process configuration, after start-up (reading the environment if nothing fixed it yet): the thread-exit
+/// key, the fork handlers and the exit-time statistics are installed before it returns.
 pub fn config() -> &'static Config {
     ensure_global();
-    // SAFETY: CONFIG is written only before STATE becomes READY, and read only after.
-    unsafe { &*core::ptr::addr_of!(CONFIG) }
+    config::get()
 }
 
 /// Fixes the configuration before the first allocation.
@@ -224,12 +224,14 @@ pub fn init(cfg: Config) -> Result<(), InitError> {
     {
         return Err(InitError::AlreadyInitialized);
     }
-    crate::check::init(cfg.check); // misuse checks: level and key, fixed before the first block
-                                   // SAFETY: we hold the BUSY state: nobody else reads or writes CONFIG until READY.
-    unsafe { *core::ptr::addr_of_mut!(CONFIG) = cfg };
+    let fixed = config::set(cfg);
     STATE.store(READY, Ordering::Release);
     install_hooks();
-    Ok(())
+    if fixed {
+        Ok(())
+    } else {
+        Err(InitError::AlreadyInitialized)
+    }
 }
 
 #[inline]
@@ -246,10 +248,7 @@ fn init_global_slow() {
         .compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire)
         .is_ok()
     {
-        let cfg = Config::from_env();
-        crate::check::init(cfg.check); // misuse checks: level and key, fixed before the first block
-                                       // SAFETY: BUSY state held, as in `init`.
-        unsafe { *core::ptr::addr_of_mut!(CONFIG) = cfg };
+        config::get();
         STATE.store(READY, Ordering::Release);
         install_hooks();
     } else {
@@ -274,12 +273,8 @@ fn install_hooks() {
         if libc::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
             *core::ptr::addr_of_mut!(KEY) = key;
         }
-        libc::pthread_atfork(
-            Some(shared_pool::fork_prepare),
-            Some(shared_pool::fork_parent),
-            Some(shared_pool::fork_child),
-        );
-        if (*core::ptr::addr_of!(CONFIG)).stats {
+        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+        if config::get().stats {
             libc::atexit(stats::print_at_exit);
         }
     }
@@ -290,6 +285,30 @@ fn install_hooks() {
         // SAFETY: KEY is valid once HOOKS is READY.
         unsafe { libc::pthread_setspecific(KEY, h as *const libc::c_void) };
     }
+}
+
+/// `pthread_atfork` prepare: hold every allocator lock across `fork` (Shared Pool, then Large cache, then Mid
+/// classes: the order in which they nest).
+extern "C" fn fork_prepare() {
+    LOCK.lock();
+    large::CACHE_LOCK.lock();
+    mid::lock_all();
+}
+
+/// `pthread_atfork` parent: release them.
+extern "C" fn fork_parent() {
+    mid::unlock_all();
+    large::CACHE_LOCK.unlock();
+    LOCK.unlock();
+}
+
+/// `pthread_atfork` child: release them (the child has one thread; its heap stays valid) and forget the
+/// release thread, which did not survive the fork.
+extern "C" fn fork_child() {
+    idle_release::fork_child();
+    mid::unlock_all();
+    large::CACHE_LOCK.unlock();
+    LOCK.unlock();
 }
 
 /// Allocates `size` bytes of allocator metadata (never freed; heaps are recycled). Null on failure.
@@ -459,14 +478,14 @@ pub unsafe fn teardown(h: *mut Heap) {
         (*h).live = false;
         (*h).next_free = FREE_HEAPS;
         FREE_HEAPS = h;
-        release_guard::tick_locked(os::now_ns());
+        shared_pool::tick_locked(os::now_ns());
         LOCK.unlock();
     }
     HEAP.with(|c| c.set(empty()));
     // What the exit queued for release goes even if the program then idles (the thread start allocates,
     // which gives this exiting thread a fresh heap; glibc runs this destructor again and that heap is
     // recycled the same way).
-    crate::idle_release::request();
+    idle_release::request();
 }
 
 /// Calls `f` on every heap ever made (live or recycled).

@@ -19,7 +19,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::{heap, large, mid, release_guard, shared_pool};
+use crate::{config, large, mid, release_guard, shared_pool};
 
 static ALLOWED: AtomicBool = AtomicBool::new(false);
 static RUNNING: AtomicBool = AtomicBool::new(false);
@@ -52,7 +52,7 @@ pub fn request() {
 #[cold]
 #[inline(never)]
 fn start() {
-    if !heap::config().idle_release
+    if !config::get().idle_release
         || RUNNING
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
@@ -78,7 +78,7 @@ fn start() {
 }
 
 extern "C" fn release_thread(_: *mut libc::c_void) -> *mut libc::c_void {
-    let delay_ms = heap::config().release_delay_ms.max(10) as u64;
+    let delay_ms = config::get().release_delay_ms.max(10) as u64;
     let mut idle = 0;
     while idle < 2 {
         let ts = libc::timespec {
@@ -89,7 +89,7 @@ extern "C" fn release_thread(_: *mut libc::c_void) -> *mut libc::c_void {
         unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
         shared_pool::LOCK.lock();
         // SAFETY: lock held.
-        unsafe { release_guard::tick_with_purge_locked(crate::os::now_ns(), 1) };
+        unsafe { shared_pool::tick_with_purge_locked(crate::os::now_ns(), 1) };
         shared_pool::LOCK.unlock();
         TICKS.fetch_add(1, Ordering::Relaxed);
         if waiting() {

@@ -26,7 +26,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::mid;
+use crate::{config, mid};
+
+pub use crate::mid::Freed;
 use crate::os::{self, CHUNK};
 use crate::route::POOL_MAX;
 
@@ -64,7 +66,7 @@ struct Range {
 }
 
 /// Guards the cache; taken after the Shared Pool lock when both are held (fork, trim).
-pub static CACHE_LOCK: crate::shared_pool::SpinLock = crate::shared_pool::SpinLock::new();
+pub static CACHE_LOCK: os::SpinLock = os::SpinLock::new();
 static mut CACHE: [Range; CACHE_SLOTS] = [Range {
     base: 0,
     len: 0,
@@ -79,7 +81,7 @@ pub static SPLITS: AtomicU64 = AtomicU64::new(0);
 pub static MERGES: AtomicU64 = AtomicU64::new(0);
 
 fn retain_limit() -> usize {
-    crate::heap::config().large_retain_mb as usize * (1 << 20)
+    config::get().large_retain_mb as usize * (1 << 20)
 }
 
 /// The best-fitting free range for `len` bytes (the smallest of at least `len`), removed from the cache: the
@@ -252,9 +254,6 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 /// and touches it every 64 KiB (bench/programs/bigbuf) pays for the pages it touches only; the range goes to
 /// the free ranges when freed, for later `malloc`s.
 fn alloc_inner(size: usize, align: usize, zeroed: bool) -> (*mut u8, bool) {
-    // The process configuration (and with it the misuse-check level) is fixed before the first block exists,
-    // also in a program whose first allocation is Large or Mid.
-    crate::heap::config();
     let align = align.max(16);
     let fail = || {
         os::set_errno(libc::ENOMEM);
@@ -296,7 +295,7 @@ fn alloc_inner(size: usize, align: usize, zeroed: bool) -> (*mut u8, bool) {
         if base.is_null() {
             return fail();
         }
-        if len >= CHUNK && !zeroed && crate::heap::config().large_thp {
+        if len >= CHUNK && !zeroed && config::get().large_thp {
             // SAFETY: our fresh mapping.
             unsafe { os::advise_huge(base, len & !(CHUNK - 1)) };
         }
@@ -377,17 +376,19 @@ pub fn inspect(p: usize, kind: u8) -> Option<LargeInfo> {
     })
 }
 
-/// Unmaps the Large block `p`; false if `p` is not one of ours (foreign pointer in a shared chunk).
+/// Unmaps (or keeps for reuse) the Large block `p`, or frees the Mid block; [`Freed::NotOurs`] if `p` is not
+/// one of ours (foreign pointer in a shared chunk), [`Freed::Waiting`] when its range was kept for reuse (the
+/// caller wakes the idle release, which trims it after the delay).
 ///
 /// # Safety
 /// If `p` is ours it is live and not used afterwards.
-pub unsafe fn free(p: *mut u8, kind: u8) -> bool {
+pub unsafe fn free(p: *mut u8, kind: u8) -> Freed {
     if kind == os::KIND_LARGE && mid::is_mid(p as usize) {
         // SAFETY: forwarded contract.
         return unsafe { mid::free(p as usize) };
     }
     let Some(h) = header(p as usize, kind) else {
-        return false;
+        return Freed::NotOurs;
     };
     // SAFETY: `h` is the validated header of our live mapping; the mark is cleared before the unmap.
     unsafe {
@@ -399,12 +400,12 @@ pub unsafe fn free(p: *mut u8, kind: u8) -> bool {
             os::unmap(base as *mut u8, len);
             LIVE_BYTES.fetch_sub(len as u64, Ordering::Relaxed);
         } else if cache_put(base, len) {
-            crate::idle_release::request();
+            return Freed::Waiting;
         } else {
             unmap_block(base, len);
         }
     }
-    true
+    Freed::Done
 }
 
 /// Usable bytes of the Large block `p`, `None` if it is not ours.

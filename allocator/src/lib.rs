@@ -66,15 +66,18 @@ pub fn check_invariants() -> Result<(), &'static str> {
     // SAFETY: the calling thread's own heap; the caller guarantees no concurrent frees into it.
     unsafe { heap::check_invariants(heap::current())? };
     shared_pool::check_invariants()?;
-    release_guard::check_invariants()?;
-    tier::check_counts()
+    shared_pool::LOCK.lock();
+    // SAFETY: lock held.
+    let r = unsafe { release_guard::check_invariants_locked() }.and_then(|()| tier::check_counts_locked());
+    shared_pool::LOCK.unlock();
+    r
 }
 
 /// Runs the Release Guard now: collects abandoned SuperSlabs and unmaps FREE ones whose delay has passed.
 pub fn collect() {
     shared_pool::LOCK.lock();
     // SAFETY: lock held.
-    unsafe { release_guard::tick_locked(os::now_ns()) };
+    unsafe { shared_pool::tick_locked(os::now_ns()) };
     shared_pool::LOCK.unlock();
 }
 

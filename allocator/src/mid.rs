@@ -28,9 +28,10 @@
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::config;
 use crate::os::{self, CHUNK};
 use crate::route::POOL_MAX;
-use crate::shared_pool::SpinLock;
+use crate::os::SpinLock;
 
 /// Largest Mid request.
 pub const MID_MAX: usize = 256 << 10;
@@ -321,13 +322,28 @@ pub fn usable(p: usize) -> Option<usize> {
     Some(unsafe { (*ch).block_size })
 }
 
-/// Frees the Mid block `p`; false if `p` is not a block start of its Mid chunk.
+/// What a free of a Mid or Large block left behind, for the caller to act on (the boxes above: the idle
+/// release and the Shared Pool's tick are not called from down here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freed {
+    /// Not a live block of ours.
+    NotOurs,
+    /// Freed; nothing new waits to be released.
+    Done,
+    /// Freed; memory now waits to be released: wake the idle release.
+    Waiting,
+    /// As `Waiting`, and a release tick is due (a program that only uses Mid blocks has no other ticks; at
+    /// most two per release delay).
+    TickDue,
+}
+
+/// Frees the Mid block `p`; [`Freed::NotOurs`] if `p` is not a block start of its Mid chunk.
 ///
 /// # Safety
 /// If `p` is ours it is live and not used afterwards.
-pub unsafe fn free(p: usize) -> bool {
+pub unsafe fn free(p: usize) -> Freed {
     let Some(ch) = validate(p) else {
-        return false;
+        return Freed::NotOurs;
     };
     // SAFETY: validated header; `class` is immutable.
     let c = unsafe { (*ch).class };
@@ -368,17 +384,17 @@ pub unsafe fn free(p: usize) -> bool {
     if !victim.is_null() {
         release(victim);
     }
-    if emptied != 0 {
-        // A program that only uses Mid blocks still needs ticks for its empty chunks to be released.
-        let last = LAST_TICK.load(Ordering::Relaxed);
-        let half_delay = crate::heap::config().release_delay_ms as u64 * 500_000;
-        if emptied.saturating_sub(last) >= half_delay {
-            LAST_TICK.store(emptied, Ordering::Relaxed);
-            crate::release_guard::maybe_tick();
-        }
-        crate::idle_release::request();
+    if emptied == 0 {
+        return Freed::Done;
     }
-    true
+    // A program that only uses Mid blocks still needs ticks for its empty chunks to be released.
+    let last = LAST_TICK.load(Ordering::Relaxed);
+    let half_delay = config::get().release_delay_ms as u64 * 500_000;
+    if emptied.saturating_sub(last) >= half_delay {
+        LAST_TICK.store(emptied, Ordering::Relaxed);
+        return Freed::TickDue;
+    }
+    Freed::Waiting
 }
 
 /// Whether `p` is on `ch`'s free list.

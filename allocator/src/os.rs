@@ -14,9 +14,72 @@
 //!   below for `KIND_LARGE_BACK`). Marks are set before a pointer into the chunk is handed out and cleared
 //!   before the chunk is unmapped.
 //!
+//! Also the two primitives every box uses: [`SpinLock`] (spins, then `sched_yield`) and [`bump`] (a counter
+//! written by one thread).
+//!
 //! Counters: bytes mapped / released, live mapped bytes (read by the Stats box).
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+/// A test-and-test-and-set lock that never allocates (usable inside malloc and across `fork`).
+pub struct SpinLock {
+    held: AtomicBool,
+}
+
+impl SpinLock {
+    /// An unlocked lock.
+    pub const fn new() -> Self {
+        SpinLock {
+            held: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the lock, spinning then yielding.
+    pub fn lock(&self) {
+        let mut spins = 0u32;
+        loop {
+            if !self.held.load(Ordering::Relaxed)
+                && self
+                    .held
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            spins += 1;
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_lock(&self) -> bool {
+        self.held
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Releases the lock.
+    pub fn unlock(&self) {
+        self.held.store(false, Ordering::Release);
+    }
+}
+
+impl Default for SpinLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Adds `n` to a counter written only by its own thread: relaxed load + store, no locked instruction.
+#[inline(always)]
+pub fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
 
 /// Size and alignment of a chunk: a SuperSlab, and the granule of the chunk map.
 pub const CHUNK_SHIFT: usize = 21;

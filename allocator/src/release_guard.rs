@@ -3,9 +3,8 @@
 //!
 //! Entrances (all with the Shared Pool lock held): [`put_locked`] (a SuperSlab became FREE: queue it with its
 //! time; if more than `HAKMEM_SS_FREE_KEEP` wait, the oldest are released at once), [`take_locked`] (reuse
-//! the newest FREE one), [`tick_locked`] (release those older than `HAKMEM_RELEASE_DELAY_MS`, and collect
-//! abandoned SuperSlabs that emptied). [`maybe_tick`] runs a tick without blocking, from remote frees into
-//! abandoned SuperSlabs and from thread exit, so a program that frees everything sees its RSS fall.
+//! the newest FREE one), [`tick_locked`] (release those older than `HAKMEM_RELEASE_DELAY_MS`; the Shared
+//! Pool's tick collects abandoned SuperSlabs first). Calls below it: Large (`trim`), Tier, OS.
 //!
 //! Safety of a release: the SuperSlab has `owner == 0` and no assigned slab, so no block of it is live and
 //! no thread can free into it; its chunk mark is cleared before `munmap`.
@@ -15,9 +14,8 @@
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::shared_pool::{self, LOCK};
 use crate::superslab::SuperSlab;
-use crate::{heap, os, tier};
+use crate::{config, os, tier};
 
 static mut HEAD: *mut SuperSlab = null_mut(); // oldest
 static mut TAIL: *mut SuperSlab = null_mut(); // newest
@@ -47,7 +45,7 @@ pub unsafe fn put_locked(ss: *mut SuperSlab) {
         }
         TAIL = ss;
         COUNT += 1;
-        let keep = heap::config().ss_free_keep;
+        let keep = config::get().ss_free_keep;
         while COUNT > keep {
             let old = pop_head();
             release(old);
@@ -107,44 +105,21 @@ unsafe fn release(ss: *mut SuperSlab) {
     RELEASED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Releases FREE SuperSlabs older than the delay, after collecting abandoned ones (purging those with 8 or
-/// more empty dirty slabs: ticks run on allocation slow paths, under the lock).
+/// One tick of the Release Guard: counts it, trims the Large box's free ranges and unmaps FREE SuperSlabs
+/// older than `HAKMEM_RELEASE_DELAY_MS` (the Shared Pool's tick calls it after collecting abandoned ones).
 ///
 /// # Safety
-/// Lock held.
+/// Shared Pool lock held.
 pub unsafe fn tick_locked(now: u64) {
-    // SAFETY: forwarded.
-    unsafe { tick_with_purge_locked(now, PURGE_MIN_ON_SLOW_PATH) }
-}
-
-/// Empty dirty slabs an abandoned SuperSlab needs before a slow-path tick purges them.
-pub const PURGE_MIN_ON_SLOW_PATH: u32 = 8;
-
-/// [`tick_locked`] purging abandoned SuperSlabs with at least `purge_min` empty dirty slabs (the idle
-/// release thread passes 1).
-///
-/// # Safety
-/// Lock held.
-pub unsafe fn tick_with_purge_locked(now: u64, purge_min: u32) {
     TICKS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: lock held.
     unsafe {
-        shared_pool::drain_abandoned_locked(purge_min);
-        let delay = heap::config().release_delay_ms as u64 * 1_000_000;
+        let delay = config::get().release_delay_ms as u64 * 1_000_000;
         crate::large::trim(now, delay);
         while !HEAD.is_null() && now.saturating_sub((*HEAD).free_since) >= delay {
             let old = pop_head();
             release(old);
         }
-    }
-}
-
-/// A tick if the lock is free (never blocks).
-pub fn maybe_tick() {
-    if LOCK.try_lock() {
-        // SAFETY: lock held.
-        unsafe { tick_locked(os::now_ns()) };
-        LOCK.unlock();
     }
 }
 
@@ -159,11 +134,13 @@ pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }
 
-/// Checks the queue. Takes the lock.
-pub fn check_invariants() -> Result<(), &'static str> {
-    LOCK.lock();
+/// Checks the queue.
+///
+/// # Safety
+/// Shared Pool lock held.
+pub unsafe fn check_invariants_locked() -> Result<(), &'static str> {
     // SAFETY: lock held.
-    let r = unsafe {
+    unsafe {
         let mut r = Ok(());
         let mut n = 0;
         let mut last = 0;
@@ -186,7 +163,5 @@ pub fn check_invariants() -> Result<(), &'static str> {
             r = Err("release queue count mismatch");
         }
         r
-    };
-    LOCK.unlock();
-    r
+    }
 }

@@ -15,70 +15,16 @@
 //! `ABANDONED_BY_CLASS[c]` = abandoned SuperSlabs whose `classes` mask has bit c.
 
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::heap::Heap;
 use crate::route::NUM_CLASSES;
 use crate::stats::{bump, G_WARM_PREFILLED};
 use crate::superslab::{self, SuperSlab};
-use crate::{heap, os, page_box, prefault, release_guard, tier, warm_pool};
-
-/// A test-and-test-and-set lock that never allocates (usable inside malloc and across `fork`).
-pub struct SpinLock {
-    held: AtomicBool,
-}
-
-impl SpinLock {
-    /// An unlocked lock.
-    pub const fn new() -> Self {
-        SpinLock {
-            held: AtomicBool::new(false),
-        }
-    }
-
-    /// Takes the lock, spinning then yielding.
-    pub fn lock(&self) {
-        let mut spins = 0u32;
-        loop {
-            if !self.held.load(Ordering::Relaxed)
-                && self
-                    .held
-                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
-            spins += 1;
-            if spins < 64 {
-                core::hint::spin_loop();
-            } else {
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
-            }
-        }
-    }
-
-    /// Takes the lock if it is free.
-    pub fn try_lock(&self) -> bool {
-        self.held
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Releases the lock.
-    pub fn unlock(&self) {
-        self.held.store(false, Ordering::Release);
-    }
-}
-
-impl Default for SpinLock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+use crate::{config, heap, os, page_box, prefault, release_guard, tier, warm_pool};
 
 /// The global lock.
-pub static LOCK: SpinLock = SpinLock::new();
+pub static LOCK: os::SpinLock = os::SpinLock::new();
 
 /// Lock acquisitions by class (the memo's `shared_pool_acquire_slab` count).
 pub static LOCK_ACQUISITIONS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
@@ -155,12 +101,12 @@ pub unsafe fn reclaim_for_class(h: *mut Heap, cls: usize) -> bool {
 /// # Safety
 /// `h` is the calling thread's live heap.
 pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
-    let cfg = heap::config();
+    let cfg = config::get();
     LOCK.lock();
     LOCK_ACQUISITIONS[cls].fetch_add(1, Ordering::Relaxed);
     // SAFETY: the lock is held; `h` is ours.
     let ok = unsafe {
-        release_guard::tick_locked(os::now_ns());
+        tick_locked(os::now_ns());
         // A reclaimed SuperSlab may be full of live slabs: it still feeds the Page Box rings, but the caller
         // needs an unassigned slab, so keep going until one is in the Warm Pool.
         // Abandoned SuperSlabs first: their free space is memory already mapped (and their live blocks'
@@ -396,24 +342,39 @@ pub fn check_invariants() -> Result<(), &'static str> {
     r
 }
 
-/// `pthread_atfork` prepare: hold the lock across `fork`.
-pub extern "C" fn fork_prepare() {
-    LOCK.lock();
-    crate::large::CACHE_LOCK.lock();
-    crate::mid::lock_all();
+/// The release tick: collects abandoned SuperSlabs (purging those with at least
+/// [`PURGE_MIN_ON_SLOW_PATH`] empty dirty slabs: ticks run on allocation slow paths, under the lock), then
+/// the Release Guard releases what waited longer than the delay.
+///
+/// # Safety
+/// Lock held.
+pub unsafe fn tick_locked(now: u64) {
+    // SAFETY: forwarded.
+    unsafe { tick_with_purge_locked(now, PURGE_MIN_ON_SLOW_PATH) }
 }
 
-/// `pthread_atfork` parent: release it.
-pub extern "C" fn fork_parent() {
-    crate::mid::unlock_all();
-    crate::large::CACHE_LOCK.unlock();
-    LOCK.unlock();
+/// Empty dirty slabs an abandoned SuperSlab needs before a slow-path tick purges them.
+pub const PURGE_MIN_ON_SLOW_PATH: u32 = 8;
+
+/// [`tick_locked`] purging abandoned SuperSlabs with at least `purge_min` empty dirty slabs (the idle
+/// release thread passes 1).
+///
+/// # Safety
+/// Lock held.
+pub unsafe fn tick_with_purge_locked(now: u64, purge_min: u32) {
+    // SAFETY: lock held.
+    unsafe {
+        drain_abandoned_locked(purge_min);
+        release_guard::tick_locked(now);
+    }
 }
 
-/// `pthread_atfork` child: release it (the child has one thread; its heap stays valid).
-pub extern "C" fn fork_child() {
-    crate::idle_release::fork_child();
-    crate::mid::unlock_all();
-    crate::large::CACHE_LOCK.unlock();
-    LOCK.unlock();
+/// A tick if the lock is free (never blocks): from remote frees into abandoned SuperSlabs, so a program that
+/// frees everything sees its RSS fall.
+pub fn maybe_tick() {
+    if LOCK.try_lock() {
+        // SAFETY: lock held.
+        unsafe { tick_locked(os::now_ns()) };
+        LOCK.unlock();
+    }
 }

@@ -52,16 +52,9 @@ pub fn population(t: usize) -> u64 {
     into.saturating_sub(out)
 }
 
-/// Checks `mapped − released == HOT + DRAINING + FREE` (every transition happens under the Shared Pool lock,
-/// which this takes).
-pub fn check_counts() -> Result<(), &'static str> {
-    crate::shared_pool::LOCK.lock();
-    let r = check_counts_locked();
-    crate::shared_pool::LOCK.unlock();
-    r
-}
-
-fn check_counts_locked() -> Result<(), &'static str> {
+/// Checks `mapped − released == HOT + DRAINING + FREE`. Every transition happens under the Shared Pool lock,
+/// which the caller holds.
+pub fn check_counts_locked() -> Result<(), &'static str> {
     let mapped: u64 = (1..5)
         .map(|t| TRANSITIONS[NEW as usize][t].load(Ordering::Relaxed))
         .sum();

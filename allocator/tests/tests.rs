@@ -12,6 +12,9 @@ mod model;
 /// Multi-threaded stress: cross-thread frees, thread churn (abandon / reclaim), RSS falling.
 mod stress;
 
+/// The boxes call one way: no module imports a box above it in the declared layer order.
+mod layers;
+
 /// `libhakmem.so` under real programs and a C program exercising the C API, fork and errno.
 mod preload;
 
