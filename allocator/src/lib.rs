@@ -68,7 +68,8 @@ pub fn check_invariants() -> Result<(), &'static str> {
     shared_pool::check_invariants()?;
     shared_pool::LOCK.lock();
     // SAFETY: lock held.
-    let r = unsafe { release_guard::check_invariants_locked() }.and_then(|()| tier::check_counts_locked());
+    let r = unsafe { release_guard::check_invariants_locked() }
+        .and_then(|()| tier::check_counts_locked());
     shared_pool::LOCK.unlock();
     r
 }

@@ -29,9 +29,9 @@ use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config;
+use crate::os::SpinLock;
 use crate::os::{self, CHUNK};
 use crate::route::POOL_MAX;
-use crate::os::SpinLock;
 
 /// Largest Mid request.
 pub const MID_MAX: usize = 256 << 10;
