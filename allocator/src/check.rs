@@ -52,7 +52,7 @@ use crate::heap::{self, Heap};
 use crate::os::{self, CHUNK};
 use crate::route::{BLOCK_SIZE, NUM_CLASSES};
 use crate::superslab::{self, Slab, HEADER};
-use crate::{large, mid, unified_cache};
+use crate::{large, mid};
 
 /// Level and key, on one cache line read by the hot paths (written once, before the first block exists).
 #[repr(C, align(64))]
@@ -426,7 +426,7 @@ unsafe fn on_small_lists(
     // SAFETY: owner-only structures read by the owner; list nodes are followed only while they are block
     // starts inside the carved area (a list corrupted by a write after free ends the walk).
     unsafe {
-        let c = unified_cache::cache_of(h, cls);
+        let c = heap::cache_of(h, cls);
         let slots = (*c).slots;
         for i in 0..(*c).count() as usize {
             if *slots.add(i) as usize == a {

@@ -18,10 +18,11 @@ use core::sync::atomic::Ordering;
 
 use crate::check::{self, Call};
 use crate::heap::{self, Heap};
+use crate::os::bump;
 use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
-use crate::stats::{self, bump, G_REMOTE_FREES};
+use crate::stats;
 use crate::superslab::{remote_push, slab_of, superslab_of};
-use crate::{idle_release, large, os, shared_pool, unified_cache};
+use crate::{idle_release, large, os, page_box, shared_pool, unified_cache};
 
 extern "C" {
     fn __libc_free(p: *mut libc::c_void);
@@ -171,7 +172,7 @@ unsafe fn alloc_class_in(h: *mut Heap, cls: usize) -> *mut u8 {
 unsafe fn alloc_class_lv(h: *mut Heap, cls: usize, lv: u8) -> *mut u8 {
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
-        match unified_cache::try_pop(unified_cache::cache_of(h, cls)) {
+        match unified_cache::try_pop(heap::cache_of(h, cls)) {
             Some(p) => {
                 if lv != 0 {
                     check::mark_live(p); // misuse checks: clear the freed key
@@ -205,7 +206,7 @@ unsafe fn alloc_miss_inner(mut h: *mut Heap, cls: usize) -> *mut u8 {
     }
     // SAFETY: `h` is now our live heap.
     unsafe {
-        let c = unified_cache::cache_of(h, cls);
+        let c = heap::cache_of(h, cls);
         let p = unified_cache::pop(c);
         if !p.is_null() {
             return p;
@@ -213,7 +214,7 @@ unsafe fn alloc_miss_inner(mut h: *mut Heap, cls: usize) -> *mut u8 {
         if let Some(p) = unified_cache::pop_pending(c) {
             return p;
         }
-        let p = unified_cache::refill(h, cls);
+        let p = unified_cache::refill(heap::caches(h), cls);
         if p.is_null() {
             os::set_errno(libc::ENOMEM);
         }
@@ -274,11 +275,11 @@ unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
                     return free_checked::<RAW>(h, p, kind);
                 }
             }
-            let c = unified_cache::cache_of(h, cls);
+            let c = heap::cache_of(h, cls);
             if unified_cache::push(c, p) {
                 return;
             }
-            return unified_cache::flush_and_push(h, cls, p);
+            return unified_cache::flush_and_push(heap::caches(h), cls, p);
         }
         free_slow::<RAW>(h, p, kind)
     }
@@ -300,8 +301,8 @@ unsafe fn free_checked<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
         check::validate(h, p, kind, Call::Free);
         check::mark_free(p);
         let cls = (*slab_of(p as usize)).class as usize;
-        if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
-            unified_cache::flush_and_push(h, cls, p);
+        if !unified_cache::push(heap::cache_of(h, cls), p) {
+            unified_cache::flush_and_push(heap::caches(h), cls, p);
         }
     }
 }
@@ -326,8 +327,8 @@ unsafe fn free_slow<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
             }
             if (*superslab_of(a)).owner.load(Ordering::Relaxed) == h as usize {
                 let cls = (*slab_of(a)).class as usize;
-                if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
-                    unified_cache::flush_and_push(h, cls, p);
+                if !unified_cache::push(heap::cache_of(h, cls), p) {
+                    unified_cache::flush_and_push(heap::caches(h), cls, p);
                 }
                 return;
             }
@@ -355,17 +356,17 @@ unsafe fn free_remote(mut h: *mut Heap, p: *mut u8) {
         if owner == 0
             && !h.is_null()
             && heap::config().reclaim_on_free
-            && shared_pool::reclaim_on_free(h, ss)
+            && page_box::reclaim_on_free(heap::pages(h), ss)
         {
             // The SuperSlab is ours now: an ordinary local free.
             let cls = (*slab).class as usize;
-            if !unified_cache::push(unified_cache::cache_of(h, cls), p) {
-                unified_cache::flush_and_push(h, cls, p);
+            if !unified_cache::push(heap::cache_of(h, cls), p) {
+                unified_cache::flush_and_push(heap::caches(h), cls, p);
             }
             return;
         }
         if !h.is_null() {
-            bump(&(*h).stats.scalar[G_REMOTE_FREES], 1);
+            bump(&(*h).remote_frees, 1);
         } else {
             stats::REMOTE_FREES_NO_HEAP.fetch_add(1, Ordering::Relaxed);
         }

@@ -11,42 +11,32 @@
 //! `heap.live ⇔` some thread owns it; every SuperSlab in `heap.warm` has `owner == heap`.
 
 use core::cell::Cell;
-use core::ptr::null_mut;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::ptr::{addr_of_mut, null_mut};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::config::{self, Config};
-use crate::page_box::PageQueue;
+use crate::page_box::{PageQueue, Pages};
 use crate::route::{GROUP, NUM_CLASSES, NUM_TINY};
 use crate::shared_pool::LOCK;
-use crate::stats::HeapStats;
-use crate::unified_cache::Cache;
-use crate::warm_pool::WarmPool;
+use crate::unified_cache::{Cache, Caches};
+use crate::warm_pool::{self, WarmPool};
 use crate::{
     idle_release, large, mid, os, page_box, release_guard, shared_pool, stats, superslab, tier,
-    unified_cache, warm_pool,
+    unified_cache,
 };
 
-/// A thread's allocator state.
+/// A thread's allocator state: the token its `free` compares, then the boxes' per-thread state nested in
+/// the order they call each other (Unified Cache ⊃ Page Box ⊃ Warm Pool), each passed down as its own piece.
 #[repr(C)]
 pub struct Heap {
     /// Owner token written into the chunk map for this heap's SuperSlabs (`os::TOKEN_NEVER` if none).
     pub token: u8,
-    /// Unified Cache, one per class (the hot path).
-    pub caches: [Cache; NUM_CLASSES],
-    /// Page Box, one ring of slabs per class.
-    pub pages: [PageQueue; NUM_CLASSES],
-    /// Refill batch per class.
-    pub batch: [u32; NUM_CLASSES],
-    /// Bit c set ⇔ class c refills through the Page Box.
-    pub page_box: u64,
-    /// Measure refill cycles.
-    pub measure: bool,
+    /// The Unified Cache (its caches first, at offset 8: the hot path), with the Page Box and Warm Pool.
+    pub uc: Caches,
     /// Whether a thread owns this heap.
     pub live: bool,
-    /// The thread's HOT SuperSlabs.
-    pub warm: WarmPool,
-    /// Counters.
-    pub stats: HeapStats,
+    /// Frees this thread pushed onto another thread's slab (the Gatekeeper's per-thread counter).
+    pub remote_frees: AtomicU64,
     /// Next heap in the registry (all heaps ever made).
     pub next_heap: *mut Heap,
     /// Next heap in the list of heaps waiting for a new thread.
@@ -57,17 +47,52 @@ impl Heap {
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY_HEAP: Heap = Heap {
         token: os::TOKEN_NEVER,
-        caches: [Cache::EMPTY; NUM_CLASSES],
-        pages: [PageQueue::EMPTY; NUM_CLASSES],
-        batch: [0; NUM_CLASSES],
-        page_box: 0,
-        measure: false,
+        uc: Caches::EMPTY,
         live: false,
-        warm: WarmPool::EMPTY,
-        stats: HeapStats::ZERO,
+        remote_frees: AtomicU64::new(0),
         next_heap: null_mut(),
         next_free: null_mut(),
     };
+}
+
+/// The Unified Cache box of `h`.
+///
+/// # Safety
+/// `h` points to a heap.
+#[inline(always)]
+pub unsafe fn caches(h: *mut Heap) -> *mut Caches {
+    // SAFETY: per contract.
+    unsafe { addr_of_mut!((*h).uc) }
+}
+
+/// The cache of class `cls` in `h` (the hot path: the heap's address plus a constant).
+///
+/// # Safety
+/// `cls < NUM_CLASSES` and `h` points to a heap.
+#[inline(always)]
+pub unsafe fn cache_of(h: *mut Heap, cls: usize) -> *mut Cache {
+    // SAFETY: per contract.
+    unsafe { unified_cache::cache_of(caches(h), cls) }
+}
+
+/// The Page Box of `h`.
+///
+/// # Safety
+/// `h` points to a heap.
+#[inline]
+pub unsafe fn pages(h: *mut Heap) -> *mut Pages {
+    // SAFETY: per contract.
+    unsafe { addr_of_mut!((*h).uc.pages) }
+}
+
+/// The Warm Pool of `h`.
+///
+/// # Safety
+/// `h` points to a heap.
+#[inline]
+pub unsafe fn warm(h: *mut Heap) -> *mut WarmPool {
+    // SAFETY: per contract.
+    unsafe { addr_of_mut!((*h).uc.pages.warm) }
 }
 
 struct SyncHeap(Heap);
@@ -397,24 +422,27 @@ unsafe fn make_heap(cfg: &Config) -> *mut Heap {
             (*h).token = t;
             NEXT_TOKEN = t + 1;
         }
+        (*h).uc.pages.warm.owner = h as usize;
+        (*h).uc.pages.warm.map_value = map_value(h);
         let mut slot = base.add(core::mem::size_of::<Heap>()) as *mut *mut u8;
+        let u = caches(h);
         for (c, &cap) in caps.iter().enumerate() {
-            let cache = &mut (*h).caches[c];
+            let cache = &mut (*u).caches[c];
             cache.cap = cap;
             cache.slots = slot;
             slot = slot.add(cap as usize);
             let group_batch = cfg.refill_batch.min((cap / 2).max(1));
-            (*h).batch[c] = group_batch.max(1);
+            (*u).batch[c] = group_batch.max(1);
             let pb = if c < NUM_TINY {
                 cfg.page_box_enabled(GROUP[c] as usize)
             } else {
                 true
             };
             if pb {
-                (*h).page_box |= 1 << c;
+                (*u).page_box |= 1 << c;
             }
         }
-        (*h).measure = cfg.measure_unified_cache;
+        (*u).measure = cfg.measure_unified_cache;
         h
     }
 }
@@ -429,20 +457,22 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     unsafe { teardown(h) };
 }
 
-/// Empties the caches, abandons or frees the heap's SuperSlabs, merges its counters, recycles it.
+/// Empties the caches, abandons or frees the heap's SuperSlabs, recycles it (with its counters, which the
+/// Stats box sums over every heap ever made).
 ///
 /// # Safety
 /// `h` is the calling thread's live heap.
 pub unsafe fn teardown(h: *mut Heap) {
     // SAFETY: the calling thread owns `h` and every SuperSlab in its Warm Pool.
     unsafe {
-        unified_cache::drain_all(h);
+        unified_cache::drain_all(caches(h));
         for c in 0..NUM_CLASSES {
-            (*h).pages[c] = PageQueue::EMPTY;
+            (*h).uc.pages.rings[c] = PageQueue::EMPTY;
         }
+        let w = warm(h);
         // Owner work first, without the lock (other threads exit and reclaim meanwhile): collect remote frees,
         // retire empty slabs and purge their pages.
-        let mut ss = (*h).warm.head;
+        let mut ss = (*w).head;
         while !ss.is_null() {
             let mut mask = (*ss).assigned;
             while mask != 0 {
@@ -460,7 +490,7 @@ pub unsafe fn teardown(h: *mut Heap) {
             ss = (*ss).next;
         }
         LOCK.lock();
-        let mut ss = (*h).warm.head;
+        let mut ss = (*w).head;
         while !ss.is_null() {
             let next = (*ss).next;
             os::set_chunk_kind(ss as usize, os::KIND_SMALL);
@@ -473,8 +503,8 @@ pub unsafe fn teardown(h: *mut Heap) {
             }
             ss = next;
         }
-        (*h).warm = WarmPool::EMPTY;
-        stats::retire_locked(&(*h).stats, &(*h).caches);
+        (*w).head = null_mut();
+        (*w).count = 0;
         (*h).live = false;
         (*h).next_free = FREE_HEAPS;
         FREE_HEAPS = h;
@@ -515,10 +545,10 @@ pub unsafe fn check_invariants(h: *mut Heap) -> Result<(), &'static str> {
     // SAFETY: exclusive access per contract.
     unsafe {
         for c in 0..NUM_CLASSES {
-            unified_cache::check_invariants(&(*h).caches[c])?;
-            page_box::check_invariants(h, c)?;
+            unified_cache::check_invariants(&(*h).uc.caches[c])?;
+            page_box::check_invariants(pages(h), c)?;
         }
-        warm_pool::check_invariants(h)?;
+        warm_pool::check_invariants(warm(h))?;
     }
     Ok(())
 }

@@ -3,20 +3,24 @@
 //! carving fresh blocks.
 //!
 //! Entrance: [`refill`] (called by the Unified Cache on a miss, for classes in
-//! `HAKMEM_TINY_PAGE_BOX_CLASSES`); [`give_back`] returns a block to its slab (cache overflow) and retires a
-//! slab that became empty. Box order on a refill: **Page Box → Warm Pool → Shared Pool**.
+//! `HAKMEM_TINY_PAGE_BOX_CLASSES`; [`refill_scan`] for the others); [`give_back`] returns a block to its slab
+//! (cache overflow) and retires a slab that became empty; [`reclaim_on_free`] adopts an abandoned SuperSlab.
+//! Box order on a refill: **Page Box → Warm Pool → Shared Pool**; SuperSlabs the Warm Pool takes in come back
+//! up here and their partial slabs join the rings ([`attach_partial`]). Calls below it: Warm Pool,
+//! SuperSlab. Its counters (per class: refills served, fresh pages, retired slabs, scan refills) live in
+//! [`Pages`].
 //!
 //! Invariants: the ring of class c holds exactly the assigned slabs of class c in SuperSlabs owned by the heap
 //! (`len == count`); `current` is null or in the ring; a slab other than `current` with `used == 0` is
 //! retired (unassigned) as soon as the heap notices it.
 
 use core::ptr::null_mut;
+use core::sync::atomic::AtomicU64;
 
-use crate::heap::Heap;
+use crate::os::bump;
 use crate::route::NUM_CLASSES;
-use crate::stats::{bump, S_PB_HITS, S_PB_NEW_PAGES, S_RETIRED_SLABS};
-use crate::superslab::{self, Block, Slab};
-use crate::warm_pool;
+use crate::superslab::{self, Block, Slab, SuperSlab};
+use crate::warm_pool::{self, WarmPool};
 
 /// How many pages a refill looks at before asking the Warm Pool for a fresh one.
 pub const SCAN_LIMIT: usize = 8;
@@ -40,6 +44,48 @@ impl PageQueue {
     };
 }
 
+/// Per class: refills served from pages the thread holds.
+pub const HITS: usize = 0;
+/// Per class: fresh pages bound.
+pub const NEW_PAGES: usize = 1;
+/// Per class: slabs that emptied and went back to their SuperSlab.
+pub const RETIRED_SLABS: usize = 2;
+/// Per class: refills served by the scan of the Warm Pool's SuperSlabs (classes outside the Page Box).
+pub const SCAN_HITS: usize = 3;
+/// Counters per class.
+pub const NCOUNT: usize = 4;
+
+/// A thread's Page Box: a ring per class, its counters, and the Warm Pool below it.
+#[repr(C)]
+pub struct Pages {
+    /// One ring per class.
+    pub rings: [PageQueue; NUM_CLASSES],
+    /// Per class, indexed by [`HITS`] … [`SCAN_HITS`].
+    pub counters: [[AtomicU64; NCOUNT]; NUM_CLASSES],
+    /// The thread's HOT SuperSlabs.
+    pub warm: WarmPool,
+}
+
+impl Pages {
+    /// No pages, no SuperSlabs.
+    #[allow(clippy::declare_interior_mutable_const)]
+    pub const EMPTY: Pages = Pages {
+        rings: [PageQueue::EMPTY; NUM_CLASSES],
+        counters: [const { [const { AtomicU64::new(0) }; NCOUNT] }; NUM_CLASSES],
+        warm: WarmPool::EMPTY,
+    };
+}
+
+/// The Warm Pool of `pb`.
+///
+/// # Safety
+/// `pb` points to a Page Box.
+#[inline]
+pub unsafe fn warm(pb: *mut Pages) -> *mut WarmPool {
+    // SAFETY: per contract.
+    unsafe { core::ptr::addr_of_mut!((*pb).warm) }
+}
+
 /// Adds a slab to class `cls`'s ring (new or reclaimed slab), right after `current`.
 ///
 /// The ring is kept in age order: a new page goes after the current one and becomes current (see
@@ -49,11 +95,11 @@ impl PageQueue {
 /// mapped a new page on every miss while the old ones filled up with remote frees).
 ///
 /// # Safety
-/// `h` is the calling thread's heap and owns the slab's SuperSlab; the slab is in no ring.
-pub unsafe fn attach(h: *mut Heap, cls: usize, slab: *mut Slab) {
+/// `pb` is the calling thread's Page Box and owns the slab's SuperSlab; the slab is in no ring.
+pub unsafe fn attach(pb: *mut Pages, cls: usize, slab: *mut Slab) {
     // SAFETY: per contract; ring links are owner-only fields.
     unsafe {
-        let q = &mut (*h).pages[cls];
+        let q = &mut (*pb).rings[cls];
         if q.current.is_null() {
             (*slab).next = slab;
             (*slab).prev = slab;
@@ -74,10 +120,10 @@ pub unsafe fn attach(h: *mut Heap, cls: usize, slab: *mut Slab) {
 ///
 /// # Safety
 /// As [`attach`], with the slab in class `cls`'s ring.
-pub unsafe fn detach(h: *mut Heap, cls: usize, slab: *mut Slab) {
+pub unsafe fn detach(pb: *mut Pages, cls: usize, slab: *mut Slab) {
     // SAFETY: per contract.
     unsafe {
-        let q = &mut (*h).pages[cls];
+        let q = &mut (*pb).rings[cls];
         if (*slab).next == slab {
             q.current = null_mut();
         } else {
@@ -94,44 +140,109 @@ pub unsafe fn detach(h: *mut Heap, cls: usize, slab: *mut Slab) {
     }
 }
 
+/// Attaches the slabs with live blocks of SuperSlabs the Warm Pool just took in (reclaimed from exited
+/// threads) to their rings, right after `current`, so the next pass takes their free blocks before a fresh
+/// slab. `first` and the `n - 1` SuperSlabs before it in the Warm Pool's list are the new ones; they are
+/// attached in the order the Shared Pool handed them out.
+///
+/// # Safety
+/// `pb` is the calling thread's Page Box; the SuperSlabs are owned by it and their slabs in no ring.
+pub unsafe fn attach_partial(pb: *mut Pages, first: *mut SuperSlab, n: u32) {
+    // SAFETY: per contract.
+    unsafe {
+        let mut ss = first;
+        for _ in 1..n {
+            ss = (*ss).next;
+        }
+        for _ in 0..n {
+            let mut mask = (*ss).assigned;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+                attach(pb, (*slab).class as usize, slab);
+            }
+            ss = (*ss).prev;
+        }
+    }
+}
+
+/// A Warm Pool miss: the Shared Pool's SuperSlabs join the Warm Pool, their partial slabs the rings. False
+/// when memory is exhausted.
+///
+/// # Safety
+/// `pb` is the calling thread's Page Box.
+unsafe fn from_shared_pool(pb: *mut Pages, cls: usize) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        let w = warm(pb);
+        let Some(n) = warm_pool::refill_from_shared_pool(w, cls) else {
+            return false;
+        };
+        attach_partial(pb, (*w).head, n);
+        true
+    }
+}
+
+/// The calling thread frees a block of the abandoned `ss`: the thread adopts it (Warm Pool, rings) unless
+/// another thread took it first (false).
+///
+/// # Safety
+/// `pb` is the calling thread's Page Box; `ss` holds a live block the caller is freeing.
+pub unsafe fn reclaim_on_free(pb: *mut Pages, ss: *mut SuperSlab) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        if !warm_pool::reclaim_on_free(warm(pb), ss) {
+            return false;
+        }
+        attach_partial(pb, ss, 1);
+        true
+    }
+}
+
 /// Fills `out` with up to `want` blocks of class `cls`, or hands a whole remote list to `*pending` (see
 /// `superslab::slab_take`); returns 0 with `*pending` still null only when memory is exhausted.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap; `out` has room for `want` pointers; `pending` is valid and null.
+/// `pb` is the calling thread's Page Box; `out` has room for `want` pointers; `pending` is valid and null.
 pub unsafe fn refill(
-    h: *mut Heap,
+    pb: *mut Pages,
     cls: usize,
     out: *mut *mut u8,
     want: usize,
     pending: *mut *mut Block,
 ) -> usize {
-    // SAFETY: per contract; every slab in the ring is owned by `h`.
+    // SAFETY: per contract; every slab in the ring is owned by the thread.
     unsafe {
+        let w = warm(pb);
         let mut asked_shared_pool = false;
         let mut reclaims = 0;
         loop {
-            let got = take_from_ring(h, cls, out, want, pending);
+            let got = take_from_ring(pb, cls, out, want, pending);
             if got > 0 || !(*pending).is_null() {
-                bump(&(*h).stats.class[cls][S_PB_HITS], 1);
+                bump(&(*pb).counters[cls][HITS], 1);
                 return got;
             }
             // An exited thread's slab of this class with room, before a fresh slab.
-            if reclaims < RECLAIMS_PER_REFILL && warm_pool::reclaim_for_class(h, cls) {
-                reclaims += 1;
-                continue;
+            if reclaims < RECLAIMS_PER_REFILL {
+                let ss = warm_pool::reclaim_for_class(w, cls);
+                if !ss.is_null() {
+                    attach_partial(pb, ss, 1);
+                    reclaims += 1;
+                    continue;
+                }
             }
             // A fresh slab from a SuperSlab the thread owns (Warm Pool) …
-            let slab = warm_pool::assign_slab(h, cls);
+            let slab = warm_pool::assign_slab(w, cls, true);
             if !slab.is_null() {
-                bump(&(*h).stats.class[cls][S_PB_NEW_PAGES], 1);
-                attach(h, cls, slab);
-                (*h).pages[cls].current = slab;
+                bump(&(*pb).counters[cls][NEW_PAGES], 1);
+                attach(pb, cls, slab);
+                (*pb).rings[cls].current = slab;
                 continue;
             }
             // … else the Shared Pool, which first reclaims abandoned SuperSlabs: their partial slabs join the
             // rings right after `current`, so the next pass takes their free blocks before a fresh slab.
-            if asked_shared_pool || !warm_pool::refill_from_shared_pool(h, cls) {
+            if asked_shared_pool || !from_shared_pool(pb, cls) {
                 return 0;
             }
             asked_shared_pool = true;
@@ -139,9 +250,52 @@ pub unsafe fn refill(
     }
 }
 
+/// Refill path for classes outside the Page Box: scans every SuperSlab of the Warm Pool for slabs of class
+/// `cls` with free blocks, then takes a fresh slab.
+///
+/// # Safety
+/// `pb` is the calling thread's Page Box; `out` has room for `want` pointers.
+pub unsafe fn refill_scan(pb: *mut Pages, cls: usize, out: *mut *mut u8, want: usize) -> usize {
+    // SAFETY: per contract.
+    unsafe {
+        let w = warm(pb);
+        let mut got = 0;
+        let mut ss = (*w).head;
+        while !ss.is_null() && got < want {
+            let mut mask = (*ss).assigned;
+            while mask != 0 && got < want {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+                if (*slab).class as usize == cls && superslab::slab_has_free(slab) {
+                    got +=
+                        superslab::slab_take(slab, out.add(got), want - got, core::ptr::null_mut());
+                }
+            }
+            ss = (*ss).next;
+        }
+        if got > 0 {
+            bump(&(*pb).counters[cls][SCAN_HITS], 1);
+            return got;
+        }
+        let mut slab = warm_pool::assign_slab(w, cls, true);
+        if slab.is_null() {
+            if !from_shared_pool(pb, cls) {
+                return 0;
+            }
+            slab = warm_pool::assign_slab(w, cls, false);
+            if slab.is_null() {
+                return 0;
+            }
+        }
+        attach(pb, cls, slab);
+        superslab::slab_take(slab, out, want, core::ptr::null_mut())
+    }
+}
+
 /// Takes blocks from the current page, then from up to [`SCAN_LIMIT`] further pages of the ring.
 unsafe fn take_from_ring(
-    h: *mut Heap,
+    pb: *mut Pages,
     cls: usize,
     out: *mut *mut u8,
     want: usize,
@@ -149,7 +303,7 @@ unsafe fn take_from_ring(
 ) -> usize {
     // SAFETY: the caller's contract (`refill`).
     unsafe {
-        let q = &mut (*h).pages[cls];
+        let q = &mut (*pb).rings[cls];
         let cur = q.current;
         if cur.is_null() {
             return 0;
@@ -182,17 +336,17 @@ unsafe fn take_from_ring(
 /// Returns one block to its slab (owner side) and retires the slab if it became empty.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap and owns the block's SuperSlab; the block is free.
+/// `pb` is the calling thread's Page Box and owns the block's SuperSlab; the block is free.
 #[inline]
-pub unsafe fn give_back(h: *mut Heap, p: *mut u8) {
+pub unsafe fn give_back(pb: *mut Pages, p: *mut u8) {
     // SAFETY: per contract.
     unsafe {
         let slab = superslab::slab_of(p as usize);
         superslab::slab_push_local(slab, p);
         if (*slab).used == 0 {
             let cls = (*slab).class as usize;
-            if (*h).pages[cls].current != slab {
-                retire(h, cls, slab);
+            if (*pb).rings[cls].current != slab {
+                retire(pb, cls, slab);
             }
         }
     }
@@ -202,24 +356,24 @@ pub unsafe fn give_back(h: *mut Heap, p: *mut u8) {
 ///
 /// # Safety
 /// As [`give_back`]; `slab.used == 0` and it is in class `cls`'s ring.
-pub unsafe fn retire(h: *mut Heap, cls: usize, slab: *mut Slab) {
+pub unsafe fn retire(pb: *mut Pages, cls: usize, slab: *mut Slab) {
     // SAFETY: per contract.
     unsafe {
-        detach(h, cls, slab);
+        detach(pb, cls, slab);
         superslab::slab_unassign(slab);
-        bump(&(*h).stats.class[cls][S_RETIRED_SLABS], 1);
-        warm_pool::on_slab_retired(h, superslab::superslab_of(slab as usize));
+        bump(&(*pb).counters[cls][RETIRED_SLABS], 1);
+        warm_pool::on_slab_retired(warm(pb), superslab::superslab_of(slab as usize));
     }
 }
 
 /// Checks the ring of class `cls`: length, membership, class, ownership.
 ///
 /// # Safety
-/// `h` is the calling thread's heap and no other thread frees into its SuperSlabs meanwhile.
-pub unsafe fn check_invariants(h: *mut Heap, cls: usize) -> Result<(), &'static str> {
+/// `pb` is the calling thread's Page Box and no other thread frees into its SuperSlabs meanwhile.
+pub unsafe fn check_invariants(pb: *mut Pages, cls: usize) -> Result<(), &'static str> {
     // SAFETY: per contract.
     unsafe {
-        let q = &(*h).pages[cls];
+        let q = &(*pb).rings[cls];
         if q.current.is_null() {
             return if q.count == 0 {
                 Ok(())
@@ -234,7 +388,7 @@ pub unsafe fn check_invariants(h: *mut Heap, cls: usize) -> Result<(), &'static 
                 return Err("page ring holds a slab of another class");
             }
             let ss = superslab::superslab_of(s as usize);
-            if (*ss).owner.load(core::sync::atomic::Ordering::Relaxed) != h as usize {
+            if (*ss).owner.load(core::sync::atomic::Ordering::Relaxed) != (*pb).warm.owner {
                 return Err("page ring holds a slab the heap does not own");
             }
             if (*(*s).next).prev != s {

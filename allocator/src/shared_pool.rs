@@ -3,10 +3,14 @@
 //! Entrance: [`acquire`] — under the lock: reclaim an abandoned (DRAINING) SuperSlab, else take FREE ones
 //! waiting in the Release Guard (prefilling the Warm Pool with up to `HAKMEM_WARM_POOL_PREFILL`), else map a
 //! new one (through the Prefault box). Each call counts one lock acquisition for the requesting class. In
-//! steady state a thread never comes here.
+//! steady state a thread never comes here. What it hands out is returned to the Warm Pool above (the
+//! SuperSlabs, owned by the caller), which takes them in; the Page Box attaches their partial slabs. Calls
+//! below it: Release Guard, Tier, Prefault, SuperSlab, Config, OS. The release tick ([`tick_locked`]) starts
+//! here: abandoned SuperSlabs collected, then the Release Guard's tick.
 //!
 //! The same lock guards the Release Guard's FREE list, the heap registry and the metadata arena; `fork` takes
-//! it in `prepare` and releases it in parent and child, so the child inherits consistent lists.
+//! it in `prepare` and releases it in parent and child (the heap's fork handlers), so the child inherits
+//! consistent lists.
 //!
 //! [`reclaim_for_class`] serves a thread whose Page Box ring of a class is empty with an abandoned SuperSlab
 //! that has room in that class (a per-class count of such SuperSlabs lets it skip the lock when none has).
@@ -17,11 +21,9 @@
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::heap::Heap;
 use crate::route::NUM_CLASSES;
-use crate::stats::{bump, G_WARM_PREFILLED};
 use crate::superslab::{self, SuperSlab};
-use crate::{config, heap, os, page_box, prefault, release_guard, tier, warm_pool};
+use crate::{config, os, prefault, release_guard, tier};
 
 /// The global lock.
 pub static LOCK: os::SpinLock = os::SpinLock::new();
@@ -71,13 +73,15 @@ unsafe fn set_classes(ss: *mut SuperSlab, classes: u64) {
 
 /// A thread needs blocks of class `cls` and its ring has none: it reclaims an abandoned SuperSlab holding a
 /// slab of that class with room (mimalloc 3 takes an abandoned page of the size it needs), so exited
-/// threads' partial slabs are filled before a fresh slab is bound. False (without the lock) when none has.
+/// threads' partial slabs are filled before a fresh slab is bound. Returns it, owned by `owner` (chunk-map
+/// value `map_value`), its remote frees collected and its empty slabs unassigned; null (without the lock)
+/// when none has.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn reclaim_for_class(h: *mut Heap, cls: usize) -> bool {
+/// `owner` is the calling thread's heap.
+pub unsafe fn reclaim_for_class(owner: usize, map_value: u8, cls: usize) -> *mut SuperSlab {
     if ABANDONED_BY_CLASS[cls].load(Ordering::Relaxed) == 0 {
-        return false;
+        return null_mut();
     }
     LOCK.lock();
     // SAFETY: lock held; abandoned SuperSlabs are the lock holder's to move.
@@ -87,36 +91,68 @@ pub unsafe fn reclaim_for_class(h: *mut Heap, cls: usize) -> bool {
             ss = (*ss).next;
         }
         if !ss.is_null() {
-            take_abandoned_locked(h, ss);
+            take_abandoned_locked(owner, map_value, ss);
             RECLAIMED_FOR_CLASS.fetch_add(1, Ordering::Relaxed);
         }
-        !ss.is_null()
+        ss
     };
     LOCK.unlock();
     found
 }
 
-/// Gets a SuperSlab with an unassigned slab into `h`'s Warm Pool; false when memory is exhausted.
+/// What [`acquire`] hands out: SuperSlabs owned by the caller, linked through `next` (null-terminated), in
+/// the order they were taken.
+pub struct Acquired {
+    /// The first SuperSlab handed out (null if none).
+    pub head: *mut SuperSlab,
+    /// Whether one of them has an unassigned slab (false only when memory is exhausted).
+    pub space: bool,
+    /// FREE SuperSlabs taken beyond the one needed.
+    pub prefilled: u32,
+}
+
+/// SuperSlabs for a thread whose Warm Pool has no unassigned slab, owned by `owner` (chunk-map value
+/// `map_value`): abandoned ones reclaimed (their remote frees collected, empty slabs unassigned) until one
+/// has an unassigned slab, else FREE ones (up to `HAKMEM_WARM_POOL_PREFILL`), else a new mapping.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
+/// `owner` is the calling thread's heap.
+pub unsafe fn acquire(owner: usize, map_value: u8, cls: usize) -> Acquired {
     let cfg = config::get();
+    let mut out = Acquired {
+        head: null_mut(),
+        space: false,
+        prefilled: 0,
+    };
+    let mut tail: *mut SuperSlab = null_mut();
+    let mut hand_out = |ss: *mut SuperSlab| {
+        // SAFETY: `ss` is the caller's now and in no list.
+        unsafe { (*ss).next = null_mut() };
+        if tail.is_null() {
+            out.head = ss;
+        } else {
+            // SAFETY: as above, for the previous one.
+            unsafe { (*tail).next = ss };
+        }
+        tail = ss;
+    };
     LOCK.lock();
     LOCK_ACQUISITIONS[cls].fetch_add(1, Ordering::Relaxed);
-    // SAFETY: the lock is held; `h` is ours.
-    let ok = unsafe {
+    // SAFETY: the lock is held.
+    let (space, prefilled) = unsafe {
         tick_locked(os::now_ns());
         // A reclaimed SuperSlab may be full of live slabs: it still feeds the Page Box rings, but the caller
         // needs an unassigned slab, so keep going until one is in the Warm Pool.
         // Abandoned SuperSlabs first: their free space is memory already mapped (and their live blocks'
         // slabs are resident anyway); take them until one has an unassigned slab.
         let mut space = false;
+        let mut prefilled = 0;
         for _ in 0..RECLAIM_PER_ACQUIRE {
-            let reclaimed = reclaim_locked(h);
+            let reclaimed = reclaim_locked(owner, map_value);
             if reclaimed.is_null() {
                 break;
             }
+            hand_out(reclaimed);
             if (*reclaimed).assigned != superslab::ALL_ASSIGNED {
                 space = true;
                 break;
@@ -128,12 +164,12 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
             if ss.is_null() {
                 break;
             }
-            (*ss).owner.store(h as usize, Ordering::Release);
-            os::set_chunk_kind(ss as usize, heap::map_value(h));
+            (*ss).owner.store(owner, Ordering::Release);
+            os::set_chunk_kind(ss as usize, map_value);
             tier::set(ss, tier::HOT);
-            warm_pool::add(h, ss);
+            hand_out(ss);
             if space {
-                bump(&(*h).stats.scalar[G_WARM_PREFILLED], 1);
+                prefilled += 1;
             }
             space = true;
             taken += 1;
@@ -141,34 +177,35 @@ pub unsafe fn acquire(h: *mut Heap, cls: usize) -> bool {
         if !space {
             let base = prefault::map_superslab(cfg.ss_prefault);
             if !base.is_null() {
-                let ss = superslab::format(base, h as usize);
-                os::set_chunk_kind(base as usize, heap::map_value(h));
+                let ss = superslab::format(base, owner);
+                os::set_chunk_kind(base as usize, map_value);
                 tier::set(ss, tier::HOT);
                 MAPPED.fetch_add(1, Ordering::Relaxed);
-                warm_pool::add(h, ss);
+                hand_out(ss);
                 space = true;
             }
         }
-        space
+        (space, prefilled)
     };
     LOCK.unlock();
-    ok
+    out.space = space;
+    out.prefilled = prefilled;
+    out
 }
 
 /// Abandoned SuperSlabs one [`acquire`] may take before it maps or reuses a FREE one.
 pub const RECLAIM_PER_ACQUIRE: usize = 8;
 
-/// Takes one abandoned SuperSlab for `h` (null if none): collects its remote frees, retires its empty slabs
-/// and puts the others in `h`'s Page Box rings.
+/// Takes one abandoned SuperSlab for `owner` (null if none), as [`take_abandoned_locked`].
 ///
 /// # Safety
-/// Lock held; `h` is the calling thread's live heap.
-unsafe fn reclaim_locked(h: *mut Heap) -> *mut SuperSlab {
+/// Lock held; `owner` is the calling thread's heap.
+unsafe fn reclaim_locked(owner: usize, map_value: u8) -> *mut SuperSlab {
     // SAFETY: lock held.
     unsafe {
         let ss = *core::ptr::addr_of!(ABANDONED_HEAD);
         if !ss.is_null() {
-            take_abandoned_locked(h, ss);
+            take_abandoned_locked(owner, map_value, ss);
         }
         ss
     }
@@ -180,16 +217,16 @@ unsafe fn reclaim_locked(h: *mut Heap) -> *mut SuperSlab {
 /// first.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap; `ss` holds a live block the caller is freeing (so it is mapped and
+/// `owner` is the calling thread's heap; `ss` holds a live block the caller is freeing (so it is mapped and
 /// cannot become FREE meanwhile).
-pub unsafe fn reclaim_on_free(h: *mut Heap, ss: *mut SuperSlab) -> bool {
+pub unsafe fn reclaim_on_free(owner: usize, map_value: u8, ss: *mut SuperSlab) -> bool {
     LOCK.lock();
     // SAFETY: lock held; an abandoned SuperSlab (owner 0, DRAINING) is on the abandoned list.
     let ok = unsafe {
         let ok = (*ss).owner.load(Ordering::Relaxed) == 0
             && (*ss).tier.load(Ordering::Relaxed) == tier::DRAINING;
         if ok {
-            take_abandoned_locked(h, ss);
+            take_abandoned_locked(owner, map_value, ss);
             RECLAIMED_ON_FREE.fetch_add(1, Ordering::Relaxed);
         }
         ok
@@ -198,17 +235,18 @@ pub unsafe fn reclaim_on_free(h: *mut Heap, ss: *mut SuperSlab) -> bool {
     ok
 }
 
-/// Moves the abandoned `ss` into `h`: owner, chunk mark, tier, remote frees collected, empty slabs retired,
-/// the others attached to `h`'s Page Box rings, the SuperSlab to its Warm Pool.
+/// Gives the abandoned `ss` to `owner`: owner, chunk mark, tier, remote frees collected, empty slabs
+/// unassigned. Its other slabs are the caller's to attach to its Page Box rings (the caller puts the
+/// SuperSlab in its Warm Pool).
 ///
 /// # Safety
-/// Lock held; `h` is the calling thread's live heap; `ss` is on the abandoned list.
-unsafe fn take_abandoned_locked(h: *mut Heap, ss: *mut SuperSlab) {
+/// Lock held; `owner` is the calling thread's heap; `ss` is on the abandoned list.
+unsafe fn take_abandoned_locked(owner: usize, map_value: u8, ss: *mut SuperSlab) {
     // SAFETY: lock held; the abandoned SuperSlab has no owner, so the lock holder may touch its slabs.
     unsafe {
         unlink_abandoned(ss);
-        (*ss).owner.store(h as usize, Ordering::Release);
-        os::set_chunk_kind(ss as usize, heap::map_value(h));
+        (*ss).owner.store(owner, Ordering::Release);
+        os::set_chunk_kind(ss as usize, map_value);
         tier::set(ss, tier::HOT);
         RECLAIMED.fetch_add(1, Ordering::Relaxed);
         let mut mask = (*ss).assigned;
@@ -219,11 +257,8 @@ unsafe fn take_abandoned_locked(h: *mut Heap, ss: *mut SuperSlab) {
             superslab::slab_collect(slab);
             if (*slab).used == 0 {
                 superslab::slab_unassign(slab);
-            } else {
-                page_box::attach(h, (*slab).class as usize, slab);
             }
         }
-        warm_pool::add(h, ss);
     }
 }
 

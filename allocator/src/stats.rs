@@ -1,10 +1,11 @@
 //! The Stats box: per-box counters, readable in-process ([`snapshot`]) and printed at exit
 //! (`HAKMEM_STATS=1`).
 //!
-//! Counters live where they are bumped: per-thread plain counters in the heap (written only by their thread
-//! with relaxed load+store — no atomic read-modify-write, no branch), global atomics on cold paths. The fast
-//! path touches one counter: the class's `hits`, in the cache line it already writes. A thread's counters
-//! are merged into the retired totals when it exits, so snapshots include exited threads.
+//! Counters live in the box that bumps them: per-thread plain counters in each box's part of the heap
+//! (Unified Cache, Page Box, Warm Pool; written only by their thread with relaxed load+store — no atomic
+//! read-modify-write, no branch), global atomics on cold paths. The fast path touches one counter: the
+//! class's `hits`, in the cache line it already writes. This box only reads and sums them; heaps are
+//! recycled, never freed, so their counters still count the threads that exited.
 //!
 //! Names are stable: box → counter, classes by memo class (`_c0`…`_c7`, `_pool`) and, in
 //! `unified_cache_by_size`, by block size (`hits_640B`).
@@ -17,65 +18,27 @@ use std::collections::BTreeMap;
 use crate::heap::{self, Heap};
 use crate::route::{BLOCK_SIZE, GROUP, NUM_CLASSES, NUM_GROUPS, NUM_TINY};
 use crate::shared_pool::{self, LOCK};
-use crate::unified_cache::Cache;
-use crate::{large, os, prefault, release_guard, tier};
+use crate::{large, os, page_box, prefault, release_guard, tier, unified_cache};
 
-/// Per-class: Unified Cache misses (= refills asked).
-pub const S_MISSES: usize = 0;
-/// Per-class: blocks moved into the cache by refills.
-pub const S_REFILL_BLOCKS: usize = 1;
-/// Per-class: cycles spent in refills (with `HAKMEM_MEASURE_UNIFIED_CACHE=1`).
-pub const S_REFILL_CYCLES: usize = 2;
-/// Per-class: cache overflows.
-pub const S_FLUSHES: usize = 3;
-/// Per-class: blocks moved back to slabs by overflows.
-pub const S_FLUSH_BLOCKS: usize = 4;
-/// Per-class: refills served by the Page Box from pages the thread holds.
-pub const S_PB_HITS: usize = 5;
-/// Per-class: fresh pages bound by the Page Box.
-pub const S_PB_NEW_PAGES: usize = 6;
-/// Per-class: refills served by the Warm Pool scan (classes outside the Page Box).
-pub const S_WARM_SCAN_HITS: usize = 7;
-/// Per-class: slabs that emptied and went back to their SuperSlab.
-pub const S_RETIRED_SLABS: usize = 8;
-const NCLASS: usize = 9;
+// Per-class columns of `Raw::class`: the Unified Cache's counters, then the Page Box's.
+const S_MISSES: usize = unified_cache::MISSES;
+const S_REFILL_BLOCKS: usize = unified_cache::REFILL_BLOCKS;
+const S_REFILL_CYCLES: usize = unified_cache::REFILL_CYCLES;
+const S_FLUSHES: usize = unified_cache::FLUSHES;
+const S_FLUSH_BLOCKS: usize = unified_cache::FLUSH_BLOCKS;
+const S_PB_HITS: usize = unified_cache::NCOUNT + page_box::HITS;
+const S_PB_NEW_PAGES: usize = unified_cache::NCOUNT + page_box::NEW_PAGES;
+const S_RETIRED_SLABS: usize = unified_cache::NCOUNT + page_box::RETIRED_SLABS;
+const S_WARM_SCAN_HITS: usize = unified_cache::NCOUNT + page_box::SCAN_HITS;
+const NCLASS: usize = unified_cache::NCOUNT + page_box::NCOUNT;
 
-/// Warm Pool hits.
-pub const G_WARM_HITS: usize = 0;
-/// Warm Pool misses.
-pub const G_WARM_MISSES: usize = 1;
-/// SuperSlabs prefilled into the Warm Pool beyond the one needed.
-pub const G_WARM_PREFILLED: usize = 2;
-/// Frees this thread pushed onto another thread's slab.
-pub const G_REMOTE_FREES: usize = 3;
+// Per-heap columns of `Raw::scalar`.
+const G_WARM_HITS: usize = 0;
+const G_WARM_MISSES: usize = 1;
+const G_WARM_PREFILLED: usize = 2;
+const G_REMOTE_FREES: usize = 3;
 const NSCALAR: usize = 4;
 
-/// A heap's counters.
-#[repr(C)]
-pub struct HeapStats {
-    /// Per-class counters, indexed by the `S_*` constants.
-    pub class: [[AtomicU64; NCLASS]; NUM_CLASSES],
-    /// Per-heap counters, indexed by the `G_*` constants.
-    pub scalar: [AtomicU64; NSCALAR],
-}
-
-impl HeapStats {
-    /// All zero.
-    #[allow(clippy::declare_interior_mutable_const)]
-    pub const ZERO: HeapStats = HeapStats {
-        class: [const { [const { AtomicU64::new(0) }; NCLASS] }; NUM_CLASSES],
-        scalar: [const { AtomicU64::new(0) }; NSCALAR],
-    };
-}
-
-/// Adds `n` to a counter written only by its own thread: relaxed load + store, no locked instruction.
-#[inline(always)]
-pub fn bump(c: &AtomicU64, n: u64) {
-    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-}
-
-static RETIRED: HeapStats = HeapStats::ZERO;
-static RETIRED_HITS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 /// Frees by threads without a heap into other threads' slabs.
 pub static REMOTE_FREES_NO_HEAP: AtomicU64 = AtomicU64::new(0);
 /// Frees into SuperSlabs whose owner exited.
@@ -83,50 +46,33 @@ pub static REMOTE_FREES_ABANDONED: AtomicU64 = AtomicU64::new(0);
 /// Frees of pointers HAKMEM did not hand out, passed to the C library.
 pub static FOREIGN_FREES: AtomicU64 = AtomicU64::new(0);
 
-/// Merges an exiting heap's counters into the retired totals and zeroes them.
-///
-/// # Safety
-/// Shared Pool lock held; the heap belongs to the calling (exiting) thread.
-pub unsafe fn retire_locked(s: &HeapStats, caches: &[Cache; NUM_CLASSES]) {
-    for c in 0..NUM_CLASSES {
-        for k in 0..NCLASS {
-            RETIRED.class[c][k]
-                .fetch_add(s.class[c][k].swap(0, Ordering::Relaxed), Ordering::Relaxed);
-        }
-        RETIRED_HITS[c].fetch_add(caches[c].take_hits(), Ordering::Relaxed);
-    }
-    for k in 0..NSCALAR {
-        RETIRED.scalar[k].fetch_add(s.scalar[k].swap(0, Ordering::Relaxed), Ordering::Relaxed);
-    }
-}
-
 struct Raw {
     class: [[u64; NCLASS]; NUM_CLASSES],
     hits: [u64; NUM_CLASSES],
     scalar: [u64; NSCALAR],
 }
 
-fn add_heap(
-    raw: &mut Raw,
-    s: &HeapStats,
-    caches: &[Cache; NUM_CLASSES],
-    retired_hits: Option<&[AtomicU64]>,
-) {
+fn add_heap(raw: &mut Raw, h: &Heap) {
+    let u = &h.uc;
     for c in 0..NUM_CLASSES {
-        for k in 0..NCLASS {
-            raw.class[c][k] += s.class[c][k].load(Ordering::Relaxed);
+        for k in 0..unified_cache::NCOUNT {
+            raw.class[c][k] += u.counters[c][k].load(Ordering::Relaxed);
         }
-        raw.hits[c] += match retired_hits {
-            Some(h) => h[c].load(Ordering::Relaxed),
-            None => caches[c].hits(),
-        };
+        for k in 0..page_box::NCOUNT {
+            raw.class[c][unified_cache::NCOUNT + k] +=
+                u.pages.counters[c][k].load(Ordering::Relaxed);
+        }
+        raw.hits[c] += u.caches[c].hits();
     }
-    for k in 0..NSCALAR {
-        raw.scalar[k] += s.scalar[k].load(Ordering::Relaxed);
-    }
+    let w = &u.pages.warm;
+    raw.scalar[G_WARM_HITS] += w.hits.load(Ordering::Relaxed);
+    raw.scalar[G_WARM_MISSES] += w.misses.load(Ordering::Relaxed);
+    raw.scalar[G_WARM_PREFILLED] += w.prefilled.load(Ordering::Relaxed);
+    raw.scalar[G_REMOTE_FREES] += h.remote_frees.load(Ordering::Relaxed);
 }
 
-/// Sums live and retired heaps without allocating.
+/// Sums every heap ever made (live, and recycled ones, which keep the counts of the threads that exited)
+/// without allocating.
 fn collect() -> Raw {
     let mut raw = Raw {
         class: [[0; NCLASS]; NUM_CLASSES],
@@ -135,10 +81,8 @@ fn collect() -> Raw {
     };
     let _ = heap::config();
     LOCK.lock();
-    let no_caches: [Cache; NUM_CLASSES] = [const { Cache::EMPTY }; NUM_CLASSES];
-    add_heap(&mut raw, &RETIRED, &no_caches, Some(&RETIRED_HITS));
     // SAFETY: lock held; the closure only reads counters.
-    unsafe { heap::for_each_heap_locked(|h: &Heap| add_heap(&mut raw, &h.stats, &h.caches, None)) };
+    unsafe { heap::for_each_heap_locked(|h: &Heap| add_heap(&mut raw, h)) };
     LOCK.unlock();
     raw
 }

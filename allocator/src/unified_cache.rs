@@ -5,6 +5,9 @@
 //! `max_batch ≤ 256` blocks from the Page Box, or from the Warm Pool scan for classes outside the Page Box) and
 //! [`flush_and_push`] (cache full: the older half goes back to its slabs).
 //!
+//! Calls below it: Page Box (which holds the Warm Pool), SuperSlab, OS. A thread's caches, refill parameters
+//! and counters are one [`Caches`], passed down by the heap.
+//!
 //! Invariants: `0 <= count <= cap`; `slots[0..count)` are distinct free blocks of this class in SuperSlabs
 //! owned by this heap; a refill moves `1 <= n <= batch <= min(256, cap)` blocks.
 
@@ -12,11 +15,54 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use core::ptr::addr_of_mut;
 
-use crate::heap::Heap;
+use crate::os::{self, bump};
+use crate::page_box::{self, Pages};
 use crate::route::NUM_CLASSES;
-use crate::stats::{bump, S_FLUSHES, S_FLUSH_BLOCKS, S_MISSES, S_REFILL_BLOCKS, S_REFILL_CYCLES};
-use crate::superslab::Block;
-use crate::{os, page_box, superslab, warm_pool};
+use crate::superslab::{self, Block};
+
+/// Per class: cache misses (= refills asked).
+pub const MISSES: usize = 0;
+/// Per class: blocks moved into the cache by refills.
+pub const REFILL_BLOCKS: usize = 1;
+/// Per class: cycles spent in refills (with `HAKMEM_MEASURE_UNIFIED_CACHE=1`).
+pub const REFILL_CYCLES: usize = 2;
+/// Per class: cache overflows.
+pub const FLUSHES: usize = 3;
+/// Per class: blocks moved back to slabs by overflows.
+pub const FLUSH_BLOCKS: usize = 4;
+/// Counters per class.
+pub const NCOUNT: usize = 5;
+
+/// A thread's Unified Cache box: one cache per class (first, at the heap's offset 8: the hot path), refill
+/// parameters, counters, and the Page Box below it.
+#[repr(C)]
+pub struct Caches {
+    /// One cache per class.
+    pub caches: [Cache; NUM_CLASSES],
+    /// Refill batch per class.
+    pub batch: [u32; NUM_CLASSES],
+    /// Bit c set ⇔ class c refills through the Page Box (else through its scan).
+    pub page_box: u64,
+    /// Measure refill cycles.
+    pub measure: bool,
+    /// Per class, indexed by [`MISSES`] … [`FLUSH_BLOCKS`].
+    pub counters: [[AtomicU64; NCOUNT]; NUM_CLASSES],
+    /// The thread's Page Box.
+    pub pages: Pages,
+}
+
+impl Caches {
+    /// Every cache empty with capacity 0, no pages.
+    #[allow(clippy::declare_interior_mutable_const)]
+    pub const EMPTY: Caches = Caches {
+        caches: [Cache::EMPTY; NUM_CLASSES],
+        batch: [0; NUM_CLASSES],
+        page_box: 0,
+        measure: false,
+        counters: [const { [const { AtomicU64::new(0) }; NCOUNT] }; NUM_CLASSES],
+        pages: Pages::EMPTY,
+    };
+}
 
 /// One class's cache (40 bytes).
 ///
@@ -73,13 +119,6 @@ impl Cache {
         bump(&self.hits_folded, w >> 32);
         self.state.store(n as u64, Ordering::Relaxed);
     }
-
-    /// Takes all hits out (thread exit).
-    pub fn take_hits(&self) -> u64 {
-        let w = self.state.load(Ordering::Relaxed);
-        self.state.store(w & 0xffff_ffff, Ordering::Relaxed);
-        self.hits_folded.swap(0, Ordering::Relaxed) + (w >> 32)
-    }
 }
 
 /// Pops a block, `None` if the cache is empty (same cost as [`pop`], without a null test on the block).
@@ -100,14 +139,24 @@ pub unsafe fn try_pop(c: *mut Cache) -> Option<*mut u8> {
     }
 }
 
-/// The cache of class `cls` in heap `h`, without a bounds check.
+/// The cache of class `cls` in `u`, without a bounds check.
 ///
 /// # Safety
-/// `cls < NUM_CLASSES` and `h` points to a heap.
+/// `cls < NUM_CLASSES` and `u` points to a thread's caches (or the empty heap's).
 #[inline(always)]
-pub unsafe fn cache_of(h: *mut Heap, cls: usize) -> *mut Cache {
+pub unsafe fn cache_of(u: *mut Caches, cls: usize) -> *mut Cache {
     // SAFETY: per contract.
-    unsafe { addr_of_mut!((*h).caches).cast::<Cache>().add(cls) }
+    unsafe { addr_of_mut!((*u).caches).cast::<Cache>().add(cls) }
+}
+
+/// The Page Box below `u`.
+///
+/// # Safety
+/// `u` points to a thread's caches.
+#[inline]
+pub unsafe fn pages(u: *mut Caches) -> *mut Pages {
+    // SAFETY: per contract.
+    unsafe { addr_of_mut!((*u).pages) }
 }
 
 /// Pops a block, or null if the cache is empty. Cost: a load, a test, an add, a store, two loads.
@@ -150,35 +199,35 @@ pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
 /// Cache miss: refills class `cls` with one batch and returns one block (null when out of memory).
 ///
 /// # Safety
-/// `h` is the calling thread's live heap and its cache for `cls` is empty.
+/// `u` is the calling thread's live caches and its cache for `cls` is empty.
 #[cold]
 #[inline(never)]
-pub unsafe fn refill(h: *mut Heap, cls: usize) -> *mut u8 {
-    // SAFETY: `h` is ours per contract; the cache is empty so its `cap >= batch` slots are free to fill.
+pub unsafe fn refill(u: *mut Caches, cls: usize) -> *mut u8 {
+    // SAFETY: `u` is ours per contract; the cache is empty so its `cap >= batch` slots are free to fill.
     unsafe {
-        let c = cache_of(h, cls);
+        let c = cache_of(u, cls);
         debug_assert_eq!((*c).count(), 0);
-        let st = &(*h).stats.class[cls];
-        bump(&st[S_MISSES], 1);
+        let st = &(*u).counters[cls];
+        bump(&st[MISSES], 1);
         if let Some(p) = pop_pending(c) {
             return p;
         }
-        let want = (*h).batch[cls] as usize;
-        let t0 = if (*h).measure { os::cycles() } else { 0 };
+        let want = (*u).batch[cls] as usize;
+        let t0 = if (*u).measure { os::cycles() } else { 0 };
         let slots = (*c).slots;
-        let got = if (*h).page_box & (1 << cls) != 0 {
-            page_box::refill(h, cls, slots, want, addr_of_mut!((*c).pending))
+        let got = if (*u).page_box & (1 << cls) != 0 {
+            page_box::refill(pages(u), cls, slots, want, addr_of_mut!((*c).pending))
         } else {
-            warm_pool::refill_scan(h, cls, slots, want)
+            page_box::refill_scan(pages(u), cls, slots, want)
         };
-        if (*h).measure {
-            bump(&st[S_REFILL_CYCLES], os::cycles().wrapping_sub(t0));
+        if (*u).measure {
+            bump(&st[REFILL_CYCLES], os::cycles().wrapping_sub(t0));
         }
         if got == 0 {
             return pop_pending(c).unwrap_or(core::ptr::null_mut());
         }
-        bump(&st[S_REFILL_BLOCKS], got as u64);
-        let c = &(*h).caches[cls];
+        bump(&st[REFILL_BLOCKS], got as u64);
+        let c = &(*u).caches[cls];
         c.set_count(got as u32 - 1);
         bump(&c.hits_folded, 1);
         *c.slots.add(got - 1)
@@ -206,17 +255,17 @@ pub unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
 /// Cache full: gives the older half back to the slabs, then pushes `p`.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap; `p` is a free block of class `cls` owned by `h`.
+/// `u` is the calling thread's live caches; `p` is a free block of class `cls` owned by the thread.
 #[cold]
 #[inline(never)]
-pub unsafe fn flush_and_push(h: *mut Heap, cls: usize, p: *mut u8) {
+pub unsafe fn flush_and_push(u: *mut Caches, cls: usize, p: *mut u8) {
     // SAFETY: per contract; the moved range stays inside `slots[0..cap)`.
     unsafe {
-        let c = addr_of_mut!((*h).caches[cls]);
+        let c = addr_of_mut!((*u).caches[cls]);
         let cap = (*c).cap as usize;
         let count = (*c).count() as usize;
         let n = (cap / 2).max(1).min(count);
-        flush_range(h, cls, 0, n);
+        flush_range(u, cls, 0, n);
         let rest = count - n;
         core::ptr::copy((*c).slots.add(n), (*c).slots, rest);
         (*c).set_count(rest as u32);
@@ -226,15 +275,15 @@ pub unsafe fn flush_and_push(h: *mut Heap, cls: usize, p: *mut u8) {
 }
 
 /// Gives `slots[from..from+n)` back to their slabs.
-unsafe fn flush_range(h: *mut Heap, cls: usize, from: usize, n: usize) {
-    // SAFETY: the caller passes a range inside the cache; each block belongs to a slab owned by `h`.
+unsafe fn flush_range(u: *mut Caches, cls: usize, from: usize, n: usize) {
+    // SAFETY: the caller passes a range inside the cache; each block belongs to a slab the thread owns.
     unsafe {
-        let st = &(*h).stats.class[cls];
-        bump(&st[S_FLUSHES], 1);
-        bump(&st[S_FLUSH_BLOCKS], n as u64);
-        let slots = (*h).caches[cls].slots;
+        let st = &(*u).counters[cls];
+        bump(&st[FLUSHES], 1);
+        bump(&st[FLUSH_BLOCKS], n as u64);
+        let slots = (*u).caches[cls].slots;
         for i in from..from + n {
-            page_box::give_back(h, *slots.add(i));
+            page_box::give_back(pages(u), *slots.add(i));
         }
     }
 }
@@ -242,18 +291,18 @@ unsafe fn flush_range(h: *mut Heap, cls: usize, from: usize, n: usize) {
 /// Empties every cache back into the slabs (thread exit).
 ///
 /// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn drain_all(h: *mut Heap) {
+/// `u` is the calling thread's live caches.
+pub unsafe fn drain_all(u: *mut Caches) {
     // SAFETY: per contract.
     unsafe {
         for cls in 0..NUM_CLASSES {
-            let n = (*h).caches[cls].count() as usize;
+            let n = (*u).caches[cls].count() as usize;
             if n > 0 {
-                flush_range(h, cls, 0, n);
-                (*h).caches[cls].set_count(0);
+                flush_range(u, cls, 0, n);
+                (*u).caches[cls].set_count(0);
             }
-            while let Some(p) = pop_pending(cache_of(h, cls)) {
-                page_box::give_back(h, p);
+            while let Some(p) = pop_pending(cache_of(u, cls)) {
+                page_box::give_back(pages(u), p);
             }
         }
     }

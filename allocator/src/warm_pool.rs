@@ -1,47 +1,65 @@
 //! The Warm Pool box: a thread's HOT SuperSlabs — where fresh slabs come from without any lock.
 //!
-//! Entrances: [`acquire_slab`] (a fresh slab for a class: hit = an owned SuperSlab had an unassigned slab,
-//! miss = the Shared Pool is asked, which prefills the pool with up to `HAKMEM_WARM_POOL_PREFILL` SuperSlabs),
-//! [`refill_scan`] (the refill path of classes outside the Page Box: scan the owned SuperSlabs' slab tables
-//! for blocks of the class) and [`on_slab_retired`] (a SuperSlab that emptied goes to the Release Guard unless
-//! it is the thread's last).
+//! Entrances: [`assign_slab`] (a fresh slab for a class: a hit when an owned SuperSlab has an unassigned slab),
+//! [`refill_from_shared_pool`] (a miss: the Shared Pool hands out SuperSlabs — reclaimed abandoned ones, FREE
+//! ones, up to `HAKMEM_WARM_POOL_PREFILL`, or a new mapping — which join the pool at its front, and the
+//! caller learns how many so that it can take their partial slabs), [`reclaim_for_class`] /
+//! [`reclaim_on_free`] (one abandoned SuperSlab, adopted), and [`on_slab_retired`] (a SuperSlab that emptied
+//! goes to the Release Guard unless it is the thread's last). Calls below it: Idle Release, Shared Pool,
+//! Release Guard, Tier, SuperSlab, OS. Its counters (hits, misses, prefilled) live in the pool.
 //!
-//! Invariants: the list holds exactly the SuperSlabs with `owner == heap` (`len == count`), all HOT.
+//! Invariants: the list holds exactly the SuperSlabs with `owner == pool.owner` (`len == count`), all HOT.
 
 use core::ptr::null_mut;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::heap::Heap;
-use crate::shared_pool::LOCK;
-use crate::stats::{bump, G_WARM_HITS, G_WARM_MISSES, S_WARM_SCAN_HITS};
+use crate::os::{self, bump};
+use crate::shared_pool::{self, LOCK};
 use crate::superslab::{self, Slab, SuperSlab, ALL_ASSIGNED};
-use crate::{page_box, release_guard, shared_pool, tier};
+use crate::{idle_release, release_guard, tier};
 
-/// A thread's HOT SuperSlabs (doubly linked through `SuperSlab::next/prev`).
+/// A thread's HOT SuperSlabs (doubly linked through `SuperSlab::next/prev`), who owns them, and the box's
+/// counters.
 #[repr(C)]
 pub struct WarmPool {
     /// First SuperSlab.
     pub head: *mut SuperSlab,
     /// How many.
     pub count: u32,
+    /// The chunk-map value of the owner's SuperSlabs: its token, or `os::KIND_SMALL` for an owner without one.
+    pub map_value: u8,
+    /// The owner written into the SuperSlabs' `owner` field (the heap's address; 0 in the empty heap).
+    pub owner: usize,
+    /// Fresh slabs found in an owned SuperSlab.
+    pub hits: AtomicU64,
+    /// Times the Shared Pool was asked.
+    pub misses: AtomicU64,
+    /// SuperSlabs the Shared Pool handed out beyond the one needed.
+    pub prefilled: AtomicU64,
 }
 
 impl WarmPool {
-    /// No SuperSlabs.
+    /// No SuperSlabs, no owner.
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: WarmPool = WarmPool {
         head: null_mut(),
         count: 0,
+        map_value: os::KIND_SMALL,
+        owner: 0,
+        hits: AtomicU64::new(0),
+        misses: AtomicU64::new(0),
+        prefilled: AtomicU64::new(0),
     };
 }
 
 /// Adds an owned SuperSlab at the front.
 ///
 /// # Safety
-/// `h` is the calling thread's heap, `ss` is owned by it and in no list.
-pub unsafe fn add(h: *mut Heap, ss: *mut SuperSlab) {
+/// `w` is the calling thread's pool, `ss` is owned by it and in no list.
+pub unsafe fn add(w: *mut WarmPool, ss: *mut SuperSlab) {
     // SAFETY: per contract.
     unsafe {
-        let w = &mut (*h).warm;
+        let w = &mut *w;
         (*ss).prev = null_mut();
         (*ss).next = w.head;
         if !w.head.is_null() {
@@ -55,11 +73,11 @@ pub unsafe fn add(h: *mut Heap, ss: *mut SuperSlab) {
 /// Removes a SuperSlab from the pool.
 ///
 /// # Safety
-/// `ss` is in `h`'s pool.
-pub unsafe fn remove(h: *mut Heap, ss: *mut SuperSlab) {
+/// `ss` is in the pool `w` of the calling thread.
+pub unsafe fn remove(w: *mut WarmPool, ss: *mut SuperSlab) {
     // SAFETY: per contract.
     unsafe {
-        let w = &mut (*h).warm;
+        let w = &mut *w;
         if (*ss).prev.is_null() {
             w.head = (*ss).next;
         } else {
@@ -74,18 +92,20 @@ pub unsafe fn remove(h: *mut Heap, ss: *mut SuperSlab) {
     }
 }
 
-/// A fresh slab for class `cls` from a SuperSlab the thread owns, null if none has an unassigned slab (a
-/// Warm Pool hit, else nothing is counted: the caller asks [`refill_from_shared_pool`]).
+/// A fresh slab for class `cls` from a SuperSlab the thread owns, null if none has an unassigned slab (then
+/// the caller asks [`refill_from_shared_pool`]). Counts a hit when `count` is set.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn assign_slab(h: *mut Heap, cls: usize) -> *mut Slab {
-    // SAFETY: per contract; every listed SuperSlab is owned by `h`.
+/// `w` is the calling thread's pool.
+pub unsafe fn assign_slab(w: *mut WarmPool, cls: usize, count: bool) -> *mut Slab {
+    // SAFETY: per contract; every listed SuperSlab is owned by the pool's owner.
     unsafe {
-        let mut ss = (*h).warm.head;
+        let mut ss = (*w).head;
         while !ss.is_null() {
             if (*ss).assigned != ALL_ASSIGNED {
-                bump(&(*h).stats.scalar[G_WARM_HITS], 1);
+                if count {
+                    bump(&(*w).hits, 1);
+                }
                 return superslab::slab_assign(ss, cls);
             }
             ss = (*ss).next;
@@ -94,125 +114,93 @@ pub unsafe fn assign_slab(h: *mut Heap, cls: usize) -> *mut Slab {
     }
 }
 
-/// The ring of class `cls` has nothing: ask the Shared Pool for an abandoned SuperSlab with room in that
-/// class (its slabs join the rings). False if none.
+/// A Warm Pool miss: the Shared Pool hands out SuperSlabs (reclaimed ones, whose partial slabs the caller
+/// takes, FREE ones or a new mapping), which join the pool at its front. Returns how many joined (the first
+/// `n` of the list), `None` when memory is exhausted.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn reclaim_for_class(h: *mut Heap, cls: usize) -> bool {
-    // SAFETY: forwarded.
-    unsafe { shared_pool::reclaim_for_class(h, cls) }
-}
-
-/// A Warm Pool miss: the Shared Pool adds SuperSlabs to the pool (reclaimed ones, whose partial slabs join
-/// the Page Box rings, FREE ones or a new mapping). False when memory is exhausted.
-///
-/// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn refill_from_shared_pool(h: *mut Heap, cls: usize) -> bool {
-    // SAFETY: per contract.
+/// `w` is the calling thread's pool.
+pub unsafe fn refill_from_shared_pool(w: *mut WarmPool, cls: usize) -> Option<u32> {
+    // SAFETY: per contract; the handed-out SuperSlabs are owned by `w.owner` and in no list.
     unsafe {
-        bump(&(*h).stats.scalar[G_WARM_MISSES], 1);
-        shared_pool::acquire(h, cls)
+        bump(&(*w).misses, 1);
+        let got = shared_pool::acquire((*w).owner, (*w).map_value, cls);
+        bump(&(*w).prefilled, got.prefilled as u64);
+        let mut n = 0;
+        let mut ss = got.head;
+        while !ss.is_null() {
+            let next = (*ss).next;
+            add(w, ss);
+            n += 1;
+            ss = next;
+        }
+        got.space.then_some(n)
     }
 }
 
-/// A fresh slab assigned to class `cls` (null when memory is exhausted).
+/// The calling thread needs class `cls` and has no room in it: an abandoned SuperSlab with room in that
+/// class joins the pool (null if none); the caller takes its partial slabs.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap.
-pub unsafe fn acquire_slab(h: *mut Heap, cls: usize) -> *mut Slab {
-    // SAFETY: per contract; every listed SuperSlab is owned by `h`.
+/// `w` is the calling thread's pool.
+pub unsafe fn reclaim_for_class(w: *mut WarmPool, cls: usize) -> *mut SuperSlab {
+    // SAFETY: per contract.
     unsafe {
-        for attempt in 0..2 {
-            let mut ss = (*h).warm.head;
-            while !ss.is_null() {
-                if (*ss).assigned != ALL_ASSIGNED {
-                    if attempt == 0 {
-                        bump(&(*h).stats.scalar[G_WARM_HITS], 1);
-                    }
-                    return superslab::slab_assign(ss, cls);
-                }
-                ss = (*ss).next;
-            }
-            if attempt == 0 {
-                bump(&(*h).stats.scalar[G_WARM_MISSES], 1);
-                if !shared_pool::acquire(h, cls) {
-                    return null_mut();
-                }
-            }
+        let ss = shared_pool::reclaim_for_class((*w).owner, (*w).map_value, cls);
+        if !ss.is_null() {
+            add(w, ss);
         }
-        null_mut()
+        ss
     }
 }
 
-/// Refill path for classes outside the Page Box: scans every owned SuperSlab's slab table for blocks of
-/// class `cls`, then takes a fresh slab.
+/// The calling thread frees a block of the abandoned `ss`: it joins the pool unless another thread took it
+/// first (false).
 ///
 /// # Safety
-/// `h` is the calling thread's live heap; `out` has room for `want` pointers.
-pub unsafe fn refill_scan(h: *mut Heap, cls: usize, out: *mut *mut u8, want: usize) -> usize {
+/// `w` is the calling thread's pool; `ss` holds a live block the caller is freeing.
+pub unsafe fn reclaim_on_free(w: *mut WarmPool, ss: *mut SuperSlab) -> bool {
     // SAFETY: per contract.
     unsafe {
-        let mut got = 0;
-        let mut ss = (*h).warm.head;
-        while !ss.is_null() && got < want {
-            let mut mask = (*ss).assigned;
-            while mask != 0 && got < want {
-                let i = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
-                if (*slab).class as usize == cls && superslab::slab_has_free(slab) {
-                    got +=
-                        superslab::slab_take(slab, out.add(got), want - got, core::ptr::null_mut());
-                }
-            }
-            ss = (*ss).next;
+        let ok = shared_pool::reclaim_on_free((*w).owner, (*w).map_value, ss);
+        if ok {
+            add(w, ss);
         }
-        if got > 0 {
-            bump(&(*h).stats.class[cls][S_WARM_SCAN_HITS], 1);
-            return got;
-        }
-        let slab = acquire_slab(h, cls);
-        if slab.is_null() {
-            return 0;
-        }
-        page_box::attach(h, cls, slab);
-        superslab::slab_take(slab, out, want, core::ptr::null_mut())
+        ok
     }
 }
 
 /// A slab of `ss` was retired: if `ss` is now empty and not the thread's only SuperSlab, it goes FREE.
 ///
 /// # Safety
-/// `h` is the calling thread's live heap and owns `ss`.
-pub unsafe fn on_slab_retired(h: *mut Heap, ss: *mut SuperSlab) {
+/// `w` is the calling thread's pool and owns `ss`.
+pub unsafe fn on_slab_retired(w: *mut WarmPool, ss: *mut SuperSlab) {
     // SAFETY: per contract.
     unsafe {
-        if (*ss).assigned != 0 || (*h).warm.count <= 1 {
+        if (*ss).assigned != 0 || (*w).count <= 1 {
             return;
         }
-        remove(h, ss);
-        crate::os::set_chunk_kind(ss as usize, crate::os::KIND_SMALL);
+        remove(w, ss);
+        os::set_chunk_kind(ss as usize, os::KIND_SMALL);
         (*ss).owner.store(0, Ordering::Release);
         LOCK.lock();
         release_guard::put_locked(ss);
         LOCK.unlock();
-        crate::idle_release::request();
+        idle_release::request();
     }
 }
 
-/// Checks that every SuperSlab in the pool is owned by `h`, HOT, and sound.
+/// Checks that every SuperSlab in the pool is owned by its owner, HOT, and sound.
 ///
 /// # Safety
-/// `h` is the calling thread's heap and no other thread frees into its SuperSlabs meanwhile.
-pub unsafe fn check_invariants(h: *mut Heap) -> Result<(), &'static str> {
+/// `w` is the calling thread's pool and no other thread frees into its SuperSlabs meanwhile.
+pub unsafe fn check_invariants(w: *mut WarmPool) -> Result<(), &'static str> {
     // SAFETY: per contract.
     unsafe {
         let mut n = 0;
-        let mut ss = (*h).warm.head;
+        let mut ss = (*w).head;
         while !ss.is_null() {
-            if (*ss).owner.load(Ordering::Relaxed) != h as usize {
+            if (*ss).owner.load(Ordering::Relaxed) != (*w).owner {
                 return Err("warm pool SuperSlab not owned by the heap");
             }
             if (*ss).tier.load(Ordering::Relaxed) != tier::HOT {
@@ -222,7 +210,7 @@ pub unsafe fn check_invariants(h: *mut Heap) -> Result<(), &'static str> {
             n += 1;
             ss = (*ss).next;
         }
-        if n != (*h).warm.count {
+        if n != (*w).count {
             return Err("warm pool count mismatch");
         }
         Ok(())

@@ -50,19 +50,8 @@ const UPWARD: &[(&str, &str, &str)] = &[
     (
         "heap",
         "stats",
-        "start-up registers the statistics printer with atexit; thread exit merges the heap's counters",
+        "start-up registers the statistics printer with atexit (a callback at process exit)",
     ),
-    ("unified_cache", "heap", "takes the thread's heap (debt)"),
-    ("unified_cache", "stats", "bumps counters defined in stats (debt)"),
-    ("page_box", "heap", "takes the thread's heap (debt)"),
-    ("page_box", "stats", "bumps counters defined in stats (debt)"),
-    ("warm_pool", "heap", "takes the thread's heap (debt)"),
-    ("warm_pool", "stats", "bumps counters defined in stats (debt)"),
-    ("warm_pool", "page_box", "the scan refill attaches its fresh slab to a ring (debt)"),
-    ("shared_pool", "heap", "takes the thread's heap (debt)"),
-    ("shared_pool", "stats", "bumps the Warm Pool's prefill counter (debt)"),
-    ("shared_pool", "warm_pool", "puts the SuperSlabs it hands out into the Warm Pool (debt)"),
-    ("shared_pool", "page_box", "attaches a reclaimed SuperSlab's partial slabs to the rings (debt)"),
 ];
 
 /// Strips `//` comments (doc comments included: an intra-doc link is not a call) and string literals.
