@@ -1,10 +1,13 @@
 //! Live runs: the real program under each allocator, the way a user deploys one (`LD_PRELOAD`), measured
 //! from outside. This is the ground truth that replays are checked against (`hakmem live --record`).
 //!
-//! Entry points: [`LiveCommand::run_once`] (one run: the program as a direct child of the driver, pinned,
-//! in its own process group, reaped with `wait4` for its rusage), [`judge`] (a run whose exit status or
-//! stdout differs from the reference run under the system allocator is a failed `output_differs` sample),
-//! [`settled`] (the stopping rule of `--repeats auto`) and [`record`] (record + compile the command once).
+//! Entry points: [`LiveCommand::sample`] (one counted sample, as `hakmem live` and `hakmem run-job` of a live
+//! plan both take it: [`LiveCommand::run_once`], judged, named, stamped with the host),
+//! [`LiveCommand::run_once`] (one run: the program as a direct child of the driver, pinned, in its own
+//! process group, reaped with `wait4` for its rusage), [`reference_run`] (the uncounted run under the
+//! system allocator whose exit status and stdout every sample must match), [`judge`] (a run that differs
+//! from it is a failed `output_differs` sample), [`manifest`] (the bundle's manifest), [`settled`] (the
+//! stopping rule of `--repeats auto`) and [`record`] (record + compile the command once).
 //!
 //! What a live sample measures: wall seconds from just before `fork` to the moment the program's main
 //! process has exited (its other processes are included when it waited for them); user and system CPU,
@@ -17,7 +20,10 @@
 //! whole process group; nothing is allocated between `fork` and `exec`.
 
 use crate::spec::{AllocSpec, BackendKind};
-use reports::model::{Sample, Status, KIND_LIVE};
+use reports::model::{
+    AllocatorInfo, Manifest, Sample, Status, WorkloadInfo, BUNDLE_FORMAT_VERSION, KIND_LIVE,
+};
+use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -83,7 +89,7 @@ impl Deployment {
 }
 
 /// Exit status and output of the reference run (the system allocator), which every sample must match.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
     /// Exit code (`None`: killed by a signal).
     pub exit_code: Option<i32>,
@@ -98,6 +104,95 @@ impl Reference {
             exit_code: s.exit_code,
             stdout_hash: s.stdout_hash.clone(),
         }
+    }
+
+    /// The bundle note that says what the samples were checked against.
+    pub fn note(&self) -> String {
+        format!(
+            "reference run (system allocator, not counted): exit status {}, stdout {}",
+            self.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "none (killed by a signal)".into()),
+            self.stdout_hash
+        )
+    }
+}
+
+/// Runs `cmd` once under the system allocator on `cpus` (not counted; it also warms the page cache) and
+/// returns what every sample must match. A run that could not start or timed out is an error: nothing
+/// could be judged against it (a program killed by a signal is a valid reference).
+pub fn reference_run(cmd: &LiveCommand, cpus: &[u32]) -> anyhow::Result<Reference> {
+    let s = cmd.run_once(&Deployment::system(), cpus, 0);
+    match s.status {
+        Some(Status::Ok) | Some(Status::Crashed) => Ok(Reference::of(&s)),
+        _ => anyhow::bail!(
+            "the reference run of {} under the system allocator failed: {}",
+            cmd.name(),
+            s.error
+        ),
+    }
+}
+
+/// The manifest of a live bundle of `cmd` through `configs` (deployed as `deployments`, in the same
+/// order), with the notes that say what a live sample measures. `repeats` is 0 for `--repeats auto`.
+pub fn manifest(
+    cmd: &LiveCommand,
+    configs: &[AllocSpec],
+    deployments: &[Deployment],
+    repeats: u32,
+    jobs: u32,
+    touch: crate::engine::Touch,
+) -> Manifest {
+    Manifest {
+        format_version: BUNDLE_FORMAT_VERSION,
+        kind: KIND_LIVE.to_string(),
+        command: std::env::args().collect(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        date: crate::sysinfo::now_rfc3339(),
+        machine: crate::sysinfo::machine(),
+        workloads: vec![WorkloadInfo {
+            name: cmd.name(),
+            kind: KIND_LIVE.to_string(),
+            ..Default::default()
+        }],
+        allocators: configs
+            .iter()
+            .zip(deployments)
+            .map(|(c, d)| AllocatorInfo {
+                allocator: c.backend.name().to_string(),
+                config: c.label.clone(),
+                knobs: c.knobs.iter().cloned().collect(),
+                version: match &d.preload {
+                    Some(p) => crate::session::allocator_version(&AllocSpec {
+                        backend: BackendKind::Preload,
+                        knobs: Vec::new(),
+                        path: Some(p.clone()),
+                        label: String::new(),
+                    }),
+                    None => crate::backend::glibc_version(),
+                },
+                path: d
+                    .preload
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        repeats,
+        jobs,
+        touch: touch.name().to_string(),
+        check: false,
+        notes: vec![
+            format!(
+                "live command: {}",
+                cmd.argv
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            "live samples: seconds = the program's wall time; peak_rss_bytes = ru_maxrss, the largest peak of any one of its processes (a maximum, not a sum); CPU and faults summed over the processes it waited for".into(),
+        ],
     }
 }
 
@@ -149,6 +244,22 @@ impl LiveCommand {
         } else {
             joined
         }
+    }
+
+    /// Takes one counted sample under `d`, pinned to `cpus`: [`Self::run_once`], judged against
+    /// `reference`, named after the command and stamped with this host and CPU model. `hakmem live` and
+    /// `hakmem run-job` of a live plan both take their samples here.
+    pub fn sample(
+        &self,
+        d: &Deployment,
+        cpus: &[u32],
+        repeat: u32,
+        reference: &Reference,
+    ) -> Sample {
+        let mut s = judge(self.run_once(d, cpus, repeat), reference);
+        s.workload = self.name();
+        crate::orchestrate::stamp_node(&mut s);
+        s
     }
 
     /// Runs the command once under `d`, pinned to `cpus`, and returns the sample (identity fields filled;

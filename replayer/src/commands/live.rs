@@ -6,13 +6,11 @@
 use anyhow::Context;
 use replayer::bundle::BundleWriter;
 use replayer::engine::Touch;
-use replayer::live::{self, Deployment, LiveCommand, Reference};
+use replayer::live::{self, Deployment, LiveCommand};
 use replayer::session::{Input, Session};
 use replayer::spec::AllocSpec;
 use replayer::{orchestrate, sysinfo};
-use reports::model::{
-    AllocatorInfo, Manifest, Status, WorkloadInfo, BUNDLE_FORMAT_VERSION, KIND_LIVE,
-};
+use reports::model::{Status, WorkloadInfo, KIND_LIVE};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -33,52 +31,58 @@ pub struct Args {
     /// Allocator configuration: `hakmem`, `hakmem:KEY=VALUE,…` (a value `A|B|C` sweeps), `system`,
     /// `mimalloc`, `mimalloc2`, `jemalloc`, `tcmalloc`, `preload:PATH.so`. Repeat the flag for several.
     #[arg(long = "alloc", value_name = "SPEC", default_values_t = ["system".to_string(), "mimalloc".to_string(), "hakmem".to_string()])]
-    allocs: Vec<String>,
+    pub(crate) allocs: Vec<String>,
     /// Runs per configuration, interleaved across configurations; `auto` repeats until every configuration
     /// is separated from the baseline (p < 0.05) or equivalent to it (ratio range within ±1%), at least 5
     /// and at most --max-repeats times.
-    #[arg(long, default_value = "auto", value_parser = parse_repeats)]
-    repeats: Repeats,
+    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_repeats)]
+    pub(crate) repeats: Repeats,
     /// Cap of `--repeats auto`.
-    #[arg(long, default_value_t = 20)]
-    max_repeats: u32,
+    #[arg(long, default_value = "20", value_name = "N", value_parser = replayer::options::repeats)]
+    pub(crate) max_repeats: u32,
     /// Runs at once [default 1: a live program's threads and memory bandwidth are its own]; each run gets
     /// its share of the usable cores.
-    #[arg(long)]
-    jobs: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = replayer::options::jobs)]
+    pub(crate) jobs: Option<usize>,
     /// Kill a run after this many seconds (recorded as a `timeout` sample).
-    #[arg(long, default_value = "600", value_parser = replayer::options::timeout)]
-    timeout: std::time::Duration,
+    #[arg(long, default_value = "600", value_name = "SECONDS", value_parser = replayer::options::timeout)]
+    pub(crate) timeout: std::time::Duration,
     /// Feed this file to the program's stdin on every run [default: /dev/null].
     #[arg(long, value_name = "FILE")]
-    stdin: Option<PathBuf>,
+    pub(crate) stdin: Option<PathBuf>,
     /// Run the program in this directory.
     #[arg(long, value_name = "DIR")]
-    cwd: Option<PathBuf>,
+    pub(crate) cwd: Option<PathBuf>,
     /// Bundle directory [default: ./hakmem-results/live-DATE].
-    #[arg(long, short = 'o')]
-    out: Option<PathBuf>,
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
     /// Also write the whole bundle as one JSON document (`-` = stdout).
     #[arg(long, value_name = "FILE")]
-    export_json: Option<PathBuf>,
+    pub(crate) export_json: Option<PathBuf>,
     /// Configuration the ratios refer to, and the prediction's anchor [default: system].
-    #[arg(long)]
-    baseline: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    pub(crate) baseline: Option<String>,
     /// Also record the command once, compile it and replay the recording through the same
     /// configurations into the same bundle: the report then shows the predicted time of each allocator
     /// beside its live time, and the fidelity of the prediction.
     #[arg(long)]
-    record: bool,
+    pub(crate) record: bool,
     /// How the replays of `--record` call the allocators: `preload` (every configuration through its
     /// preloaded .so and the C library's symbols, as the live runs do) or `linked` (hakmem and mimalloc
     /// linked into the harness, as `hakmem replay` does by default).
     /// Several, comma-separated, replay the recording once per convention (the first one's prediction
     /// is shown beside the live times; each replay gets its own fidelity line).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "preload")]
-    replay_calls: Vec<ReplayCalls>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "preload",
+        value_name = "CALLS"
+    )]
+    pub(crate) replay_calls: Vec<ReplayCalls>,
     /// Memory touching of the replays of `--record`.
-    #[arg(long, value_enum, default_value_t = Touch::First)]
-    touch: Touch,
+    #[arg(long, value_enum, default_value_t = Touch::First, value_name = "TOUCH")]
+    pub(crate) touch: Touch,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -86,7 +90,7 @@ pub struct Args {
         allow_hyphen_values = true,
         value_name = "CMD"
     )]
-    command: Vec<OsString>,
+    pub(crate) command: Vec<OsString>,
 }
 
 /// `--repeats`: a number or `auto`.
@@ -99,13 +103,12 @@ pub enum Repeats {
 }
 
 fn parse_repeats(s: &str) -> Result<Repeats, String> {
-    if s == "auto" {
+    if s.trim() == "auto" {
         return Ok(Repeats::Auto);
     }
-    match s.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(Repeats::Fixed(n)),
-        _ => Err(format!("`{s}` is not a positive number or `auto`")),
-    }
+    replayer::options::repeats(s)
+        .map(Repeats::Fixed)
+        .map_err(|e| format!("{e}; or `auto`"))
 }
 
 /// How `--record` replays call the allocators.
@@ -126,12 +129,22 @@ impl ReplayCalls {
     }
 }
 
-/// Runs `hakmem live`.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+/// What `hakmem live` and `hakmem plan live` check and derive from the same arguments before running
+/// anything: the configurations, how each is deployed, the command, and the baseline's label.
+pub(crate) struct Prepared {
+    /// The configurations (sweeps expanded).
+    pub configs: Vec<AllocSpec>,
+    /// Their deployments, in the same order.
+    pub deployments: Vec<Deployment>,
+    /// The command as each run starts it.
+    pub cmd: LiveCommand,
+    /// The configuration ratios refer to: `--baseline`, else `system` when measured, else the first.
+    pub base_label: String,
+}
+
+/// Checks the arguments shared by `hakmem live` and `hakmem plan live` (bad ones are errors before any run).
+pub(crate) fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let configs = super::checked_run_setup(&args.allocs, args.baseline.as_deref())?;
-    let timeout = args.timeout;
-    anyhow::ensure!(args.max_repeats >= 1, "--max-repeats must be at least 1");
-    anyhow::ensure!(args.jobs != Some(0), "--jobs must be at least 1");
     let deployments = configs
         .iter()
         .map(Deployment::of)
@@ -142,19 +155,52 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(d) = &args.cwd {
         anyhow::ensure!(d.is_dir(), "--cwd {}: no such directory", d.display());
     }
-    let labels: Vec<String> = configs.iter().map(|c| c.label.clone()).collect();
+    let labels: Vec<&String> = configs.iter().map(|c| &c.label).collect();
     if let Some(b) = &args.baseline {
         anyhow::ensure!(
-            labels.contains(b),
+            labels.contains(&b),
             "--baseline {b} is not among the configurations ({})",
-            labels.join(", ")
+            labels
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let base_label = args
         .baseline
         .clone()
-        .or_else(|| labels.iter().find(|l| *l == "system").cloned())
+        .or_else(|| {
+            labels
+                .iter()
+                .find(|l| **l == "system")
+                .map(|l| l.to_string())
+        })
         .unwrap_or_else(|| labels[0].clone());
+    let cmd = LiveCommand {
+        argv: args.command.clone(),
+        cwd: args.cwd.clone(),
+        stdin: args.stdin.clone(),
+        timeout: args.timeout,
+    };
+    Ok(Prepared {
+        configs,
+        deployments,
+        cmd,
+        base_label,
+    })
+}
+
+/// Runs `hakmem live`.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let Prepared {
+        configs,
+        deployments,
+        cmd,
+        base_label,
+    } = prepare(&args)?;
+    let timeout = args.timeout;
+    let labels: Vec<String> = configs.iter().map(|c| c.label.clone()).collect();
     let mut conventions: Vec<(ReplayCalls, Vec<AllocSpec>)> = Vec::new();
     for calls in &args.replay_calls {
         if conventions.iter().any(|c| c.0 == *calls) {
@@ -169,71 +215,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         };
         conventions.push((*calls, specs));
     }
-    let cmd = LiveCommand {
-        argv: args.command.clone(),
-        cwd: args.cwd.clone(),
-        stdin: args.stdin.clone(),
-        timeout,
-    };
     let name = cmd.name();
     let allowed = sysinfo::allowed_cpus();
     let jobs = args.jobs.unwrap_or(1).max(1);
     let per = (allowed.len() / jobs).max(1) as u32;
     let (slots, shared) = orchestrate::plan_cpus(&allowed, jobs, per);
-    let manifest = Manifest {
-        format_version: BUNDLE_FORMAT_VERSION,
-        kind: KIND_LIVE.to_string(),
-        command: std::env::args().collect(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        date: sysinfo::now_rfc3339(),
-        machine: sysinfo::machine(),
-        workloads: vec![WorkloadInfo {
-            name: name.clone(),
-            kind: KIND_LIVE.to_string(),
-            ..Default::default()
-        }],
-        allocators: configs
-            .iter()
-            .zip(&deployments)
-            .map(|(c, d)| AllocatorInfo {
-                allocator: c.backend.name().to_string(),
-                config: c.label.clone(),
-                knobs: c.knobs.iter().cloned().collect(),
-                version: match &d.preload {
-                    Some(p) => replayer::session::allocator_version(&AllocSpec {
-                        backend: replayer::spec::BackendKind::Preload,
-                        knobs: Vec::new(),
-                        path: Some(p.clone()),
-                        label: String::new(),
-                    }),
-                    None => replayer::backend::glibc_version(),
-                },
-                path: d
-                    .preload
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            })
-            .collect(),
-        repeats: match args.repeats {
-            Repeats::Fixed(n) => n,
-            Repeats::Auto => 0,
-        },
-        jobs: jobs as u32,
-        touch: args.touch.name().to_string(),
-        check: false,
-        notes: Vec::new(),
+    let repeats = match args.repeats {
+        Repeats::Fixed(n) => n,
+        Repeats::Auto => 0,
     };
+    let manifest = live::manifest(
+        &cmd,
+        &configs,
+        &deployments,
+        repeats,
+        jobs as u32,
+        args.touch,
+    );
     let mut bundle = BundleWriter::create(args.out.as_deref(), manifest, args.export_json.clone())?;
-    bundle.note(format!(
-        "live command: {}",
-        args.command
-            .iter()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    ))?;
-    bundle.note("live samples: seconds = the program's wall time; peak_rss_bytes = ru_maxrss, the largest peak of any one of its processes (a maximum, not a sum); CPU and faults summed over the processes it waited for".into())?;
     if shared {
         bundle.note(format!(
             "parallel live runs share cores: {jobs} runs on {} usable cores",
@@ -241,25 +240,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ))?;
     }
 
-    // The reference run: the system allocator, not counted (it also warms the page cache).
     eprintln!("hakmem live: reference run of {name} under the system allocator");
-    let reference_sample = cmd.run_once(&Deployment::system(), &slots[0], 0);
-    match reference_sample.status {
-        Some(Status::Ok) | Some(Status::Crashed) => {}
-        _ => anyhow::bail!(
-            "the reference run of {name} under the system allocator failed: {}",
-            reference_sample.error
-        ),
-    }
-    let reference = Reference::of(&reference_sample);
-    bundle.note(format!(
-        "reference run (system allocator, not counted): exit status {}, stdout {}",
-        reference
-            .exit_code
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "none (killed by a signal)".into()),
-        reference.stdout_hash
-    ))?;
+    let reference = live::reference_run(&cmd, &slots[0])?;
+    bundle.note(reference.note())?;
 
     let mut recorded: Vec<(ReplayCalls, Vec<AllocSpec>, Input)> = Vec::new();
     if args.record {
@@ -317,11 +300,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             &slots,
             jobs,
             true,
-            |&(i, r), cpus| {
-                let mut s = live::judge(cmd.run_once(&deployments[i], &cpus, r), &reference);
-                s.workload = name.clone();
-                s
-            },
+            |&(i, r), cpus| cmd.sample(&deployments[i], &cpus, r, &reference),
             |s| {
                 if write_err.is_none() {
                     if let Err(e) = bundle.push(s) {

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 #[command(
     after_help = "Exit status: 0 when the sample succeeded (or had finished before), 1 when it failed (crash, \
-timeout, allocation failure, --check violation, workload missing or changed here: recorded in the sample \
-file with its reason), 2 when the job could not run (no such plan or job, another hakmem build)."
+timeout, allocation failure, --check violation, workload or stdin file missing or changed here, a live run \
+whose exit status or stdout differs from the plan's reference run: recorded in the sample file with its \
+reason), 2 when the job could not run (no such plan or job, another hakmem build)."
 )]
 pub struct Args {
     /// Plan directory written by `hakmem plan`.
@@ -29,6 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Outcome::AlreadyDone(s) => (s, "had already taken (use --force to retake it)"),
     };
     let what = match sample.status {
+        Some(Status::Ok) if sample.is_live() => format!("ok, {:.3} s", sample.seconds),
         Some(Status::Ok) => format!("ok, {:.2}M ops/s", sample.ops_per_sec / 1e6),
         Some(st) => format!("{st:?}: {}", sample.error),
         None => "no status".into(),

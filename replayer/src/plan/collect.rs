@@ -107,9 +107,11 @@ pub fn collect(dir: &Path, out: Option<&Path>) -> anyhow::Result<Collected> {
             env.join(" ")
         ));
     }
-    manifest.notes.push(
-        "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator); baseline_rss_bytes is the child's RSS just before the timed region (VmHWM reset there), so peak - baseline (\"heap peak\") is the allocator's own".into(),
-    );
+    if plan.live.is_none() {
+        manifest.notes.push(
+            "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator); baseline_rss_bytes is the child's RSS just before the timed region (VmHWM reset there), so peak - baseline (\"heap peak\") is the allocator's own".into(),
+        );
+    }
     if machines.len() > 1 {
         manifest.notes.push(format!(
             "the manifest's machine is the first job's; {} machines took samples (each sample names its host and CPU)",
@@ -259,9 +261,9 @@ pub fn rerun_commands(plan: &Plan, missing: &[usize], failed: &[(usize, String)]
 /// A sample must be the one its job takes: same workload, configuration and repeat.
 fn identity_mismatch(plan: &Plan, k: usize, s: &Sample) -> Option<String> {
     let j = plan.jobs[k];
-    let w = &plan.workloads[j.workload as usize].name;
+    let w = plan.workload_name(j);
     let c = &plan.configs[j.config as usize].label;
-    (&s.workload != w || &s.config != c || s.repeat != j.repeat).then(|| {
+    (s.workload != w || &s.config != c || s.repeat != j.repeat).then(|| {
         format!(
             "holds {} × {} #{}, but job {k} is {w} × {c} #{}",
             s.workload, s.config, s.repeat, j.repeat

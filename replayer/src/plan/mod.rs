@@ -1,5 +1,5 @@
-//! Beyond one machine: the sample matrix of `hakmem replay` as independent jobs for engines a cluster
-//! already has (a Slurm job array, GNU parallel over ssh), merged back into one result bundle.
+//! Beyond one machine: the sample matrix of `hakmem replay` or `hakmem live` as independent jobs for engines
+//! a cluster already has (a Slurm job array, GNU parallel over ssh), merged back into one result bundle.
 //!
 //! ```text
 //! hakmem plan replay ARGS… -o PLAN ─▶ PLAN/plan.json     what to run: workloads by content hash, configurations,
@@ -7,15 +7,18 @@
 //!                                     PLAN/workloads/    the workloads, named by hash (not with --shared-fs)
 //!                                     PLAN/jobs.txt      one line per sample: `hakmem run-job PLAN K`
 //!                                     PLAN/slurm.sbatch  the same as a job array
+//! hakmem plan live ARGS… -o PLAN ───▶ the same, with the command (argv, working directory, stdin file by
+//!                                     content hash in PLAN/inputs/) and its reference run's exit status
+//!                                     and stdout hash, taken once at plan time, in plan.json
 //! hakmem run-job PLAN K ────────────▶ PLAN/samples/K.json   (atomically: written aside, then renamed)
 //! hakmem collect PLAN [-o BUNDLE] ──▶ BUNDLE/{manifest.json, samples.jsonl}   (default PLAN/bundle)
 //! ```
 //!
 //! Entry points: [`write::write_plan`], [`run::run_job`], [`collect::collect`], [`Plan::load`].
 //!
-//! Invariants: job `K` is the `K`-th task of [`crate::session::Session::tasks`] for the same arguments, so a
-//! plan takes exactly the samples a local replay takes, in the same interleaved order when jobs start in
-//! order; a sample file names its plan and the tool build that took it, and `collect` refuses to mix plans
+//! Invariants: job `K` is the `K`-th task of [`crate::session::Session::tasks`] for the same arguments (of a
+//! live plan: round `K / configs`, configuration `K % configs`, as `hakmem live` starts them), so a plan
+//! takes exactly the samples a local run takes, in the same interleaved order when jobs start in order; a sample file names its plan and the tool build that took it, and `collect` refuses to mix plans
 //! or builds; every file this module creates is private (0600, directories 0700): workloads and results
 //! describe the recorded program.
 
@@ -45,6 +48,8 @@ pub const SBATCH_FILE: &str = "slurm.sbatch";
 pub const SAMPLES_DIR: &str = "samples";
 /// Where the plan keeps its copies of the workloads.
 pub const WORKLOADS_DIR: &str = "workloads";
+/// Where a live plan keeps its copy of the stdin file.
+pub const INPUTS_DIR: &str = "inputs";
 /// Where Slurm writes each array task's output.
 pub const LOGS_DIR: &str = "logs";
 /// The commands `collect` found still to run (missing jobs, and failed ones with `--force`).
@@ -101,6 +106,37 @@ pub struct PlanWorkload {
     pub threads: u32,
 }
 
+/// A file a live plan's jobs read (the command's stdin).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanFile {
+    /// Relative to the plan directory (`inputs/HASH`), or absolute with `--shared-fs`.
+    pub file: PathBuf,
+    /// `sha256:HEX` of its content; a job whose file has another content fails with that reason.
+    pub hash: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What a live plan runs: the command, where, with what on stdin, and what its output must be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivePlan {
+    /// The workload name of its samples (`LiveCommand::name`).
+    pub name: String,
+    /// Program and arguments, as given (a program name without `/` is looked up in the job's `PATH`).
+    pub argv: Vec<String>,
+    /// Working directory of every run (absolute): `--cwd`, or where the plan was written.
+    pub cwd: PathBuf,
+    /// The file fed to stdin (`None` = `/dev/null`).
+    pub stdin: Option<PlanFile>,
+    /// Cores each run is pinned to (the array's `--cpus-per-task`).
+    pub cores: u32,
+    /// Exit status and stdout hash of the reference run under the system allocator, taken when the plan
+    /// was written: every job's sample is judged against it (a different result is `output_differs`).
+    pub reference: crate::live::Reference,
+    /// The host the reference run ran on.
+    pub reference_host: String,
+}
+
 /// A job: which workload, configuration and repeat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "[u32; 3]", into = "[u32; 3]")]
@@ -136,7 +172,7 @@ pub struct Plan {
     pub format_version: u32,
     /// Unique id of this plan; every sample file carries it.
     pub id: String,
-    /// `replay`.
+    /// `replay` or `live`.
     pub kind: String,
     /// The build that wrote the plan; jobs must run with the same one.
     pub tool: Tool,
@@ -167,8 +203,11 @@ pub struct Plan {
     pub export_json: Option<PathBuf>,
     /// Jobs at once: the array's `%MAX` and the suggested `parallel --jobs` (from `--jobs`).
     pub max_parallel: usize,
-    /// The workloads.
+    /// The workloads (none in a live plan).
     pub workloads: Vec<PlanWorkload>,
+    /// What a live plan runs (`kind` = `live`; its jobs name workload 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LivePlan>,
     /// The allocator configurations (sweeps expanded).
     pub configs: Vec<AllocSpec>,
     /// The bundle's manifest as a local replay would write it; `collect` fills in machine, date and notes.
@@ -228,27 +267,66 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Every job names a workload and a configuration of the plan.
+    /// Every job names a workload and a configuration of the plan; the timeout is one a child can be
+    /// given (hand-edited plans included: a negative, NaN or huge value is an error, not a panic later).
     fn check(&self) -> anyhow::Result<()> {
+        let workloads = match (&self.live, self.kind.as_str()) {
+            (Some(l), "live") => {
+                anyhow::ensure!(
+                    self.workloads.is_empty() && !l.argv.is_empty() && l.cores >= 1,
+                    "a live plan names a command, at least one core and no workload files"
+                );
+                1
+            }
+            (None, "replay") => self.workloads.len(),
+            (_, kind) => anyhow::bail!(
+                "kind `{kind}` with{} a live command: expected `replay` without one or `live` with one",
+                if self.live.is_some() { "" } else { "out" }
+            ),
+        };
         for (k, j) in self.jobs.iter().enumerate() {
             anyhow::ensure!(
-                (j.workload as usize) < self.workloads.len()
+                (j.workload as usize) < workloads
                     && (j.config as usize) < self.configs.len()
                     && j.repeat < self.manifest.repeats.max(1),
                 "job {k} names workload {}, configuration {}, repeat {} (the plan has {}, {}, {})",
                 j.workload,
                 j.config,
                 j.repeat,
-                self.workloads.len(),
+                workloads,
                 self.configs.len(),
                 self.manifest.repeats
             );
         }
+        let max = crate::options::MAX_TIMEOUT_SECS;
         anyhow::ensure!(
-            self.timeout_secs > 0.0 && self.timeout_secs.is_finite(),
-            "timeout_secs must be a positive number"
+            self.timeout_secs > 0.0 && self.timeout_secs <= max,
+            "timeout_secs is {}: it must be a positive number of seconds, at most {max} (7 days)",
+            self.timeout_secs
         );
         Ok(())
+    }
+
+    /// The name samples of job `j` carry (its workload's, or the live command's).
+    pub fn workload_name(&self, j: JobRef) -> &str {
+        match &self.live {
+            Some(l) => &l.name,
+            None => &self.workloads[j.workload as usize].name,
+        }
+    }
+
+    /// Cores a job is pinned to: the live plan's, or the widest workload's threads.
+    pub fn cores_per_job(&self) -> u32 {
+        match &self.live {
+            Some(l) => l.cores.max(1),
+            None => self
+                .workloads
+                .iter()
+                .map(|w| w.threads)
+                .max()
+                .unwrap_or(1)
+                .max(1),
+        }
     }
 
     /// The shell command that runs job `k` (`--force` retakes a finished one).

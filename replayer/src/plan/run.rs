@@ -1,6 +1,9 @@
 //! `hakmem run-job PLAN_DIR K`: takes sample `K` of a plan exactly as a local replay takes it — the same
-//! `hakmem __child`, pinned, with the plan's timeout, checks and `HAKMEM_*` environment — and writes
-//! `PLAN_DIR/samples/K.json` atomically with the host and machine that took it.
+//! `hakmem __child`, pinned, with the plan's timeout, checks and `HAKMEM_*` environment — or, of a live
+//! plan, as `hakmem live` takes it (the same [`crate::live::LiveCommand::sample`]: the program preloaded,
+//! pinned, in its own process group, killed at the timeout, its exit status and stdout hash judged against
+//! the plan's reference run), and writes `PLAN_DIR/samples/K.json` atomically with the host and machine
+//! that took it.
 //!
 //! Entry point: [`run_job`]. Idempotent: a finished job (its sample file exists and belongs to this plan) is
 //! not run again unless `force`.
@@ -11,7 +14,7 @@
 //! allocation (with `TaskPlugin=task/affinity` or cgroups), and the job takes its first cores.
 
 use super::fsutil::write_private_atomically;
-use super::{Plan, SampleFile, Tool};
+use super::{LivePlan, Plan, SampleFile, Tool};
 use crate::child::{Job, Source};
 use crate::orchestrate::{self, Runner, Task};
 use anyhow::Context;
@@ -28,16 +31,22 @@ pub enum Outcome {
     AlreadyDone(Box<Sample>),
 }
 
-/// The task of job `k` (workload path resolved against `dir`, cpus left to the runner).
-pub fn task(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Task> {
-    let j = plan.jobs.get(k).with_context(|| {
+/// Job `k` of the plan, or an error naming the plan's range.
+fn job(plan: &Plan, k: usize) -> anyhow::Result<super::JobRef> {
+    plan.jobs.get(k).copied().with_context(|| {
         format!(
             "job {k} is not in plan {}: it has {} jobs, 0..={}",
             plan.id,
             plan.jobs.len(),
             plan.jobs.len().saturating_sub(1)
         )
-    })?;
+    })
+}
+
+/// The task of job `k` of a replay plan (workload path resolved against `dir`, cpus left to the runner).
+pub fn task(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Task> {
+    let j = job(plan, k)?;
+    anyhow::ensure!(plan.live.is_none(), "plan {} is a live plan", plan.id);
     let w = &plan.workloads[j.workload as usize];
     Ok(Task {
         job: Job {
@@ -70,17 +79,24 @@ pub fn cores_for(threads: u32) -> Vec<u32> {
     slots.into_iter().nth(slot).unwrap_or_default()
 }
 
-/// Why a workload cannot be replayed here: missing, another content than the plan's, or damaged.
-fn workload_problem(path: &Path, hash: &str) -> Option<String> {
+/// Why a file of the plan cannot be used here: missing, or another content than the plan's.
+fn content_problem(what: &str, path: &Path, hash: &str) -> Option<String> {
     let got = match crate::sysinfo::sha256_file(path) {
         Ok(h) => format!("sha256:{h}"),
-        Err(e) => return Some(format!("workload {}: {e}", path.display())),
+        Err(e) => return Some(format!("{what} {}: {e}", path.display())),
     };
-    if got != hash {
-        return Some(format!(
-            "workload {} has content {got}, the plan's is {hash}: it changed since the plan was written",
+    (got != hash).then(|| {
+        format!(
+            "{what} {} has content {got}, the plan's is {hash}: it changed since the plan was written",
             path.display()
-        ));
+        )
+    })
+}
+
+/// Why a workload cannot be replayed here: missing, another content than the plan's, or damaged.
+fn workload_problem(path: &Path, hash: &str) -> Option<String> {
+    if let Some(p) = content_problem("workload", path, hash) {
+        return Some(p);
     }
     // The same full check a local replay makes before starting children (every stream's checksum).
     match traces::workload::Workload::open(path) {
@@ -92,7 +108,7 @@ fn workload_problem(path: &Path, hash: &str) -> Option<String> {
 /// Runs job `k` of the plan in `dir` (unless it finished before and `force` is false).
 pub fn run_job(dir: &Path, k: usize, force: bool) -> anyhow::Result<Outcome> {
     let plan = Plan::load(dir)?;
-    let task = task(&plan, dir, k)?;
+    let j = job(&plan, k)?;
     let tool = Tool::current()?;
     plan.check_tool(&tool, "this hakmem")?;
     let out = Plan::sample_path(dir, k);
@@ -114,7 +130,7 @@ pub fn run_job(dir: &Path, k: usize, force: bool) -> anyhow::Result<Outcome> {
             }
         }
     }
-    // Exactly the plan's HAKMEM_* environment for the child, as the children of a local replay inherit it.
+    // Exactly the plan's HAKMEM_* environment for the child, as the children of a local run inherit it.
     // Nothing else runs in this process yet (no threads), so changing the environment is sound.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HAKMEM_")) {
         std::env::remove_var(key);
@@ -123,9 +139,29 @@ pub fn run_job(dir: &Path, k: usize, force: bool) -> anyhow::Result<Outcome> {
         std::env::set_var(key, value);
     }
     let started = crate::sysinfo::now_rfc3339();
+    let sample = match &plan.live {
+        Some(live) => live_sample(&plan, live, dir, j),
+        None => replay_sample(&plan, dir, k)?,
+    };
+    let file = SampleFile {
+        plan: plan.id.clone(),
+        tool,
+        key: k as u64,
+        machine: crate::sysinfo::machine(),
+        started,
+        sample: sample.clone(),
+    };
+    let text = serde_json::to_string_pretty(&file)?;
+    write_private_atomically(&out, text.as_bytes())?;
+    Ok(Outcome::Ran(Box::new(sample)))
+}
+
+/// Job `k` of a replay plan: the workload checked, then one `hakmem __child` as a local replay runs it.
+fn replay_sample(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Sample> {
+    let task = task(plan, dir, k)?;
     let w = &plan.workloads[plan.jobs[k].workload as usize];
     let cpus = cores_for(task.threads);
-    let sample = match workload_problem(&dir.join(&w.file), &w.hash) {
+    Ok(match workload_problem(&dir.join(&w.file), &w.hash) {
         Some(reason) => {
             let mut s = Sample {
                 allocator: task.job.alloc.backend.name().to_string(),
@@ -149,16 +185,48 @@ pub fn run_job(dir: &Path, k: usize, force: bool) -> anyhow::Result<Outcome> {
             };
             orchestrate::run_one(&task, cpus, &runner)
         }
+    })
+}
+
+/// Job `j` of a live plan: the stdin file and working directory checked, then one live sample exactly as
+/// `hakmem live` takes it, judged against the plan's reference run.
+fn live_sample(plan: &Plan, live: &LivePlan, dir: &Path, j: super::JobRef) -> Sample {
+    let spec = &plan.configs[j.config as usize];
+    let failed = |reason: String| {
+        let mut s = Sample {
+            kind: reports::model::KIND_LIVE.to_string(),
+            allocator: spec.backend.name().to_string(),
+            config: spec.label.clone(),
+            workload: live.name.clone(),
+            repeat: j.repeat,
+            status: Some(Status::Error),
+            error: reason,
+            ..Sample::default()
+        };
+        orchestrate::stamp_node(&mut s);
+        s
     };
-    let file = SampleFile {
-        plan: plan.id.clone(),
-        tool,
-        key: k as u64,
-        machine: crate::sysinfo::machine(),
-        started,
-        sample: sample.clone(),
+    let stdin = live.stdin.as_ref().map(|f| (dir.join(&f.file), &f.hash));
+    if let Some((path, hash)) = &stdin {
+        if let Some(why) = content_problem("stdin file", path, hash) {
+            return failed(why);
+        }
+    }
+    if !live.cwd.is_dir() {
+        return failed(format!(
+            "the working directory {} does not exist here (every node must see it at the same path)",
+            live.cwd.display()
+        ));
+    }
+    let d = match crate::live::Deployment::of(spec) {
+        Ok(d) => d,
+        Err(e) => return failed(format!("cannot deploy {} here: {e}", spec.label)),
     };
-    let text = serde_json::to_string_pretty(&file)?;
-    write_private_atomically(&out, text.as_bytes())?;
-    Ok(Outcome::Ran(Box::new(sample)))
+    let cmd = crate::live::LiveCommand {
+        argv: live.argv.iter().map(Into::into).collect(),
+        cwd: Some(live.cwd.clone()),
+        stdin: stdin.map(|(p, _)| p),
+        timeout: Duration::from_secs_f64(plan.timeout_secs),
+    };
+    cmd.sample(&d, &cores_for(live.cores), j.repeat, &live.reference)
 }

@@ -1,14 +1,15 @@
 //! `hakmem plan replay ARGS… -o PLAN_DIR`: the session `hakmem replay ARGS…` would run, written down as jobs
-//! instead of run.
+//! instead of run; `hakmem plan live ARGS… -o PLAN_DIR`: the same for `hakmem live ARGS…`.
 //!
-//! Entry point: [`write_plan`].
+//! Entry points: [`write_plan`], [`write_live_plan`].
 
 use super::fsutil::{copy_private, create_private_dir, random_hex, write_private_atomically};
 use super::{
-    JobRef, Plan, PlanWorkload, Tool, JOBS_FILE, LOGS_DIR, PLAN_FILE, PLAN_FORMAT_VERSION,
-    SAMPLES_DIR, SBATCH_FILE, WORKLOADS_DIR,
+    JobRef, LivePlan, Plan, PlanFile, PlanWorkload, Tool, INPUTS_DIR, JOBS_FILE, LOGS_DIR,
+    PLAN_FILE, PLAN_FORMAT_VERSION, SAMPLES_DIR, SBATCH_FILE, WORKLOADS_DIR,
 };
 use crate::child::Source;
+use crate::live::{Deployment, LiveCommand};
 use crate::session::Session;
 use anyhow::Context;
 use std::fmt::Write as _;
@@ -56,23 +57,8 @@ pub fn write_plan(session: &Session, opts: &PlanOptions) -> anyhow::Result<Writt
         "cannot plan with unreadable workloads ({})",
         bad.join("; ")
     );
-    if opts.dir.exists() {
-        let empty = std::fs::read_dir(&opts.dir)
-            .with_context(|| format!("cannot read {}", opts.dir.display()))?
-            .next()
-            .is_none();
-        anyhow::ensure!(
-            empty,
-            "{} exists and is not empty: a plan needs a directory of its own (samples of two plans must never meet); choose another -o",
-            opts.dir.display()
-        );
-    }
-    create_private_dir(&opts.dir)?;
-    let dir = std::fs::canonicalize(&opts.dir)
-        .with_context(|| format!("cannot resolve {}", opts.dir.display()))?;
-    for sub in [SAMPLES_DIR, LOGS_DIR] {
-        create_private_dir(&dir.join(sub))?;
-    }
+    check_empty(&opts.dir)?;
+    let dir = create_plan_dir(&opts.dir)?;
     if !opts.shared_fs {
         create_private_dir(&dir.join(WORKLOADS_DIR))?;
     }
@@ -164,15 +150,207 @@ pub fn write_plan(session: &Session, opts: &PlanOptions) -> anyhow::Result<Writt
         export_json,
         max_parallel,
         workloads,
+        live: None,
         configs: session.configs.clone(),
         manifest: session.manifest(max_parallel),
         order: "repeats outermost, then workloads, then configurations (A B C A B C …), as a local replay starts them".into(),
         jobs,
     };
-    let text = serde_json::to_string_pretty(&plan)?;
-    write_private_atomically(&dir.join(PLAN_FILE), text.as_bytes())?;
-    write_private_atomically(&dir.join(JOBS_FILE), jobs_txt(&plan).as_bytes())?;
-    write_private_atomically(&dir.join(SBATCH_FILE), sbatch(&plan).as_bytes())?;
+    write_files(&plan)?;
+    Ok(Written { plan, copied_bytes })
+}
+
+/// A plan needs a directory of its own: `dir` must not exist, or be empty.
+fn check_empty(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_none();
+        anyhow::ensure!(
+            empty,
+            "{} exists and is not empty: a plan needs a directory of its own (samples of two plans must never meet); choose another -o",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creates the plan directory with its `samples/` and `logs/`; returns its absolute path.
+fn create_plan_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    create_private_dir(dir)?;
+    let dir =
+        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    for sub in [SAMPLES_DIR, LOGS_DIR] {
+        create_private_dir(&dir.join(sub))?;
+    }
+    Ok(dir)
+}
+
+/// Writes `plan.json`, `jobs.txt` and `slurm.sbatch` into the plan's directory.
+fn write_files(plan: &Plan) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(plan)?;
+    write_private_atomically(&plan.dir.join(PLAN_FILE), text.as_bytes())?;
+    write_private_atomically(&plan.dir.join(JOBS_FILE), jobs_txt(plan).as_bytes())?;
+    write_private_atomically(&plan.dir.join(SBATCH_FILE), sbatch(plan).as_bytes())?;
+    Ok(())
+}
+
+/// What `hakmem plan live` plans: the checked arguments of `hakmem live`, with a fixed number of repeats.
+#[derive(Clone, Debug)]
+pub struct LiveSpec {
+    /// The configurations (sweeps expanded).
+    pub configs: Vec<crate::spec::AllocSpec>,
+    /// Their deployments, in the same order.
+    pub deployments: Vec<Deployment>,
+    /// The command (its timeout is every job's).
+    pub cmd: LiveCommand,
+    /// Runs per configuration.
+    pub repeats: u32,
+    /// Jobs at once (the array's `%MAX`, the suggested `parallel --jobs`).
+    pub max_parallel: usize,
+    /// Cores each run is pinned to.
+    pub cores: u32,
+    /// As `--baseline`.
+    pub baseline: Option<String>,
+    /// As `--export-json` (written by `collect`).
+    pub export_json: Option<PathBuf>,
+}
+
+/// Writes the plan of `hakmem live` into `opts.dir`: takes the reference run under the system allocator
+/// here, first (a command that cannot run is an error before anything is written), then writes
+/// `plan.json`, the stdin file's copy under `inputs/` (unless `shared_fs`), `jobs.txt`, `slurm.sbatch`, and
+/// the empty `samples/` and `logs/`. Job `K` is round `K / configs` of configuration `K % configs`.
+pub fn write_live_plan(spec: &LiveSpec, opts: &PlanOptions) -> anyhow::Result<Written> {
+    let argv = spec
+        .cmd
+        .argv
+        .iter()
+        .map(|a| {
+            a.to_str().map(str::to_string).with_context(|| {
+                format!(
+                    "the argument {} is not UTF-8: a plan stores the command as text",
+                    a.to_string_lossy()
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    check_empty(&opts.dir)?;
+    let cwd = match &spec.cmd.cwd {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let cwd = std::fs::canonicalize(&cwd)
+        .with_context(|| format!("cannot resolve the working directory {}", cwd.display()))?;
+    let stdin = match &spec.cmd.stdin {
+        Some(p) => Some(
+            std::fs::canonicalize(p).with_context(|| format!("cannot resolve {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let cmd = LiveCommand {
+        cwd: Some(cwd.clone()),
+        stdin: stdin.clone(),
+        ..spec.cmd.clone()
+    };
+    let allowed = crate::sysinfo::allowed_cpus();
+    let (slots, _) = crate::orchestrate::plan_cpus(&allowed, 1, spec.cores);
+    eprintln!(
+        "hakmem plan live: reference run of {} under the system allocator",
+        cmd.name()
+    );
+    let reference = crate::live::reference_run(&cmd, &slots[0])?;
+
+    let dir = create_plan_dir(&opts.dir)?;
+    let mut copied_bytes = 0;
+    let stdin = match &stdin {
+        None => None,
+        Some(path) => {
+            let hash = format!(
+                "sha256:{}",
+                crate::sysinfo::sha256_file(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+            );
+            let bytes = std::fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .len();
+            let file = if opts.shared_fs {
+                path.clone()
+            } else {
+                create_private_dir(&dir.join(INPUTS_DIR))?;
+                let rel = Path::new(INPUTS_DIR).join(&hash["sha256:".len()..]);
+                copy_private(path, &dir.join(&rel))?;
+                copied_bytes += bytes;
+                rel
+            };
+            Some(PlanFile { file, hash, bytes })
+        }
+    };
+    let n = spec.configs.len() as u32;
+    let jobs = (0..spec.repeats)
+        .flat_map(|r| {
+            (0..n).map(move |c| JobRef {
+                workload: 0,
+                config: c,
+                repeat: r,
+            })
+        })
+        .collect();
+    let mut manifest = crate::live::manifest(
+        &cmd,
+        &spec.configs,
+        &spec.deployments,
+        spec.repeats,
+        spec.max_parallel as u32,
+        crate::engine::Touch::First,
+    );
+    manifest.notes.push(format!(
+        "{} (taken when the plan was written, on {})",
+        reference.note(),
+        crate::sysinfo::machine().hostname
+    ));
+    let export_json = match &spec.export_json {
+        Some(p) if p.as_os_str() != "-" && p.is_relative() => {
+            Some(std::env::current_dir()?.join(p))
+        }
+        other => other.clone(),
+    };
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        id: random_hex()?,
+        kind: reports::model::KIND_LIVE.to_string(),
+        tool: Tool::current()?,
+        created: crate::sysinfo::now_rfc3339(),
+        command: std::env::args().collect(),
+        exe: crate::session::self_exe()?,
+        dir,
+        shared_fs: opts.shared_fs,
+        timeout_secs: spec.cmd.timeout.as_secs_f64(),
+        touch: crate::engine::Touch::First,
+        check: false,
+        latency_every: 0,
+        env: hakmem_env(),
+        baseline: spec.baseline.clone(),
+        export_json,
+        max_parallel: spec.max_parallel.max(1),
+        workloads: Vec::new(),
+        live: Some(LivePlan {
+            name: cmd.name(),
+            argv,
+            cwd,
+            stdin,
+            cores: spec.cores.max(1),
+            reference,
+            reference_host: crate::sysinfo::machine().hostname,
+        }),
+        configs: spec.configs.clone(),
+        manifest,
+        order:
+            "repeats outermost, then configurations (A B C A B C …), as `hakmem live` starts them"
+                .into(),
+        jobs,
+    };
+    write_files(&plan)?;
     Ok(Written { plan, copied_bytes })
 }
 
@@ -207,13 +385,7 @@ pub fn slurm_minutes(timeout_secs: f64) -> u64 {
 fn sbatch(plan: &Plan) -> String {
     use super::sh_quote;
     let n = plan.jobs.len();
-    let cores = plan
-        .workloads
-        .iter()
-        .map(|w| w.threads)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let cores = plan.cores_per_job();
     let dir = plan.dir.to_string_lossy();
     let mut s = String::new();
     let _ = writeln!(s, "#!/bin/bash");
@@ -246,7 +418,12 @@ fn sbatch(plan: &Plan) -> String {
     );
     let _ = writeln!(
         s,
-        "# cpus-per-task = the widest workload's threads; the time limit = --timeout {}s plus start-up room.",
+        "# cpus-per-task = {}; the time limit = --timeout {}s plus start-up room.",
+        if plan.live.is_some() {
+            "the cores of one live run (--cores)"
+        } else {
+            "the widest workload's threads"
+        },
         plan.timeout_secs
     );
     let _ = writeln!(
