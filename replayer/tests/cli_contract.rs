@@ -61,8 +61,18 @@ fn small_workload(d: &Path) -> PathBuf {
 
 /// Value names of options that take numbers; every other value name must be listed in `NOT_NUMERIC`, so
 /// that a new option cannot escape this test by its spelling.
-const NUMERIC: &[&str] = &["N", "SECONDS", "BYTES", "FRACTION", "KIB", "MICROSECONDS"];
-const NOT_NUMERIC: &[&str] = &["FILE", "DIR", "SPEC", "NAME", "WHEN", "TOUCH", "CMD"];
+const NUMERIC: &[&str] = &[
+    "N",
+    "N|auto",
+    "SECONDS",
+    "BYTES",
+    "FRACTION",
+    "KIB",
+    "MICROSECONDS",
+];
+const NOT_NUMERIC: &[&str] = &[
+    "FILE", "DIR", "PLAN_DIR", "SPEC", "NAME", "WHEN", "TOUCH", "CALLS", "CMD",
+];
 
 /// Values no numeric option accepts.
 const ALWAYS_BAD: &[&str] = &[
@@ -118,6 +128,32 @@ fn bases(d: &Path) -> Vec<(Vec<&'static str>, Vec<String>)> {
         ),
         (vec!["info"], strs(&["/no/such.hkw"])),
         (vec!["report"], strs(&["/no/such/bundle"])),
+        (vec!["live"], strs(&["--alloc", "bogus", "--", "true"])),
+        (
+            vec!["plan", "replay"],
+            vec![
+                s(&w).to_string(),
+                "--alloc".into(),
+                "bogus".into(),
+                "-o".into(),
+                no_dir.clone(),
+            ],
+        ),
+        (
+            vec!["plan", "live"],
+            vec![
+                "--alloc".into(),
+                "bogus".into(),
+                "--repeats".into(),
+                "1".into(),
+                "-o".into(),
+                no_dir.clone(),
+                "--".into(),
+                "true".into(),
+            ],
+        ),
+        (vec!["run-job"], strs(&["/no/such/plan", "0"])),
+        (vec!["collect"], strs(&["/no/such/plan"])),
     ]
 }
 
@@ -194,7 +230,12 @@ fn extreme_and_malformed_numbers_never_panic_hang_or_pass_unnamed() {
             {
                 let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
                 args.push(format!("{name}={v}"));
-                args.extend(base.iter().cloned());
+                // An option the base gives too (`plan live --repeats`) is tested instead of the base's.
+                let mut base = base.clone();
+                if let Some(i) = base.iter().position(|b| b == name) {
+                    base.drain(i..i + 2);
+                }
+                args.extend(base);
                 cases.push((args, name.clone(), bad));
             }
         }
@@ -353,6 +394,99 @@ fn gen_with_u64_max_iterations_grew_memory_until_killed() {
         s(&d.join("x.hkw")),
     ]);
     assert_usage_error(&o, "--iters");
+}
+
+#[test]
+fn a_hand_edited_plan_timeout_panicked_run_job() {
+    let d = scratch("plan-timeout");
+    let w = small_workload(&d);
+    let p = d.join("plan");
+    let o = hakmem(&[
+        "plan",
+        "replay",
+        s(&w),
+        "--alloc",
+        "system",
+        "--repeats",
+        "1",
+        "-o",
+        s(&p),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(p.join("plan.json")).unwrap();
+    let field = "\"timeout_secs\": 600.0";
+    assert!(text.contains(field), "{text}");
+    for bad in ["-1", "0", "1e300", "NaN", "null", "\"600\""] {
+        std::fs::write(
+            p.join("plan.json"),
+            text.replace(field, &format!("\"timeout_secs\": {bad}")),
+        )
+        .unwrap();
+        for cmd in ["run-job", "collect"] {
+            let mut args = vec![cmd, s(&p)];
+            if cmd == "run-job" {
+                args.push("0");
+            }
+            let o = hakmem(&args);
+            assert_usage_error(&o, "not a valid plan");
+        }
+    }
+    std::fs::write(p.join("plan.json"), &text).unwrap();
+    // Job numbers that are no number, or no job of the plan.
+    for k in ["-1", "abc", "", "1.5", "99999999999999999999999"] {
+        let o = hakmem(&["run-job", s(&p), k]);
+        assert_usage_error(&o, "");
+    }
+    for k in ["1", "18446744073709551615"] {
+        let o = hakmem(&["run-job", s(&p), k]);
+        assert_usage_error(&o, "it has 1 jobs");
+    }
+    assert!(
+        std::fs::read_dir(p.join("samples"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no sample was written"
+    );
+}
+
+#[test]
+fn plan_live_with_repeats_auto_record_or_a_failing_command_left_a_plan_directory() {
+    let d = scratch("plan-live-refused");
+    let p = d.join("plan");
+    for (args, needle) in [
+        (vec!["--", "true"], "--repeats"),
+        (vec!["--repeats", "auto", "--", "true"], "--repeats 10"),
+        (
+            vec!["--repeats", "2", "--record", "--", "true"],
+            "hakmem plan replay",
+        ),
+        (
+            vec!["--repeats", "2", "--", "/no/such/program"],
+            "/no/such/program",
+        ),
+        (
+            vec!["--repeats", "2", "--cores", "0", "--", "true"],
+            "--cores",
+        ),
+        (
+            vec!["--repeats", "2", "--stdin", "/no/such/file", "--", "true"],
+            "/no/such/file",
+        ),
+    ] {
+        let mut a = vec!["plan", "live", "--alloc", "system", "-o", s(&p)];
+        a.extend(args.iter().copied());
+        let o = hakmem(&a);
+        let e = stderr(&o);
+        // The reference run announces itself before it fails.
+        let e = e
+            .strip_prefix("hakmem plan live: reference run of program under the system allocator\n")
+            .unwrap_or(&e);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.starts_with("error: ") && !e.contains("panicked"), "{e}");
+        assert!(e.contains(needle), "expected `{needle}` in: {e}");
+        assert!(!p.exists(), "{args:?} left {}", p.display());
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

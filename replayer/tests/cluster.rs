@@ -452,3 +452,303 @@ fn with_shared_fs_jobs_read_the_workload_in_place_and_a_changed_one_is_a_failed_
         "{err}"
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Live plans: the real program as jobs.
+
+/// Runs every line of `jobs.txt` through GNU parallel (`--jobs 2`) or, without it, one after the other
+/// through `sh` (the commands are self-contained either way).
+fn run_jobs_file(plan: &Path) {
+    let jobs = std::fs::File::open(plan.join("jobs.txt")).unwrap();
+    let st = match gnu_parallel() {
+        Some(p) => Command::new(p)
+            .args(["--jobs", "2"])
+            .stdin(jobs)
+            .env_remove("LD_PRELOAD")
+            .status(),
+        None => Command::new("sh")
+            .stdin(jobs)
+            .env_remove("LD_PRELOAD")
+            .status(),
+    }
+    .unwrap();
+    assert!(st.success(), "the jobs: {st}");
+}
+
+fn plan_json(plan: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(plan.join("plan.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_live_plan_run_by_gnu_parallel_collects_the_samples_and_keys_of_a_local_live_run() {
+    use crate::live::{gcc, PROG_C};
+    let d = scratch("cluster-live");
+    let prog = gcc(&d, PROG_C, "prog", &[]);
+    let local = d.join("local").display().to_string();
+    let plan = d.join("plan");
+    let p = plan.display().to_string();
+    // The program by a relative path, found through --cwd (as a local live run finds it).
+    let args = [
+        "--alloc",
+        "system",
+        "--alloc",
+        "hakmem",
+        "--repeats",
+        "2",
+        "--cwd",
+        d.to_str().unwrap(),
+        "--",
+        "./prog",
+        "200000",
+    ];
+    assert!(prog.is_file());
+    let mut live = vec!["live", "-o", &local];
+    live.extend(args);
+    run_ok(&live);
+    let mut planned = vec!["plan", "live", "-o", &p];
+    planned.extend(args);
+    let out = run_ok(&planned);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4 jobs"), "{text}");
+
+    let jobs = std::fs::read_to_string(plan.join("jobs.txt")).unwrap();
+    assert_eq!(jobs.lines().count(), 4);
+    let sbatch = std::fs::read_to_string(plan.join("slurm.sbatch")).unwrap();
+    assert!(sbatch.contains("#SBATCH --array=0-3%1"), "{sbatch}");
+    for f in ["plan.json", "jobs.txt", "slurm.sbatch"] {
+        assert_eq!(mode(&plan.join(f)), 0o600, "{f}");
+    }
+    let v = plan_json(&plan);
+    assert_eq!(v["kind"], "live");
+    assert_eq!(
+        Path::new(v["live"]["cwd"].as_str().unwrap()),
+        std::fs::canonicalize(&d).unwrap()
+    );
+    assert_eq!(v["live"]["reference"]["exit_code"], 0);
+
+    run_jobs_file(&plan);
+    let out = run_ok(&["collect", &p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2/2"), "{text}");
+    let collected = plan.join("bundle");
+
+    let (lm, ls) = bundle(Path::new(&local));
+    let (cm, cs) = bundle(&collected);
+    let ids = |v: &[Sample]| v.iter().map(identity).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&ls), ids(&cs));
+    assert_eq!(cs.len(), 4);
+    for s in &cs {
+        assert_eq!(s.kind, "live");
+        assert_eq!(s.status, Some(Status::Ok), "{s:?}");
+        assert_eq!(s.exit_code, Some(0));
+        // The same program's output, judged against the plan's reference run.
+        assert_eq!(s.stdout_hash, ls[0].stdout_hash);
+        assert_eq!(s.stdout_hash, v["live"]["reference"]["stdout_hash"]);
+        assert!(!s.host.is_empty() && !s.cpu.is_empty() && !s.cpus.is_empty());
+        assert!(s.seconds > 0.0 && s.peak_rss_bytes > 0);
+    }
+    // The same keys in every line of both bundles, apart from the CPU seconds a line leaves out when they
+    // are zero (which a short run's user or system time can be, on either side).
+    let keys = |dir: &Path| -> BTreeSet<BTreeSet<String>> {
+        sample_lines(dir)
+            .iter()
+            .map(|v| {
+                let mut k = value_keys(v);
+                k.remove("user_seconds");
+                k.remove("sys_seconds");
+                k
+            })
+            .collect()
+    };
+    let lkeys = keys(Path::new(&local));
+    assert_eq!(lkeys, keys(&collected));
+    assert_eq!(lkeys.len(), 1, "{lkeys:?}");
+    assert!(lkeys
+        .iter()
+        .all(|k| k.contains("stdout_hash") && k.contains("exit_code") && k.contains("host")));
+    let mv = |m: &Manifest| serde_json::to_value(m).unwrap();
+    assert_eq!(value_keys(&mv(&lm)), value_keys(&mv(&cm)));
+    assert_eq!((lm.kind.as_str(), cm.kind.as_str()), ("live", "live"));
+    assert_eq!(lm.allocators, cm.allocators);
+    assert_eq!(lm.workloads, cm.workloads);
+    assert_eq!(lm.repeats, cm.repeats);
+    for needle in [
+        "live command:",
+        "reference run",
+        "collected by `hakmem collect`",
+    ] {
+        assert!(
+            cm.notes.iter().any(|n| n.contains(needle)),
+            "{needle}: {:?}",
+            cm.notes
+        );
+    }
+
+    // `hakmem report` reads it as it reads the local one.
+    let rep = run_ok(&["report", &collected.display().to_string()]);
+    let text = String::from_utf8_lossy(&rep.stdout);
+    assert!(
+        text.contains("prog 200000") && text.contains("hakmem"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_killed_live_job_is_missing_with_its_command_and_a_changed_output_is_a_failed_sample() {
+    use crate::live::{gcc, BREAKER_C, PROG_C};
+    let d = scratch("cluster-live-killed");
+    let prog = gcc(&d, PROG_C, "prog", &[]);
+    let extra = gcc(
+        &d,
+        BREAKER_C,
+        "extra.so",
+        &["-shared", "-fPIC", "-DEXTRA_OUTPUT"],
+    );
+    let hang = gcc(&d, BREAKER_C, "hang.so", &["-shared", "-fPIC", "-DHANG"]);
+    let plan = d.join("plan");
+    let p = plan.display().to_string();
+    let (extra_spec, hang_spec) = (
+        format!("preload:{}", extra.display()),
+        format!("preload:{}", hang.display()),
+    );
+    run_ok(&[
+        "plan",
+        "live",
+        "--alloc",
+        "system",
+        "--alloc",
+        &extra_spec,
+        "--alloc",
+        &hang_spec,
+        "--repeats",
+        "1",
+        "--timeout",
+        "2",
+        "-o",
+        &p,
+        "--",
+        prog.to_str().unwrap(),
+        "1000",
+    ]);
+    run_ok(&["run-job", &p, "0"]);
+    // A preload that prints: the job says so and records an output_differs sample.
+    let out = run(&["run-job", &p, "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdout differs"), "{err}");
+
+    // Job 2 hangs in its preload's constructor: kill the job; its program must die with it.
+    let mut job = Command::new(hakmem())
+        .args(["run-job", &p, "2"])
+        .env_remove("LD_PRELOAD")
+        .spawn()
+        .unwrap();
+    let child = loop {
+        // Wait until the child has exec'd the program (its parent-death signal is set before exec).
+        let exec = children(job.id()).into_iter().find(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .map(|b| b.starts_with(prog.to_str().unwrap().as_bytes()))
+                .unwrap_or(false)
+        });
+        if let Some(c) = exec {
+            break c;
+        }
+        assert!(
+            job.try_wait().unwrap().is_none(),
+            "run-job ended before its program was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    job.kill().unwrap();
+    job.wait().unwrap();
+    for _ in 0..10_000 {
+        if !Path::new(&format!("/proc/{child}")).exists()
+            || std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "the job's program outlived it: {stat}"
+    );
+    assert!(!plan.join("samples/2.json").exists());
+
+    let out = run(&["collect", &p]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing: 1 of 3 jobs"), "{err}");
+    assert!(err.contains(&format!("run-job {p} 2")), "{err}");
+    assert!(err.contains("failed: 1 of 3 jobs"), "{err}");
+    assert!(err.contains(&format!("run-job --force {p} 1")), "{err}");
+    let (m, s) = bundle(&plan.join("bundle"));
+    assert_eq!(m.kind, "live");
+    assert_eq!(s.len(), 2);
+    let differs = s.iter().find(|x| x.config == extra_spec).unwrap();
+    assert_eq!(differs.status, Some(Status::OutputDiffers), "{differs:?}");
+
+    // Its rerun (from rerun.txt) ends at the plan's timeout: a timeout sample, no longer missing.
+    let rerun = std::fs::read_to_string(plan.join("rerun.txt")).unwrap();
+    assert_eq!(rerun.lines().count(), 2, "{rerun}");
+    let out = run(&["run-job", &p, "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["collect", &p]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("missing"), "{err}");
+    assert!(err.contains("failed: 2 of 3 jobs"), "{err}");
+    let (_, s) = bundle(&plan.join("bundle"));
+    let hung = s.iter().find(|x| x.config == hang_spec).unwrap();
+    assert_eq!(hung.status, Some(Status::Timeout), "{hung:?}");
+}
+
+#[test]
+fn a_live_plan_copies_its_stdin_and_with_shared_fs_a_changed_stdin_is_a_failed_sample() {
+    let d = scratch("cluster-live-stdin");
+    let input = d.join("in.txt");
+    std::fs::write(&input, "b\na\nc\n").unwrap();
+    let mk = |name: &str, shared: bool| {
+        let p = d.join(name).display().to_string();
+        let mut a = vec![
+            "plan",
+            "live",
+            "--alloc",
+            "system",
+            "--repeats",
+            "2",
+            "--stdin",
+            input.to_str().unwrap(),
+            "-o",
+            &p,
+        ];
+        if shared {
+            a.push("--shared-fs");
+        }
+        a.extend(["--", "sort"]);
+        run_ok(&a);
+        p
+    };
+    let (copied, shared) = (mk("copied", false), mk("shared", true));
+    assert_eq!(
+        std::fs::read_dir(Path::new(&copied).join("inputs"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert!(!Path::new(&shared).join("inputs").exists());
+    run_ok(&["run-job", &copied, "0"]);
+    run_ok(&["run-job", &shared, "0"]);
+    // The file changes after planning: the copy is unaffected, the file read in place is refused.
+    std::fs::write(&input, "z\ny\n").unwrap();
+    run_ok(&["run-job", &copied, "1"]);
+    let out = run(&["run-job", &shared, "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changed since the plan was written"), "{err}");
+    run_ok(&["collect", &copied]);
+    let out = run(&["collect", &shared]);
+    assert_eq!(out.status.code(), Some(1));
+}

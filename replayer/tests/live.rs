@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// An allocation-heavy program: `prog N` mallocs and frees N blocks of varying size through a ring of 512
 /// slots and prints a checksum of what it wrote into them.
-const PROG_C: &str = r#"
+pub const PROG_C: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
 "#;
 
 /// Preloads that break a program without changing its allocator: one mode each.
-const BREAKER_C: &str = r#"
+pub const BREAKER_C: &str = r#"
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <unistd.h>
@@ -50,7 +50,7 @@ __attribute__((constructor)) static void hang(void) { sleep(60); }
 #endif
 "#;
 
-fn gcc(dir: &Path, src: &str, name: &str, args: &[&str]) -> PathBuf {
+pub fn gcc(dir: &Path, src: &str, name: &str, args: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, src).unwrap();
     let out = dir.join(name);
@@ -352,7 +352,7 @@ fn bad_live_invocations_are_one_line_errors() {
         ),
         (
             vec!["live", "--repeats", "0", "--", "true"],
-            "not a positive number or `auto`",
+            "repeats must be at least 1; or `auto`",
         ),
         (
             vec!["live", "--stdin", "/no/such/file", "--", "true"],
