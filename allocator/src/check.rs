@@ -31,8 +31,8 @@
 //! live block holds it only if the program copied it out of freed memory. The Mid box checks under its class
 //! lock (key plus a walk of the chunk's free list); Large blocks by their header.
 //!
-//! With the level ≥ 1 the 8 B class is carved in 16 B blocks (the key needs a second word; glibc's smallest
-//! chunk is 32 B).
+//! The 8 B class is carved in 16 B blocks at every level (the key needs a second word, and the malloc fast path
+//! clears it without testing the level; glibc's smallest chunk is 32 B).
 //!
 //! Messages (written with no heap: a stack buffer, `write(2)`, then `abort()`), e.g.
 //! `hakmem: free(): double free of 0x7f1c2e40f140 (class 12, 256 B)`.
@@ -50,7 +50,9 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::heap::{self, Heap};
 use crate::os::{self, CHUNK};
-use crate::route::{BLOCK_SIZE, NUM_CLASSES};
+use crate::route::BLOCK_SIZE;
+#[cfg(test)]
+use crate::route::NUM_CLASSES;
 use crate::superslab::{self, Slab, HEADER};
 use crate::{large, mid};
 
@@ -96,6 +98,13 @@ pub fn padded() -> bool {
     level() >= 2
 }
 
+/// Fixes the level (starting the allocator up) if no allocation did yet: a heap copies the level and key.
+pub fn ensure_started() {
+    if level() == UNSET {
+        start();
+    }
+}
+
 /// Starts the allocator up and fixes the level if needed; whether the level is 2.
 fn level2_now() -> bool {
     if level() == UNSET {
@@ -123,56 +132,63 @@ fn start() {
     }
 }
 
+/// The freed-block key `K` (0 before start-up).
 #[inline(always)]
-fn key() -> usize {
+pub fn key() -> usize {
     STATE.key.load(Ordering::Relaxed)
 }
 
-/// Block size of class `cls` as carved: the 8 B class is carved in 16 B blocks when checks are on.
+/// Block size of class `cls` as carved: the 8 B class is carved in 16 B blocks (every block has a second
+/// word, the key word, which the malloc fast path clears without testing the level).
 #[inline]
 pub fn block_size(cls: usize) -> u32 {
-    if cls == 0 && level() != 0 {
+    if cls == 0 {
         16
     } else {
         BLOCK_SIZE[cls]
     }
 }
 
-/// `u64::MAX / bs + 1`: `n` is a multiple of `bs` ⇔ `n * M mod 2^64 < M`, for `n < 2^32` (Lemire, Kaser and
-/// Kurz, "Faster remainder by direct computation", 2019). Class 0 uses its checked block size, 16.
-static DIV: [u64; NUM_CLASSES] = {
-    let mut t = [0u64; NUM_CLASSES];
-    let mut i = 0;
-    while i < NUM_CLASSES {
-        let bs = if i == 0 { 16 } else { BLOCK_SIZE[i] as u64 };
-        t[i] = u64::MAX / bs + 1;
-        i += 1;
-    }
-    t
-};
+/// The multiplier `M = floor(2^32 / bs) + 1` of the block-start test. With `e = bs * M mod 2^32`,
+/// `1 <= e <= bs`, and for `d < 2^17`, `bs <= 32 KiB`: `d * M mod 2^32 = j * e` when `d = j * bs`, and
+/// `>= M` otherwise (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019, with 32-bit
+/// words; `M` is one more than theirs for powers of two, so that `e` is never 0).
+pub const fn div_of(bs: u32) -> u32 {
+    ((1u64 << 32) / bs as u64) as u32 + 1
+}
 
-/// Owner-side fast test of a free of `p` in `slab` (class `cls`, read from the slab): true when `p` is a block
-/// start below the slab's carve pointer whose key word does not hold the key. Cost: two loads from the slab's
-/// line, one table load, a multiply, four compares, one load from the block.
+/// A slab's block-start word (`Slab::check`): `M | limit << 32`, `M` = [`div_of`], `limit = capacity * e`.
+/// For `d = end - p` with `p` in the slab's 64 KiB and below `end`, `(d * M) mod 2^32 <= limit` ⇔ `p` is one
+/// of the slab's `capacity` block starts (a pointer into slab 0's header gives `j > capacity`).
+pub const fn check_word(bs: u32, capacity: u32) -> u64 {
+    let m = div_of(bs);
+    let e = bs.wrapping_mul(m);
+    m as u64 | ((capacity * e) as u64) << 32
+}
+
+/// Owner-side fast test of a free of `p` in `slab`: true when `p` is a block start below the slab's carve
+/// pointer whose key word does not hold the key. Cost: a compare with `carve`, a subtract from `end`, a
+/// 32-bit multiply and a compare with the slab's [`check_word`] (all on the slab's line, which the free
+/// already reads for the class), and a compare of the block's key word — no table, no atomics.
 ///
 /// # Safety
 /// `p` lies in a SuperSlab owned by the calling thread's heap; `slab == slab_of(p)`; level ≥ 1.
 #[inline(always)]
-pub unsafe fn small_free_ok(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
+pub unsafe fn small_free_ok(slab: *mut Slab, p: *mut u8) -> bool {
     // SAFETY: forwarded.
-    unsafe { small_free_test(slab, cls, p, key()) }
+    unsafe { small_free_test(slab, p, key()) }
 }
 
-/// [`small_free_ok`], and if it passes, [`mark_free`] (the key loaded once): the owner's free fast path.
+/// [`small_free_ok`] with the key `k` already loaded, and if it passes, the key written: the owner's free
+/// fast path.
 ///
 /// # Safety
-/// As [`small_free_ok`]; the caller frees `p` when this returns true.
+/// As [`small_free_ok`]; `k` is the key; the caller frees `p` when this returns true.
 #[inline(always)]
-pub unsafe fn small_free_mark(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
-    let k = key();
+pub unsafe fn small_free_mark(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
     // SAFETY: forwarded; a passing `p` is a block start of at least 16 bytes the caller gives up.
     unsafe {
-        if !small_free_test(slab, cls, p, k) {
+        if !small_free_test(slab, p, k) {
             return false;
         }
         *(p as *mut usize).add(1) = k;
@@ -181,17 +197,19 @@ pub unsafe fn small_free_mark(slab: *mut Slab, cls: usize, p: *mut u8) -> bool {
 }
 
 #[inline(always)]
-unsafe fn small_free_test(slab: *mut Slab, cls: usize, p: *mut u8, k: usize) -> bool {
+unsafe fn small_free_test(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
     let a = p as usize;
     // SAFETY: owner-only slab fields, read by the owner; the key word is read only once `p` is known to be a
-    // block start below `carve` (so the block, at least 16 bytes, is mapped); `cls < NUM_CLASSES`.
+    // block start below `carve` (so the block, at least 16 bytes, is mapped).
     unsafe {
-        let (carve, end) = ((*slab).carve, (*slab).end);
-        if (a & (CHUNK - 1)) < HEADER || a >= carve {
+        if a >= (*slab).carve {
             return false;
         }
-        let m = *DIV.get_unchecked(cls);
-        if ((end - a) as u64).wrapping_mul(m) >= m {
+        // `p < carve <= end` and `p` lies in the slab's 64 KiB, so `d < 2^17`, where the test is exact.
+        // The two halves of `check` are read as two 32-bit operands (x86-64 is little-endian: `M` first).
+        let d = ((*slab).end - a) as u32;
+        let w = core::ptr::addr_of!((*slab).check) as *const u32;
+        if d.wrapping_mul(*w) > *w.add(1) {
             return false;
         }
         *(p as *const usize).add(1) != k
@@ -915,11 +933,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn divisibility_magic_matches_the_remainder() {
-        for (cls, &m) in DIV.iter().enumerate() {
-            let bs = if cls == 0 { 16 } else { BLOCK_SIZE[cls] as u64 };
-            for n in 0..(3 << 20) as u64 {
-                assert_eq!(n.wrapping_mul(m) < m, n % bs == 0, "class {cls} n {n}");
+    fn block_start_test_matches_the_remainder_in_every_slab() {
+        use crate::superslab::{HEADER, SLAB_SIZE};
+        for cls in 0..NUM_CLASSES {
+            let bs = block_size(cls) as usize;
+            // slab 0 (blocks after the header) and any other slab (from its base), slab-relative addresses
+            for start in [HEADER, 0] {
+                let cap = (SLAB_SIZE - start) / bs;
+                let end = start + cap * bs;
+                let w = check_word(bs as u32, cap as u32);
+                for a in 0..end {
+                    let pass = ((end - a) as u32).wrapping_mul(w as u32) <= (w >> 32) as u32;
+                    let want = a >= start && (a - start) % bs == 0;
+                    assert_eq!(
+                        pass, want,
+                        "class {cls} bs {bs} slab start {start} offset {a}"
+                    );
+                }
             }
         }
     }

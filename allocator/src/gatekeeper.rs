@@ -1,16 +1,19 @@
 //! The Gatekeeper box: the single entrance for every allocation call — malloc, free, calloc, realloc,
 //! aligned allocation, usable size.
 //!
-//! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop):
-//! - `malloc(n ≤ 1024)`: class table load, thread-local heap load, cache pop — no atomics, no init check.
+//! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop; in `libhakmem.so`
+//! they are the exported `malloc` and `free`, 15 and 25 instructions, 39 with the misuse checks):
+//! - `malloc(n ≤ 1024)`: thread-local heap load (initial-exec), one compare with the heap's `tiny_end`, the
+//!   cache offset table, cache pop, the key word cleared — no atomics, no init or check-level test.
 //! - `free(p)`: chunk-map byte (`p >> 21`) compared with the thread heap's owner token, class load from the
-//!   slab header, cache push — no atomics, no load of the SuperSlab header.
+//!   slab header, the misuse checks' block-start and key test (one multiply, slab line and block only),
+//!   cache push — no atomics, no load of the SuperSlab header.
 //!
 //! Everything else is `#[cold] #[inline(never)]`: heap start-up, refills, overflows, remote frees (one CAS on
 //! the owning slab's remote list), Pool sizes, Large mappings, and pointers HAKMEM did not hand out (passed to
 //! the C library's `__libc_free` / `__libc_realloc`, never dereferenced as ours).
 //!
-//! Invariants: every pointer returned is 16-byte aligned (8 for requests ≤ 8 B), `usable_size(p) ≥` the
+//! Invariants: every pointer returned is 16-byte aligned, `usable_size(p) ≥` the
 //! requested size, and a block is never in two places (a cache, a slab list, the program) at once.
 
 use core::ptr::null_mut;
@@ -34,149 +37,67 @@ extern "C" {
 /// # Safety
 /// Always safe to call; `unsafe` because the result is raw memory the caller must manage.
 ///
-/// Inlined into the caller (fat LTO): measured faster in the replayer's loop than an out-of-line call, even
-/// though the bigger loop makes the compiler stop inlining the workload generator there (which shows as
-/// +15 instructions per op under callgrind).
+/// Cost of a hit (through `libhakmem.so`): the heap (two loads, initial-exec TLS), a compare of `size` with the
+/// heap's `tiny_end` (which also sends the empty start-up heap and level-2 checks to the slow path), the cache
+/// (one table load of its offset), the pop, and one store clearing the block's key word (the misuse checks'
+/// freed mark). No atomics, no init or check-level test. Inlined into the caller (fat LTO).
 #[inline(always)]
 pub unsafe fn malloc(size: usize) -> *mut u8 {
+    let h = heap::current();
+    // SAFETY: `h` is this thread's heap or the empty heap (tiny_end 0, so never past this test).
+    unsafe {
+        if size >= (*h).tiny_end {
+            return malloc_slow(size);
+        }
+        // Every heap's `tiny_end` is 0 or TINY_MAX + 1, so `size` indexes the class table.
+        match unified_cache::try_pop(unified_cache::tiny_cache(heap::caches(h), size)) {
+            Some(p) => {
+                check::mark_live(p); // misuse checks: clear the freed key (every block has 16 bytes)
+                p
+            }
+            None => alloc_miss(h, tiny_class(size)),
+        }
+    }
+}
+
+/// The malloc requests the fast path does not serve: level-2 checks (and the first call of the process,
+/// which starts the allocator up), a thread's first Tiny request (its heap is the empty one), Pool and Large.
+#[cold]
+#[inline(never)]
+unsafe fn malloc_slow(size: usize) -> *mut u8 {
     // SAFETY: forwarded.
-    unsafe { malloc_via::<false>(size) }
-}
-
-/// [`malloc`] reading the thread heap through the static-TLS offset (`FS = true`, for [`malloc_fs`]) or
-/// through `thread_local!` (`FS = false`).
-///
-/// # Safety
-/// As [`malloc`]; with `FS = true`, `heap::tls_offset() != 0`.
-#[inline(always)]
-pub unsafe fn malloc_via<const FS: bool>(size: usize) -> *mut u8 {
-    // The check level is loaded once: level 2 pads (cold), level 1 clears the handed-out block's key word.
-    let lv = check::level();
-    if lv > 1 {
-        // SAFETY: forwarded (misuse checks, level 2: the padded layout).
-        return unsafe { check::malloc2(size) };
-    }
-    if size <= TINY_MAX {
-        // SAFETY: a valid class.
-        return unsafe { alloc_class_lv(heap_via::<FS>(), tiny_class(size), lv) };
-    }
-    // SAFETY: as above.
-    unsafe { malloc_mid(size) }
-}
-
-/// [`malloc_via`] without the level-2 dispatch: the block itself (also the raw block under level 2's padding).
-///
-/// # Safety
-/// As [`malloc_via`].
-#[inline(always)]
-unsafe fn malloc_body<const FS: bool>(size: usize) -> *mut u8 {
-    if size <= TINY_MAX {
-        // SAFETY: a valid class.
-        return unsafe { alloc_class_via::<FS>(tiny_class(size)) };
-    }
-    // SAFETY: as above.
-    unsafe { malloc_mid(size) }
-}
-
-/// The heap for the `FS` variant: `FS = true` callers have checked that the static-TLS offset is known.
-#[inline(always)]
-fn heap_via<const FS: bool>() -> *mut Heap {
-    if FS {
-        // SAFETY: `malloc_fs` / `free_fs` only take the FS path with a non-zero offset.
-        unsafe { heap::current_at(heap::tls_offset()) }
-    } else {
-        heap::current()
+    unsafe {
+        if check::padded() {
+            return check::malloc2(size);
+        }
+        malloc_body(size)
     }
 }
 
-/// `malloc` for `libhakmem.so`: the heap is one `fs`-relative load once its static-TLS offset is known;
-/// before that (start-up), an out-of-line call through `thread_local!`.
+/// A block of `size` bytes without the level-2 padding.
 ///
 /// # Safety
 /// As [`malloc`].
 #[inline(always)]
-pub unsafe fn malloc_fs(size: usize) -> *mut u8 {
-    // The offset is loaded once and reused for the heap read (a relaxed atomic load is not merged by the
-    // compiler, so going through `malloc_via::<true>` would load it twice).
-    let off = heap::tls_offset();
-    let lv = check::level();
-    if off == 0 || lv > 1 {
-        // SAFETY: forwarded.
-        return unsafe { malloc_native(size) };
-    }
+unsafe fn malloc_body(size: usize) -> *mut u8 {
     if size <= TINY_MAX {
-        // SAFETY: `off` is the known non-zero offset; a valid class.
-        return unsafe { alloc_class_lv(heap::current_at(off), tiny_class(size), lv) };
+        // SAFETY: a valid class.
+        return unsafe { alloc_class(tiny_class(size)) };
     }
-    // SAFETY: as [`malloc`].
+    // SAFETY: as above.
     unsafe { malloc_mid(size) }
 }
 
-#[cold]
-#[inline(never)]
-unsafe fn malloc_native(size: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { malloc_via::<false>(size) }
-}
-
-/// `free` for `libhakmem.so` (see [`malloc_fs`]).
-///
 /// # Safety
-/// As [`free`].
-#[inline(always)]
-pub unsafe fn free_fs(p: *mut u8) {
-    let off = heap::tls_offset();
-    if off == 0 {
-        // SAFETY: forwarded.
-        return unsafe { free_native(p) };
-    }
-    // SAFETY: `off` is the known non-zero offset (loaded once, as in [`malloc_fs`]); forwarded contract.
-    unsafe {
-        let kind = os::chunk_kind(p as usize);
-        free_in::<false>(heap::current_at(off), p, kind)
-    }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn free_native(p: *mut u8) {
-    // SAFETY: forwarded.
-    unsafe { free_via::<false>(p) }
-}
-
+/// `cls < NUM_CLASSES`.
 #[inline(always)]
 unsafe fn alloc_class(cls: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { alloc_class_via::<false>(cls) }
-}
-
-#[inline(always)]
-unsafe fn alloc_class_via<const FS: bool>(cls: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { alloc_class_in(heap_via::<FS>(), cls) }
-}
-
-/// # Safety
-/// `h` is this thread's heap (or the never-written empty heap); `cls < NUM_CLASSES`.
-#[inline(always)]
-unsafe fn alloc_class_in(h: *mut Heap, cls: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { alloc_class_lv(h, cls, check::level()) }
-}
-
-/// [`alloc_class_in`] with the check level `lv` already loaded.
-///
-/// # Safety
-/// As [`alloc_class_in`].
-#[inline(always)]
-unsafe fn alloc_class_lv(h: *mut Heap, cls: usize, lv: u8) -> *mut u8 {
+    let h = heap::current();
     // SAFETY: `h` is this thread's heap (or the never-written empty heap); cls < NUM_CLASSES.
     unsafe {
         match unified_cache::try_pop(heap::cache_of(h, cls)) {
             Some(p) => {
-                if lv != 0 {
-                    check::mark_live(p); // misuse checks: clear the freed key
-                }
+                check::mark_live(p); // misuse checks: clear the freed key
                 p
             }
             None => alloc_miss(h, cls),
@@ -189,16 +110,36 @@ unsafe fn alloc_class_lv(h: *mut Heap, cls: usize, lv: u8) -> *mut u8 {
 unsafe fn alloc_miss(h: *mut Heap, cls: usize) -> *mut u8 {
     // SAFETY: forwarded.
     let p = unsafe { alloc_miss_inner(h, cls) };
-    if !p.is_null() && check::level() != 0 {
-        // SAFETY: a block of at least 16 bytes (checks on), handed out now.
+    if !p.is_null() {
+        // SAFETY: a block of at least 16 bytes, handed out now.
         unsafe { check::mark_live(p) }; // misuse checks: clear the freed key
     }
     p
 }
 
+/// Gives the calling thread its heap (see [`heap::init_thread`]) and writes on its first line what the fast
+/// paths read: the misuse checks' level and key, and the malloc fast path's size bound (0 under level 2,
+/// whose padded layout the slow path builds). Null if memory is exhausted.
+#[cold]
+#[inline(never)]
+fn start_thread() -> *mut Heap {
+    check::ensure_started();
+    let h = heap::init_thread();
+    if !h.is_null() {
+        let level = check::level();
+        // SAFETY: the calling thread's fresh (or recycled) heap, not yet used by anyone.
+        unsafe {
+            (*h).check = level;
+            (*h).key = check::key();
+            (*h).tiny_end = if level >= 2 { 0 } else { TINY_MAX + 1 };
+        }
+    }
+    h
+}
+
 unsafe fn alloc_miss_inner(mut h: *mut Heap, cls: usize) -> *mut u8 {
     if h == heap::empty() {
-        h = heap::init_thread();
+        h = start_thread();
         if h.is_null() {
             os::set_errno(libc::ENOMEM);
             return null_mut();
@@ -237,26 +178,18 @@ unsafe fn malloc_mid(size: usize) -> *mut u8 {
 /// # Safety
 /// `p` is null or a live allocation (of HAKMEM or of the C library) not used afterwards.
 ///
-/// Inlined, as [`malloc`].
+/// Cost of the owner's free (through `libhakmem.so`): the chunk-map byte, the heap (two loads), a compare with
+/// the heap's token, the class byte from the slab's line, with checks on (a test of the level byte on the
+/// heap's first line) the block-start test and the key compare and store (see [`check::small_free_mark`]),
+/// and the cache push. No atomics. Inlined, as [`malloc`].
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
-    // SAFETY: forwarded.
-    unsafe { free_via::<false>(p) }
-}
-
-/// [`free`] with the heap read as in [`malloc_via`].
-///
-/// # Safety
-/// As [`free`]; with `FS = true`, `heap::tls_offset() != 0`.
-#[inline(always)]
-pub unsafe fn free_via<const FS: bool>(p: *mut u8) {
     let kind = os::chunk_kind(p as usize);
     // SAFETY: forwarded.
-    unsafe { free_in::<false>(heap_via::<FS>(), p, kind) }
+    unsafe { free_in::<false>(heap::current(), p, kind) }
 }
 
-/// [`free`] with the chunk-map byte `kind` of `p` and the thread heap `h` already read (in that order, as
-/// before the split: measured faster than the heap load first).
+/// [`free`] with the chunk-map byte `kind` of `p` and the thread heap `h` already read.
 ///
 /// # Safety
 /// As [`free`]; `h` is this thread's heap (or the never-written empty heap); `kind` is `p`'s chunk-map byte.
@@ -269,13 +202,11 @@ unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
         if kind == (*h).token {
             let slab = slab_of(a);
             let cls = (*slab).class as usize;
-            if check::level() != 0 {
-                // Misuse checks: a block start below `carve` without the freed key gets it, else the cold check.
-                if !check::small_free_mark(slab, cls, p) {
-                    return free_checked::<RAW>(h, p, kind);
-                }
-            }
             let c = heap::cache_of(h, cls);
+            // Misuse checks: a block start below `carve` without the freed key gets it, else the cold check.
+            if (*h).check != 0 && !check::small_free_mark(slab, p, (*h).key) {
+                return free_checked::<RAW>(h, p, kind);
+            }
             if unified_cache::push(c, p) {
                 return;
             }
@@ -346,7 +277,7 @@ unsafe fn free_remote(mut h: *mut Heap, p: *mut u8) {
     let slab = slab_of(a);
     // A thread that only frees (a consumer) gets a heap too, so its counters stay thread-local.
     if h == heap::empty() {
-        h = heap::init_thread();
+        h = start_thread();
     }
     // SAFETY: `p` is a live block of that slab; the push is one CAS on the slab's remote list, which lives
     // apart from the slab fields the owner writes. Nothing else of the slab is read.
@@ -464,58 +395,6 @@ unsafe fn foreign_usable(p: *mut u8) -> usize {
 /// As [`malloc`].
 #[inline]
 pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { calloc_via::<false>(n, size) }
-}
-
-/// [`calloc`] for `libhakmem.so`: the block comes from [`malloc_fs`] (no `__tls_get_addr` call).
-///
-/// # Safety
-/// As [`malloc`].
-#[inline]
-pub unsafe fn calloc_fs(n: usize, size: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { calloc_via::<true>(n, size) }
-}
-
-/// [`malloc`] (`FS = false`) or [`malloc_fs`] (`FS = true`).
-///
-/// # Safety
-/// As [`malloc`].
-#[inline(always)]
-unsafe fn malloc_any<const FS: bool>(size: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe {
-        if FS {
-            malloc_fs(size)
-        } else {
-            malloc(size)
-        }
-    }
-}
-
-/// [`free`] (`FS = false`) or [`free_fs`] (`FS = true`).
-///
-/// # Safety
-/// As [`free`].
-#[inline(always)]
-unsafe fn free_any<const FS: bool>(p: *mut u8) {
-    // SAFETY: forwarded.
-    unsafe {
-        if FS {
-            free_fs(p)
-        } else {
-            free(p)
-        }
-    }
-}
-
-/// [`calloc`] over [`malloc_any`].
-///
-/// # Safety
-/// As [`malloc`].
-#[inline(always)]
-unsafe fn calloc_via<const FS: bool>(n: usize, size: usize) -> *mut u8 {
     let Some(total) = n.checked_mul(size) else {
         os::set_errno(libc::ENOMEM);
         return null_mut();
@@ -536,7 +415,7 @@ unsafe fn calloc_via<const FS: bool>(n: usize, size: usize) -> *mut u8 {
     }
     // SAFETY: fresh block of at least `total` bytes.
     unsafe {
-        let p = malloc_any::<FS>(total);
+        let p = malloc(total);
         if !p.is_null() {
             core::ptr::write_bytes(p, 0, total);
         }
@@ -550,32 +429,13 @@ unsafe fn calloc_via<const FS: bool>(n: usize, size: usize) -> *mut u8 {
 /// # Safety
 /// As [`free`] for `p`.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { realloc_via::<false>(p, size) }
-}
-
-/// [`realloc`] for `libhakmem.so`: allocates and frees through [`malloc_fs`] / [`free_fs`].
-///
-/// # Safety
-/// As [`free`] for `p`.
-pub unsafe fn realloc_fs(p: *mut u8, size: usize) -> *mut u8 {
-    // SAFETY: forwarded.
-    unsafe { realloc_via::<true>(p, size) }
-}
-
-/// [`realloc`] over [`malloc_any`] / [`free_any`].
-///
-/// # Safety
-/// As [`free`] for `p`.
-#[inline(always)]
-unsafe fn realloc_via<const FS: bool>(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         // SAFETY: plain allocation.
-        return unsafe { malloc_any::<FS>(size) };
+        return unsafe { malloc(size) };
     }
     if size == 0 {
         // SAFETY: forwarded contract.
-        unsafe { free_any::<FS>(p) };
+        unsafe { free(p) };
         return null_mut();
     }
     let a = p as usize;
@@ -590,11 +450,9 @@ unsafe fn realloc_via<const FS: bool>(p: *mut u8, size: usize) -> *mut u8 {
     }
     if check::level() != 0 {
         // Misuse checks: the owner's fast test, else the full one (aborts on a misuse of HAKMEM memory).
-        let h = heap_via::<FS>();
+        let h = heap::current();
         // SAFETY: the slab header is mapped when `kind` is our token; `h` is this thread's heap.
-        let fast = unsafe {
-            kind == (*h).token && check::small_free_ok(slab_of(a), (*slab_of(a)).class as usize, p)
-        };
+        let fast = unsafe { kind == (*h).token && check::small_free_ok(slab_of(a), p) };
         // SAFETY: forwarded contract.
         if !fast && !unsafe { check::validate(h, p, kind, Call::Realloc) } {
             // SAFETY: not HAKMEM memory: the C library's block.
@@ -615,12 +473,12 @@ unsafe fn realloc_via<const FS: bool>(p: *mut u8, size: usize) -> *mut u8 {
     }
     // SAFETY: `q` is a fresh block of at least `size` bytes; `p` has `old` readable bytes.
     unsafe {
-        let q = malloc_any::<FS>(size);
+        let q = malloc(size);
         if q.is_null() {
             return q;
         }
         core::ptr::copy_nonoverlapping(p, q, old.min(size));
-        free_any::<FS>(p);
+        free(p);
         q
     }
 }
@@ -695,31 +553,6 @@ pub unsafe fn free_sized(p: *mut u8, _size: usize) {
     unsafe { free(p) }
 }
 
-/// [`free_sized`] for `libhakmem.so` (frees through [`free_fs`]).
-///
-/// # Safety
-/// As [`free`].
-#[inline]
-pub unsafe fn free_sized_fs(p: *mut u8, _size: usize) {
-    if check::padded() && !p.is_null() {
-        // SAFETY: forwarded.
-        return unsafe { free_level2(p, os::chunk_kind(p as usize), Call::FreeSized) };
-    }
-    if check::level() != 0 && !p.is_null() {
-        // SAFETY: forwarded contract.
-        unsafe {
-            check::validate(
-                heap::current(),
-                p,
-                os::chunk_kind(p as usize),
-                Call::FreeSized,
-            )
-        };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { free_fs(p) }
-}
-
 /// Level 2: a free of a padded block (checked by [`check::free2`]), or of the C library's block.
 ///
 /// # Safety
@@ -741,7 +574,7 @@ unsafe fn free_level2(p: *mut u8, kind: u8, call: Call) {
 /// As [`malloc`].
 pub(crate) unsafe fn malloc_raw(size: usize) -> *mut u8 {
     // SAFETY: forwarded.
-    unsafe { malloc_body::<false>(size) }
+    unsafe { malloc_body(size) }
 }
 
 /// Frees a block start handed out by [`malloc_raw`] / [`aligned_raw`] (level 1 checks apply).

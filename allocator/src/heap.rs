@@ -1,15 +1,17 @@
 //! Thread heaps: the per-thread state every box hangs off, the thread-local pointer to it, process start-up
 //! and thread exit.
 //!
-//! Entrance: [`current`] — one thread-local load, no initialisation check. A thread starts on the static
-//! [`EMPTY`] heap whose caches all have `count == 0` and `cap == 0`, so its first malloc and its first free
-//! miss into a slow path, which calls [`init_thread`]. Thread-locals are `const`-initialised `Cell`s without
-//! `Drop` (nothing is registered with `__cxa_thread_atexit`, nothing allocates); thread exit runs
-//! [`thread_exit`] through a `pthread_key_create` destructor.
+//! Entrance: [`current`] — one initial-exec thread-local load (`hakmem_heap_tls`, defined in assembly below),
+//! no initialisation check. A thread starts on the static [`EMPTY`] heap whose caches all have `count == 0`
+//! and `cap == 0` and whose `tiny_end` is 0, so its first malloc and its first free miss into a slow path,
+//! which calls [`init_thread`]. The thread-local is a plain word without `Drop` (nothing is registered with
+//! `__cxa_thread_atexit`, nothing allocates); thread exit runs [`thread_exit`] through a `pthread_key_create`
+//! destructor.
 //!
 //! Invariants: a thread's heap pointer is either `EMPTY` (never written) or a live heap owned by that thread;
 //! `heap.live ⇔` some thread owns it; every SuperSlab in `heap.warm` has `owner == heap`.
 
+#[cfg(not(target_arch = "x86_64"))]
 use core::cell::Cell;
 use core::ptr::{addr_of_mut, null_mut};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -25,13 +27,25 @@ use crate::{
     unified_cache,
 };
 
-/// A thread's allocator state: the token its `free` compares, then the boxes' per-thread state nested in
-/// the order they call each other (Unified Cache ⊃ Page Box ⊃ Warm Pool), each passed down as its own piece.
+/// A thread's allocator state: on its first cache line what the fast paths read besides their class's cache
+/// (the token `free` compares, the misuse-check level and key, the malloc fast path's size bound), then the
+/// boxes' per-thread state nested in the order they call each other (Unified Cache ⊃ Page Box ⊃ Warm Pool),
+/// each passed down as its own piece.
 #[repr(C)]
 pub struct Heap {
     /// Owner token written into the chunk map for this heap's SuperSlabs (`os::TOKEN_NEVER` if none).
     pub token: u8,
-    /// The Unified Cache (its caches first, at offset 8: the hot path), with the Page Box and Warm Pool.
+    /// Misuse-check level (`HAKMEM_CHECK`), written by the Gatekeeper when it starts a thread (0 in the empty
+    /// heap, never read there).
+    pub check: u8,
+    /// The misuse checks' freed-block key `K`, written with `check`.
+    pub key: usize,
+    /// The malloc fast path serves requests below this from the caches (written with `check`):
+    /// `TINY_MAX + 1`, or 0 in the empty heap (so the first malloc of a thread, even `malloc(0)`, takes the slow path, which starts the heap)
+    /// and under level-2 checks (whose padded layout the slow path builds). Folding both tests into the size
+    /// compare leaves the malloc fast path without a start-up or check-level test.
+    pub tiny_end: usize,
+    /// The Unified Cache (its caches first, at offset 64: the hot path), with the Page Box and Warm Pool.
     pub uc: Caches,
     /// Whether a thread owns this heap.
     pub live: bool,
@@ -47,6 +61,9 @@ impl Heap {
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY_HEAP: Heap = Heap {
         token: os::TOKEN_NEVER,
+        check: 0,
+        key: 0,
+        tiny_end: 0,
         uc: Caches::EMPTY,
         live: false,
         remote_frees: AtomicU64::new(0),
@@ -122,89 +139,75 @@ pub fn empty() -> *mut Heap {
     &EMPTY.0 as *const Heap as *mut Heap
 }
 
+// The heap pointer of each thread lives in one 8-byte thread-local defined in assembly, so that every access
+// uses the initial-exec model: `mov reg, [rip + hakmem_heap_tls@GOTTPOFF]; mov reg, fs:[reg]`, no call. Rust's
+// `thread_local!` in a cdylib is general-dynamic (a `__tls_get_addr` call per access) and stable Rust cannot
+// choose the model. In `libhakmem.so` the linker turns the reference into a TPOFF relocation resolved once at
+// load (the library is marked STATIC_TLS: fine for LD_PRELOAD and for dlopen within glibc's static-TLS reserve);
+// in an executable (the replayer, tests) it relaxes it to local-exec. The symbol is hidden, so a process holding
+// two copies of the allocator (the replayer with libhakmem.so preloaded) keeps two slots. The initial value is
+// the address of [`EMPTY`] (a `.tdata` relocation, as C's `static __thread void *p = &x;`).
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .tdata.hakmem_heap_tls,\"awT\",@progbits",
+    ".p2align 3",
+    ".globl hakmem_heap_tls",
+    ".hidden hakmem_heap_tls",
+    ".type hakmem_heap_tls, @tls_object",
+    ".size hakmem_heap_tls, 8",
+    "hakmem_heap_tls:",
+    ".quad {empty}",
+    ".popsection",
+    empty = sym EMPTY,
+);
+
+/// The calling thread's heap (possibly [`empty`]): one initial-exec thread-local load.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn current() -> *mut Heap {
+    let h: *mut Heap;
+    // SAFETY: reads this thread's `hakmem_heap_tls` slot (defined above, 8 bytes, always initialised).
+    unsafe {
+        core::arch::asm!(
+            "mov {h}, qword ptr [rip + hakmem_heap_tls@GOTTPOFF]",
+            "mov {h}, qword ptr fs:[{h}]",
+            h = out(reg) h,
+            options(nostack, preserves_flags, readonly, pure)
+        )
+    };
+    h
+}
+
+/// Installs `h` as the calling thread's heap.
+#[cfg(target_arch = "x86_64")]
+fn set_current(h: *mut Heap) {
+    // SAFETY: writes this thread's `hakmem_heap_tls` slot.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + hakmem_heap_tls@GOTTPOFF]",
+            "mov qword ptr fs:[{t}], {h}",
+            t = out(reg) _,
+            h = in(reg) h,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
 thread_local! {
     static HEAP: Cell<*mut Heap> = const { Cell::new(&EMPTY.0 as *const Heap as *mut Heap) };
 }
 
 /// The calling thread's heap (possibly [`empty`]): one thread-local load.
+#[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 pub fn current() -> *mut Heap {
     HEAP.with(|h| h.get())
 }
 
-/// Offset of the `HEAP` slot from the thread pointer once known to be in static TLS, else 0.
-///
-/// In a cdylib every `thread_local!` access calls `__tls_get_addr` (general-dynamic model; stable Rust
-/// cannot ask for initial-exec). A library loaded at start-up (`LD_PRELOAD`) has its TLS block in the static
-/// TLS area at the same offset from the thread pointer in every thread, so once that offset is known the heap
-/// is one `fs`-relative load. Every new thread heap re-derives the offset and checks it ([`note_tls_offset`]).
-static TLS_OFFSET: core::sync::atomic::AtomicIsize = core::sync::atomic::AtomicIsize::new(0);
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn thread_pointer() -> usize {
-    let tp: usize;
-    // SAFETY: on x86-64 Linux (glibc and musl) fs:0 holds the thread control block's self pointer.
-    unsafe {
-        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, preserves_flags, readonly, pure))
-    };
-    tp
-}
-
-/// Records (first thread) or checks (later threads) the static-TLS offset of the heap slot.
-fn note_tls_offset() {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let addr = HEAP.with(|c| c as *const Cell<*mut Heap> as usize);
-        let off = addr.wrapping_sub(thread_pointer()) as isize;
-        // x86-64 uses TLS variant II: static blocks sit just below the thread pointer.
-        if !(-(1 << 30)..0).contains(&off) {
-            return;
-        }
-        if let Err(known) =
-            TLS_OFFSET.compare_exchange(0, off, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            if known != off {
-                os::write_stderr(b"hakmem: thread-local storage moved between threads (library not loaded at start-up?)\n");
-                // SAFETY: abort has no preconditions; continuing would read another slot as the heap.
-                unsafe { libc::abort() };
-            }
-        }
-    }
-}
-
-/// The static-TLS offset of the heap slot, 0 while unknown (then use [`current`]).
-#[inline(always)]
-pub fn tls_offset() -> isize {
-    TLS_OFFSET.load(Ordering::Relaxed)
-}
-
-/// The calling thread's heap read at a static-TLS offset: one `fs`-relative load. Used by `libhakmem.so`,
-/// where [`current`] costs a `__tls_get_addr` call.
-///
-/// # Safety
-/// `off` is a non-zero value returned by [`tls_offset`].
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub unsafe fn current_at(off: isize) -> *mut Heap {
-    let h: *mut Heap;
-    // SAFETY: `off` is the verified offset of this module's `HEAP` slot from the thread pointer, the same in
-    // every thread because the block is in static TLS.
-    unsafe {
-        core::arch::asm!("mov {h}, qword ptr fs:[{off}]", h = out(reg) h, off = in(reg) off,
-            options(nostack, preserves_flags, readonly))
-    };
-    h
-}
-
-/// Fallback of [`current_at`] off x86-64.
-///
-/// # Safety
-/// None beyond [`current_at`]'s.
 #[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-pub unsafe fn current_at(_off: isize) -> *mut Heap {
-    current()
+fn set_current(h: *mut Heap) {
+    HEAP.with(|c| c.set(h));
 }
 
 const UNINIT: u8 = 0;
@@ -387,8 +390,7 @@ pub fn init_thread() -> *mut Heap {
     if h.is_null() {
         return h;
     }
-    HEAP.with(|c| c.set(h));
-    note_tls_offset();
+    set_current(h);
     if HOOKS.load(Ordering::Acquire) == READY {
         // SAFETY: KEY is valid once HOOKS is READY; the value is our heap. glibc stores the first 32 keys
         // inline in the thread descriptor; if it allocates, the heap is already installed.
@@ -430,6 +432,8 @@ unsafe fn make_heap(cfg: &Config) -> *mut Heap {
             let cache = &mut (*u).caches[c];
             cache.cap = cap;
             cache.slots = slot;
+            cache.top = slot;
+            cache.limit = slot.add(cap as usize);
             slot = slot.add(cap as usize);
             let group_batch = cfg.refill_batch.min((cap / 2).max(1));
             (*u).batch[c] = group_batch.max(1);
@@ -511,7 +515,7 @@ pub unsafe fn teardown(h: *mut Heap) {
         shared_pool::tick_locked(os::now_ns());
         LOCK.unlock();
     }
-    HEAP.with(|c| c.set(empty()));
+    set_current(empty());
     // What the exit queued for release goes even if the program then idles (the thread start allocates,
     // which gives this exiting thread a fresh heap; glibc runs this destructor again and that heap is
     // recycled the same way).

@@ -39,10 +39,7 @@ pub mod warm_pool;
 use core::alloc::{GlobalAlloc, Layout};
 
 pub use config::{Config, ConfigError, Knob, KNOBS};
-pub use gatekeeper::{
-    aligned_alloc, calloc, calloc_fs, free, free_fs, free_sized, free_sized_fs, free_via, malloc,
-    malloc_fs, malloc_via, owns, realloc, realloc_fs, usable_size,
-};
+pub use gatekeeper::{aligned_alloc, calloc, free, free_sized, malloc, owns, realloc, usable_size};
 pub use heap::InitError;
 
 /// Fixes the configuration before the first allocation in the process. After that (or a second call):

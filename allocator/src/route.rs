@@ -55,7 +55,8 @@ const BLOCK_SIZE_C: [u32; NUM_TINY] = [
 /// Memo class (C0…C7) of each Tiny class.
 pub static GROUP: [u8; NUM_TINY] = build_groups();
 
-const fn build_lut() -> [u8; TINY_MAX + 1] {
+/// The class of every Tiny size (the table behind [`tiny_class`]), for tables derived from it at compile time.
+pub const fn build_lut() -> [u8; TINY_MAX + 1] {
     let mut lut = [0u8; TINY_MAX + 1];
     let mut size = 0;
     let mut cls = 0;

@@ -52,9 +52,10 @@ pub struct Block {
 pub struct Slab {
     /// Local free list (owner only).
     pub free: *mut Block,
-    /// Unused (keeps the slab record one cache line; the remote list lives in `SuperSlab::remote`, away from
-    /// the fields the owner writes, so that remote frees do not bounce this line).
-    pub _reserved: usize,
+    /// The misuse checks' block-start word, `M | capacity * e << 32` (see `check::check_word`); read by the
+    /// owner's free fast path on this line. (The remote list lives in `SuperSlab::remote`, away from the
+    /// fields the owner writes, so that remote frees do not bounce this line.)
+    pub check: u64,
     /// Next never-handed-out address.
     pub carve: usize,
     /// End of the block area (`start + capacity * block_size`).
@@ -176,7 +177,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         }
         let i = mask.trailing_ones() as usize;
         let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
-        let bs = crate::check::block_size(cls) as usize; // 16 for the 8 B class when checking
+        let bs = crate::check::block_size(cls) as usize; // 16 for the 8 B class
         let start = slab_start(ss, i);
         let cap = (ss as usize + (i + 1) * SLAB_SIZE - start) / bs;
         debug_assert!(remote_of(slab).load(Ordering::Relaxed).is_null());
@@ -188,6 +189,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         (*slab).used = 0;
         (*slab).capacity = cap as u32;
         (*slab).block_size = bs as u32;
+        (*slab).check = crate::check::check_word(bs as u32, cap as u32);
         (*slab).class = cls as u8;
         (*slab).assigned = true;
         (*ss).assigned = mask | (1 << i);

@@ -8,7 +8,7 @@
 //! Calls below it: Page Box (which holds the Warm Pool), SuperSlab, OS. A thread's caches, refill parameters
 //! and counters are one [`Caches`], passed down by the heap.
 //!
-//! Invariants: `0 <= count <= cap`; `slots[0..count)` are distinct free blocks of this class in SuperSlabs
+//! Invariants: `slots <= top <= limit == slots + cap`, `count == top - slots`; `slots[0..count)` are distinct free blocks of this class in SuperSlabs
 //! owned by this heap; a refill moves `1 <= n <= batch <= min(256, cap)` blocks.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +17,7 @@ use core::ptr::addr_of_mut;
 
 use crate::os::{self, bump};
 use crate::page_box::{self, Pages};
-use crate::route::NUM_CLASSES;
+use crate::route::{NUM_CLASSES, TINY_MAX};
 use crate::superslab::{self, Block};
 
 /// Per class: cache misses (= refills asked).
@@ -33,7 +33,7 @@ pub const FLUSH_BLOCKS: usize = 4;
 /// Counters per class.
 pub const NCOUNT: usize = 5;
 
-/// A thread's Unified Cache box: one cache per class (first, at the heap's offset 8: the hot path), refill
+/// A thread's Unified Cache box: one cache per class (first, at the heap's offset 64: the hot path), refill
 /// parameters, counters, and the Page Box below it.
 #[repr(C)]
 pub struct Caches {
@@ -64,79 +64,106 @@ impl Caches {
     };
 }
 
-/// One class's cache (40 bytes).
+/// One class's cache: a stack of block pointers in `slots[0..cap)`, `top` pointing one past the last one held
+/// (one cache line per class).
 ///
 /// ```text
-///  state: 63 ──────────── 32 31 ──────────── 0
-///         pops since fold      count (blocks held)
+///  slots ── held blocks ── top ── room ── limit (= slots + cap)
 /// ```
-/// A pop adds `2^32 − 1` (count − 1, pops + 1 in one add), a push adds 1, so counting hits costs no extra
-/// instruction on the hot path. Slow paths fold the pops into `hits_folded` (so 2^32 pops of one class between
-/// two refills or overflows of that class would wrap the unfolded part).
-#[repr(C)]
+/// A pop is `top -= 1` and a load, a push a store and `top += 1`; `hits` counts pops (one add).
+#[repr(C, align(64))]
 pub struct Cache {
-    /// `count | pops << 32`; written only by the owning thread (relaxed load + store).
-    pub state: AtomicU64,
-    /// Capacity (0 only in the empty start-up heap).
-    pub cap: u32,
+    /// One past the last block held (`slots <= top <= limit`); written only by the owning thread.
+    pub top: *mut *mut u8,
+    /// `slots + cap`.
+    pub limit: *mut *mut u8,
     /// `cap` slots.
     pub slots: *mut *mut u8,
-    /// Pops folded out of `state`.
-    pub hits_folded: AtomicU64,
+    /// Allocations served (pops, and blocks a miss handed out); owner-written, relaxed load + store.
+    pub hits: AtomicU64,
     /// A remote-free list taken whole from a slab, handed out one block per miss (see
     /// `superslab::slab_take`); its blocks count as used in their slab.
     pub pending: *mut Block,
+    /// Capacity (0 only in the empty start-up heap).
+    pub cap: u32,
 }
 
-const POP: u64 = (1 << 32) - 1;
-
 impl Cache {
-    /// An empty cache of capacity 0.
+    /// An empty cache of capacity 0 (`top == limit == slots == null`: every pop and push misses).
     #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Cache = Cache {
-        state: AtomicU64::new(0),
-        cap: 0,
+        top: core::ptr::null_mut(),
+        limit: core::ptr::null_mut(),
         slots: core::ptr::null_mut(),
-        hits_folded: AtomicU64::new(0),
+        hits: AtomicU64::new(0),
         pending: core::ptr::null_mut(),
+        cap: 0,
     };
 
     /// Blocks held.
     #[inline(always)]
     pub fn count(&self) -> u32 {
-        self.state.load(Ordering::Relaxed) as u32
+        // SAFETY-free arithmetic: both pointers lie in (or at the end of) the same slot array.
+        ((self.top as usize - self.slots as usize) / core::mem::size_of::<*mut u8>()) as u32
     }
 
     /// Allocations served from this cache.
     pub fn hits(&self) -> u64 {
-        self.hits_folded.load(Ordering::Relaxed) + (self.state.load(Ordering::Relaxed) >> 32)
+        self.hits.load(Ordering::Relaxed)
     }
 
-    /// Sets the count, folding the pops into `hits_folded` (owner only).
+    /// Sets the count (owner only).
     #[inline]
-    pub fn set_count(&self, n: u32) {
-        let w = self.state.load(Ordering::Relaxed);
-        bump(&self.hits_folded, w >> 32);
-        self.state.store(n as u64, Ordering::Relaxed);
+    pub fn set_count(&mut self, n: u32) {
+        debug_assert!(n <= self.cap);
+        // SAFETY: n <= cap, so the pointer stays inside the slot array (or one past it).
+        self.top = unsafe { self.slots.add(n as usize) };
     }
 }
 
-/// Pops a block, `None` if the cache is empty (same cost as [`pop`], without a null test on the block).
+/// Pops a block, `None` if the cache is empty. Cost: a load, a compare with the slot base, a decrement and a
+/// store of `top`, the block load, and the hit count (one add).
 ///
 /// # Safety
-/// As [`pop`].
+/// `c` is a cache of the calling thread's heap (or of the empty heap).
 #[inline(always)]
 pub unsafe fn try_pop(c: *mut Cache) -> Option<*mut u8> {
-    // SAFETY: per contract, `c` is ours; count <= cap so slots[count-1] is in bounds.
+    // SAFETY: per contract, `c` is ours; slots <= top - 1 < limit when top != slots.
     unsafe {
-        let w = (*c).state.load(Ordering::Relaxed);
-        if w as u32 == 0 {
+        let t = (*c).top;
+        if t == (*c).slots {
             return None;
         }
-        let w = w.wrapping_add(POP);
-        (*c).state.store(w, Ordering::Relaxed);
-        Some(*(*c).slots.add(w as u32 as usize))
+        let t = t.sub(1);
+        (*c).top = t;
+        bump(&(*c).hits, 1);
+        Some(*t)
     }
+}
+
+/// For every Tiny size, the byte offset in [`Caches`] of its class's cache: the malloc fast path adds it to
+/// the caches' address (one table load, no shift).
+pub static TINY_CACHE_OFFSET: [u16; TINY_MAX + 1] = {
+    let classes = crate::route::build_lut();
+    let mut t = [0u16; TINY_MAX + 1];
+    let mut i = 0;
+    while i <= TINY_MAX {
+        let off = core::mem::offset_of!(Caches, caches) + classes[i] as usize * size_of::<Cache>();
+        assert!(off <= u16::MAX as usize);
+        t[i] = off as u16;
+        i += 1;
+    }
+    t
+};
+
+/// The cache of a Tiny request of `size` bytes in `u`.
+///
+/// # Safety
+/// `size <= TINY_MAX` and `u` points to a thread's caches (or the empty heap's).
+#[inline(always)]
+pub unsafe fn tiny_cache(u: *mut Caches, size: usize) -> *mut Cache {
+    // SAFETY: per contract.
+    unsafe { (u as *mut u8).add(*TINY_CACHE_OFFSET.get_unchecked(size) as usize) as *mut Cache }
 }
 
 /// The cache of class `cls` in `u`, without a bounds check.
@@ -159,39 +186,30 @@ pub unsafe fn pages(u: *mut Caches) -> *mut Pages {
     unsafe { addr_of_mut!((*u).pages) }
 }
 
-/// Pops a block, or null if the cache is empty. Cost: a load, a test, an add, a store, two loads.
+/// Pops a block (counted as a hit), or null if the cache is empty.
 ///
 /// # Safety
-/// `c` is a cache of the calling thread's heap (or of the empty heap).
+/// As [`try_pop`].
 #[inline(always)]
 pub unsafe fn pop(c: *mut Cache) -> *mut u8 {
-    // SAFETY: per contract, `c` is ours; count <= cap so slots[count-1] is in bounds.
-    unsafe {
-        let w = (*c).state.load(Ordering::Relaxed);
-        if w as u32 == 0 {
-            return core::ptr::null_mut();
-        }
-        let w = w.wrapping_add(POP);
-        (*c).state.store(w, Ordering::Relaxed);
-        *(*c).slots.add(w as u32 as usize)
-    }
+    // SAFETY: forwarded.
+    unsafe { try_pop(c).unwrap_or(core::ptr::null_mut()) }
 }
 
-/// Pushes a block if there is room. Cost: two loads, a compare, two stores.
+/// Pushes a block if there is room. Cost: a load, a compare with `limit`, two stores.
 ///
 /// # Safety
 /// As [`pop`]; `p` is a free block of this class owned by this heap.
 #[inline(always)]
 pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
-    // SAFETY: per contract; count < cap so the slot is in bounds.
+    // SAFETY: per contract; top < limit so the slot is in bounds.
     unsafe {
-        let w = (*c).state.load(Ordering::Relaxed);
-        let n = w as u32;
-        if n >= (*c).cap {
+        let t = (*c).top;
+        if t == (*c).limit {
             return false;
         }
-        *(*c).slots.add(n as usize) = p;
-        (*c).state.store(w + 1, Ordering::Relaxed);
+        *t = p;
+        (*c).top = t.add(1);
         true
     }
 }
@@ -227,9 +245,9 @@ pub unsafe fn refill(u: *mut Caches, cls: usize) -> *mut u8 {
             return pop_pending(c).unwrap_or(core::ptr::null_mut());
         }
         bump(&st[REFILL_BLOCKS], got as u64);
-        let c = &(*u).caches[cls];
+        let c = &mut (*u).caches[cls];
         c.set_count(got as u32 - 1);
-        bump(&c.hits_folded, 1);
+        bump(&c.hits, 1);
         *c.slots.add(got - 1)
     }
 }
@@ -247,7 +265,7 @@ pub unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
             return None;
         }
         (*c).pending = (*b).next;
-        bump(&(*c).hits_folded, 1);
+        bump(&(*c).hits, 1);
         Some(b as *mut u8)
     }
 }
@@ -313,6 +331,12 @@ pub unsafe fn drain_all(u: *mut Caches) {
 /// # Safety
 /// `c` belongs to the calling thread's heap.
 pub unsafe fn check_invariants(c: &Cache) -> Result<(), &'static str> {
+    if c.top < c.slots
+        || c.top > c.limit
+        || c.limit as usize - c.slots as usize != c.cap as usize * 8
+    {
+        return Err("unified cache top outside slots..limit");
+    }
     if c.count() > c.cap {
         return Err("unified cache count > cap");
     }

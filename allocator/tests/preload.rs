@@ -233,6 +233,15 @@ fn c_api_follows_glibc_semantics() {
     run_api("api", &[]);
 }
 
+/// Every check level serves the whole C API; level 2 pads every block, `malloc(0)` included (the malloc fast
+/// path once handed level 2 an unpadded block for size 0).
+#[test]
+fn c_api_follows_glibc_semantics_at_every_check_level() {
+    for level in ["0", "2"] {
+        run_api("api", &[("HAKMEM_CHECK", level)]);
+    }
+}
+
 #[test]
 fn fork_leaves_the_child_a_working_heap() {
     run_api("fork", &[]);

@@ -33,8 +33,8 @@ static ON_LOAD: extern "C" fn() = on_load;
 /// C semantics.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    // SAFETY: C semantics; the heap is read through the static-TLS offset (see `heap::current_fs`).
-    unsafe { hk::malloc_fs(size) as *mut c_void }
+    // SAFETY: C semantics.
+    unsafe { hk::malloc(size) as *mut c_void }
 }
 
 /// C `free`.
@@ -44,7 +44,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     // SAFETY: forwarded contract.
-    unsafe { hk::free_fs(p as *mut u8) }
+    unsafe { hk::free(p as *mut u8) }
 }
 
 /// C `calloc` (ENOMEM on `n * size` overflow).
@@ -54,7 +54,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     // SAFETY: C semantics.
-    unsafe { hk::calloc_fs(n, size) as *mut c_void }
+    unsafe { hk::calloc(n, size) as *mut c_void }
 }
 
 /// C `realloc` (size 0 frees and returns null, as glibc).
@@ -64,7 +64,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: forwarded contract.
-    unsafe { hk::realloc_fs(p as *mut u8, size) as *mut c_void }
+    unsafe { hk::realloc(p as *mut u8, size) as *mut c_void }
 }
 
 /// glibc `reallocarray` (ENOMEM on overflow, `p` untouched).
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         // SAFETY: forwarded contract.
-        Some(total) => unsafe { hk::realloc_fs(p as *mut u8, total) as *mut c_void },
+        Some(total) => unsafe { hk::realloc(p as *mut u8, total) as *mut c_void },
         None => {
             hk::os::set_errno(libc::ENOMEM);
             core::ptr::null_mut()
@@ -172,7 +172,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn free_sized(p: *mut c_void, size: usize) {
     // SAFETY: forwarded contract.
-    unsafe { hk::free_sized_fs(p as *mut u8, size) }
+    unsafe { hk::free_sized(p as *mut u8, size) }
 }
 
 /// C23 `free_aligned_sized`.
@@ -182,7 +182,7 @@ pub unsafe extern "C" fn free_sized(p: *mut c_void, size: usize) {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
     // SAFETY: forwarded contract.
-    unsafe { hk::free_fs(p as *mut u8) }
+    unsafe { hk::free(p as *mut u8) }
 }
 
 fn errno() -> c_int {
