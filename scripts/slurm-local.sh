@@ -5,7 +5,9 @@
 #      every Slurm command below reads SLURM_CONF) and starts munged, slurmctld and slurmd;
 #   3. generates two workloads, plans `hakmem replay` of them through 3 configurations × 3 repeats,
 #      submits PLAN/slurm.sbatch, waits for the array to finish, collects the samples and reports;
-#   4. stops the daemons it started (KEEP=1 leaves them running).
+#   4. plans `hakmem live` of a real program (`sort` of 200,000 lines fed on stdin) through the same
+#      3 configurations × 2 repeats, submits, waits, collects and reports the same way;
+#   5. stops the daemons it started (KEEP=1 leaves them running).
 # Usage: scripts/slurm-local.sh [WORK]     (default WORK: target/slurm-local; removed and recreated)
 # Environment: HAKMEM (default target/release/hakmem, built if missing), ITERS (random-mixed steps,
 # default 1000000), WAIT (seconds to wait for the array, default 900).
@@ -123,29 +125,46 @@ say "workloads and plan"
   --repeats 3 --jobs 2 --timeout 60 -o "$WORK/plan"
 grep '^#SBATCH' "$WORK/plan/slurm.sbatch" | sed 's/^/   /'
 
-say "sbatch"
-job=$(sbatch --parsable "$WORK/plan/slurm.sbatch")
-job=${job%%;*}
-echo "   submitted job array $job"
-start=$(date +%s)
-while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ]; do
-  [ $(( $(date +%s) - start )) -lt "$WAIT" ] || { squeue -j "$job" >&2; die "the array did not finish in ${WAIT}s"; }
-  sleep 1
-done
-echo "   array $job finished after $(( $(date +%s) - start )) s; $(ls "$WORK/plan/logs" | wc -l) task logs"
-# What each task printed (run-job's one line), and the cores Slurm bound it to.
-cat "$WORK"/plan/logs/*.out | sed 's/^/   /'
-
-say "collect"
+# Submits PLAN/slurm.sbatch, waits for the array, shows each task's line, collects and reports.
+# Sets status to collect's exit status when it is not 0.
 status=0
-"$HAKMEM" collect "$WORK/plan" || status=$?
-python3 - "$WORK/plan/bundle/samples.jsonl" <<'EOF' || true
+run_plan() {
+  local plan=$1 job start rc=0
+  say "sbatch $plan/slurm.sbatch"
+  job=$(sbatch --parsable "$plan/slurm.sbatch")
+  job=${job%%;*}
+  echo "   submitted job array $job"
+  start=$(date +%s)
+  while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ]; do
+    [ $(( $(date +%s) - start )) -lt "$WAIT" ] || { squeue -j "$job" >&2; die "the array did not finish in ${WAIT}s"; }
+    sleep 1
+  done
+  echo "   array $job finished after $(( $(date +%s) - start )) s; $(ls "$plan/logs" | wc -l) task logs"
+  # What each task printed (run-job's one line), and the cores Slurm bound it to.
+  cat "$plan"/logs/*.out | sed 's/^/   /'
+
+  say "collect $plan"
+  "$HAKMEM" collect "$plan" || rc=$?
+  [ $rc = 0 ] || status=$rc
+  python3 - "$plan/bundle/samples.jsonl" <<'EOF' || true
 import collections, json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-by = collections.Counter((r["host"], r["cpu"], tuple(r["cpus"])) for r in rows)
-for (host, cpu, cpus), n in sorted(by.items()):
-    print(f"   {n:2d} samples on {host} ({cpu}), pinned to CPUs {list(cpus)}")
+by = collections.Counter((r.get("kind", "replay"), r["host"], r["cpu"], tuple(r["cpus"])) for r in rows)
+for (kind, host, cpu, cpus), n in sorted(by.items()):
+    print(f"   {n:2d} {kind} samples on {host} ({cpu}), pinned to CPUs {list(cpus)}")
 EOF
-say "report"
-"$HAKMEM" report "$WORK/plan/bundle" --color never
+  say "report $plan/bundle"
+  "$HAKMEM" report "$plan/bundle" --color never
+}
+run_plan "$WORK/plan"
+
+# 4. A live plan: a real program (sort, which holds its whole input in allocated lines) under each
+# allocator's LD_PRELOAD, 3 configurations × 2 repeats = 6 jobs on one core each. The reference run under
+# the system allocator is taken now, here; every job's exit status and stdout are checked against it.
+say "live plan"
+seq 200000 | awk '{ printf "%08x line %d of text to sort\n", ($1 * 2654435761) % 4294967296, $1 }' > "$WORK/lines.txt"
+"$HAKMEM" plan live --alloc system --alloc mimalloc --alloc hakmem --repeats 2 --jobs 2 --cores 1 \
+  --timeout 60 --stdin "$WORK/lines.txt" -o "$WORK/live-plan" -- sort
+grep '^#SBATCH' "$WORK/live-plan/slurm.sbatch" | sed 's/^/   /'
+run_plan "$WORK/live-plan"
 exit $status

@@ -165,13 +165,14 @@ fn print_plan(written: &Written) {
     match &p.live {
         Some(live) => {
             println!(
-                "plan {}: {} jobs (`{}` × {} configurations × {} repeats, {} cores each) in {dir}",
+                "plan {}: {} jobs (`{}` × {} configurations × {} repeats, {} core{} each) in {dir}",
                 p.id,
                 p.jobs.len(),
                 live.name,
                 p.configs.len(),
                 p.manifest.repeats,
-                live.cores
+                live.cores,
+                if live.cores == 1 { "" } else { "s" }
             );
             println!(
                 "reference run (system allocator): exit status {}, stdout {}",
