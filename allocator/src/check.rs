@@ -445,8 +445,8 @@ unsafe fn on_small_lists(
     // starts inside the carved area (a list corrupted by a write after free ends the walk).
     unsafe {
         let c = heap::cache_of(h, cls);
-        let slots = (*c).slots;
-        for i in 0..(*c).count() as usize {
+        let slots = c.slots();
+        for i in 0..c.count() as usize {
             if *slots.add(i) as usize == a {
                 return true;
             }
@@ -454,7 +454,7 @@ unsafe fn on_small_lists(
         let in_area = |b: usize| b >= start && b < carve && (b - start).is_multiple_of(bs);
         let cap = (*slab).capacity as usize + 1;
         let heads = [
-            (*c).pending as usize,
+            *c.pending() as usize,
             (*slab).free as usize,
             superslab::remote_of(slab).load(Ordering::Acquire) as usize,
         ];

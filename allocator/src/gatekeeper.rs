@@ -2,12 +2,13 @@
 //! aligned allocation, usable size.
 //!
 //! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop; in `libhakmem.so`
-//! they are the exported `malloc` and `free`, 15 and 25 instructions, 39 with the misuse checks):
+//! they are the exported `malloc` and `free`, 15 and 24 instructions, 30 with the misuse checks):
 //! - `malloc(n ≤ 1024)`: thread-local heap load (initial-exec), one compare with the heap's `tiny_end`, the
 //!   cache offset table, cache pop, the key word cleared — no atomics, no init or check-level test.
-//! - `free(p)`: chunk-map byte (`p >> 21`) compared with the thread heap's owner token, class load from the
-//!   slab header, the misuse checks' block-start and key test (one multiply, slab line and block only),
-//!   cache push — no atomics, no load of the SuperSlab header.
+//! - `free(p)`: chunk-map byte (`p >> 21`) compared with the thread heap's owner token (`check_token` first:
+//!   the default level pays no level test), the misuse checks' block-start and key test (one multiply, slab
+//!   line and block only), class load from the slab header, cache push — no atomics, no load of the
+//!   SuperSlab header.
 //!
 //! Everything else is `#[cold] #[inline(never)]`: heap start-up, refills, overflows, remote frees (one CAS on
 //! the owning slab's remote list), Pool sizes, Large mappings, and pointers HAKMEM did not hand out (passed to
@@ -22,7 +23,9 @@ use core::sync::atomic::Ordering;
 use crate::check::{self, Call};
 use crate::heap::{self, Heap};
 use crate::os::bump;
-use crate::route::{pool_class, tiny_class, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX};
+use crate::route::{
+    pool_class, tiny_class, tiny_class_unchecked, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX,
+};
 use crate::stats;
 use crate::superslab::{remote_push, slab_of, superslab_of};
 use crate::{idle_release, large, os, page_box, shared_pool, unified_cache};
@@ -38,8 +41,8 @@ extern "C" {
 /// Always safe to call; `unsafe` because the result is raw memory the caller must manage.
 ///
 /// Cost of a hit (through `libhakmem.so`): the heap (two loads, initial-exec TLS), a compare of `size` with the
-/// heap's `tiny_end` (which also sends the empty start-up heap and level-2 checks to the slow path), the cache
-/// (one table load of its offset), the pop, and one store clearing the block's key word (the misuse checks'
+/// heap's `tiny_end` (which also sends the empty start-up heap and level-2 checks to the slow path), the class
+/// (one table load), the pop, and one store clearing the block's key word (the misuse checks'
 /// freed mark). No atomics, no init or check-level test. Inlined into the caller (fat LTO).
 #[inline(always)]
 pub unsafe fn malloc(size: usize) -> *mut u8 {
@@ -50,7 +53,7 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
             return malloc_slow(size);
         }
         // Every heap's `tiny_end` is 0 or TINY_MAX + 1, so `size` indexes the class table.
-        match unified_cache::try_pop(unified_cache::tiny_cache(heap::caches(h), size)) {
+        match unified_cache::try_pop(heap::cache_of(h, tiny_class_unchecked(size))) {
             Some(p) => {
                 check::mark_live(p); // misuse checks: clear the freed key (every block has 16 bytes)
                 p
@@ -129,7 +132,11 @@ fn start_thread() -> *mut Heap {
         let level = check::level();
         // SAFETY: the calling thread's fresh (or recycled) heap, not yet used by anyone.
         unsafe {
-            (*h).check = level;
+            (*h).check_token = if level >= 1 {
+                (*h).token
+            } else {
+                os::TOKEN_NEVER
+            };
             (*h).key = check::key();
             (*h).tiny_end = if level >= 2 { 0 } else { TINY_MAX + 1 };
         }
@@ -199,20 +206,34 @@ unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
     // SAFETY: a chunk-map byte equal to our heap's token means a SuperSlab we own (tokens are written only by
     // the owner-to-be and withdrawn by the owner before it lets go); its header and slab table are mapped.
     unsafe {
-        if kind == (*h).token {
+        if kind == (*h).check_token {
+            // Ours, misuse checks on: a block start below `carve` without the freed key gets it, else the
+            // cold check.
             let slab = slab_of(a);
-            let cls = (*slab).class as usize;
-            let c = heap::cache_of(h, cls);
-            // Misuse checks: a block start below `carve` without the freed key gets it, else the cold check.
-            if (*h).check != 0 && !check::small_free_mark(slab, p, (*h).key) {
+            if !check::small_free_mark(slab, p, (*h).key) {
                 return free_checked::<RAW>(h, p, kind);
             }
-            if unified_cache::push(c, p) {
-                return;
-            }
-            return unified_cache::flush_and_push(heap::caches(h), cls, p);
+            return free_push(h, (*slab).class as usize, p);
+        }
+        if kind == (*h).token {
+            // Ours, misuse checks off (`HAKMEM_CHECK=0`).
+            return free_push(h, (*slab_of(a)).class as usize, p);
         }
         free_slow::<RAW>(h, p, kind)
+    }
+}
+
+/// The owner's push of a free block of class `cls`.
+///
+/// # Safety
+/// `h` is the calling thread's live heap; `p` a free block of class `cls` in a SuperSlab it owns.
+#[inline(always)]
+unsafe fn free_push(h: *mut Heap, cls: usize, p: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe {
+        if !unified_cache::push(heap::cache_of(h, cls), p) {
+            unified_cache::flush_and_push(heap::caches(h), cls, p);
+        }
     }
 }
 

@@ -35,17 +35,19 @@ use crate::{
 pub struct Heap {
     /// Owner token written into the chunk map for this heap's SuperSlabs (`os::TOKEN_NEVER` if none).
     pub token: u8,
-    /// Misuse-check level (`HAKMEM_CHECK`), written by the Gatekeeper when it starts a thread (0 in the empty
-    /// heap, never read there).
-    pub check: u8,
-    /// The misuse checks' freed-block key `K`, written with `check`.
+    /// `token` when the misuse checks are on (`HAKMEM_CHECK` ≥ 1), else `os::TOKEN_NEVER`: the free fast path
+    /// compares the chunk-map byte with this first (owner's free with checks), then with `token` (without),
+    /// so the default level pays no level test. Written by the Gatekeeper when it starts a thread.
+    pub check_token: u8,
+    /// The misuse checks' freed-block key `K`, written with `check_token`.
     pub key: usize,
-    /// The malloc fast path serves requests below this from the caches (written with `check`):
+    /// The malloc fast path serves requests below this from the caches (written with `check_token`):
     /// `TINY_MAX + 1`, or 0 in the empty heap (so the first malloc of a thread, even `malloc(0)`, takes the slow path, which starts the heap)
     /// and under level-2 checks (whose padded layout the slow path builds). Folding both tests into the size
     /// compare leaves the malloc fast path without a start-up or check-level test.
     pub tiny_end: usize,
-    /// The Unified Cache (its caches first, at offset 64: the hot path), with the Page Box and Warm Pool.
+    /// The Unified Cache (its per-class arrays first, at offset 24: the hot path), with the Page Box and Warm
+    /// Pool.
     pub uc: Caches,
     /// Whether a thread owns this heap.
     pub live: bool,
@@ -61,7 +63,7 @@ impl Heap {
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY_HEAP: Heap = Heap {
         token: os::TOKEN_NEVER,
-        check: 0,
+        check_token: os::TOKEN_NEVER,
         key: 0,
         tiny_end: 0,
         uc: Caches::EMPTY,
@@ -87,7 +89,7 @@ pub unsafe fn caches(h: *mut Heap) -> *mut Caches {
 /// # Safety
 /// `cls < NUM_CLASSES` and `h` points to a heap.
 #[inline(always)]
-pub unsafe fn cache_of(h: *mut Heap, cls: usize) -> *mut Cache {
+pub unsafe fn cache_of(h: *mut Heap, cls: usize) -> Cache {
     // SAFETY: per contract.
     unsafe { unified_cache::cache_of(caches(h), cls) }
 }
@@ -429,11 +431,10 @@ unsafe fn make_heap(cfg: &Config) -> *mut Heap {
         let mut slot = base.add(core::mem::size_of::<Heap>()) as *mut *mut u8;
         let u = caches(h);
         for (c, &cap) in caps.iter().enumerate() {
-            let cache = &mut (*u).caches[c];
-            cache.cap = cap;
-            cache.slots = slot;
-            cache.top = slot;
-            cache.limit = slot.add(cap as usize);
+            (*u).cap[c] = cap;
+            (*u).slots[c] = slot;
+            (*u).top[c] = slot;
+            (*u).limit[c] = slot.add(cap as usize);
             slot = slot.add(cap as usize);
             let group_batch = cfg.refill_batch.min((cap / 2).max(1));
             (*u).batch[c] = group_batch.max(1);
@@ -549,7 +550,7 @@ pub unsafe fn check_invariants(h: *mut Heap) -> Result<(), &'static str> {
     // SAFETY: exclusive access per contract.
     unsafe {
         for c in 0..NUM_CLASSES {
-            unified_cache::check_invariants(&(*h).uc.caches[c])?;
+            unified_cache::check_invariants(cache_of(h, c))?;
             page_box::check_invariants(pages(h), c)?;
         }
         warm_pool::check_invariants(warm(h))?;

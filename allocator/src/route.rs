@@ -82,6 +82,17 @@ pub fn tiny_class(size: usize) -> usize {
     TINY_LUT[size] as usize
 }
 
+/// [`tiny_class`] without the bounds check.
+///
+/// # Safety
+/// `size <= TINY_MAX`.
+#[inline(always)]
+pub unsafe fn tiny_class_unchecked(size: usize) -> usize {
+    debug_assert!(size <= TINY_MAX);
+    // SAFETY: per contract, `size` indexes the table.
+    unsafe { *TINY_LUT.get_unchecked(size) as usize }
+}
+
 /// Class of a Pool request (`TINY_MAX < size <= POOL_MAX`): four classes per power of two.
 #[inline]
 pub fn pool_class(size: usize) -> usize {

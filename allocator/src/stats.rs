@@ -62,7 +62,7 @@ fn add_heap(raw: &mut Raw, h: &Heap) {
             raw.class[c][unified_cache::NCOUNT + k] +=
                 u.pages.counters[c][k].load(Ordering::Relaxed);
         }
-        raw.hits[c] += u.caches[c].hits();
+        raw.hits[c] += u.hits[c].load(Ordering::Relaxed);
     }
     let w = &u.pages.warm;
     raw.scalar[G_WARM_HITS] += w.hits.load(Ordering::Relaxed);

@@ -13,11 +13,11 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use core::ptr::addr_of_mut;
+use core::ptr::{addr_of, addr_of_mut};
 
 use crate::os::{self, bump};
 use crate::page_box::{self, Pages};
-use crate::route::{NUM_CLASSES, TINY_MAX};
+use crate::route::NUM_CLASSES;
 use crate::superslab::{self, Block};
 
 /// Per class: cache misses (= refills asked).
@@ -33,12 +33,32 @@ pub const FLUSH_BLOCKS: usize = 4;
 /// Counters per class.
 pub const NCOUNT: usize = 5;
 
-/// A thread's Unified Cache box: one cache per class (first, at the heap's offset 64: the hot path), refill
-/// parameters, counters, and the Page Box below it.
+/// A thread's Unified Cache box: one cache per class (its arrays first, at the heap's offset 24: the hot
+/// path), refill parameters, counters, and the Page Box below it.
+///
+/// Each class's cache is a stack of block pointers in `slots[c][0..cap)`, `top[c]` pointing one past the last
+/// one held:
+/// ```text
+///  slots[c] ── held blocks ── top[c] ── room ── limit[c] (= slots[c] + cap[c])
+/// ```
+/// The fields are arrays indexed by class (8-byte elements), so a fast path addresses a class's word as
+/// `heap + class * 8 + constant`, with no multiply or shift. A pop is `top -= 1` and a load, a push a store
+/// and `top += 1`; `hits` counts pops (one add).
 #[repr(C)]
 pub struct Caches {
-    /// One cache per class.
-    pub caches: [Cache; NUM_CLASSES],
+    /// Per class: one past the last block held (`slots <= top <= limit`); written only by the owning thread.
+    pub top: [*mut *mut u8; NUM_CLASSES],
+    /// Per class: `slots + cap`.
+    pub limit: [*mut *mut u8; NUM_CLASSES],
+    /// Per class: the `cap` slots.
+    pub slots: [*mut *mut u8; NUM_CLASSES],
+    /// Per class: allocations served (pops, and blocks a miss handed out); owner-written, relaxed load + store.
+    pub hits: [AtomicU64; NUM_CLASSES],
+    /// Per class: a remote-free list taken whole from a slab, handed out one block per miss (see
+    /// `superslab::slab_take`); its blocks count as used in their slab.
+    pub pending: [*mut Block; NUM_CLASSES],
+    /// Per class: capacity (0 only in the empty start-up heap).
+    pub cap: [u32; NUM_CLASSES],
     /// Refill batch per class.
     pub batch: [u32; NUM_CLASSES],
     /// Bit c set ⇔ class c refills through the Page Box (else through its scan).
@@ -52,10 +72,16 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// Every cache empty with capacity 0, no pages.
+    /// Every cache empty with capacity 0 (`top == limit == slots == null`: every pop and push misses), no
+    /// pages.
     #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Caches = Caches {
-        caches: [Cache::EMPTY; NUM_CLASSES],
+        top: [core::ptr::null_mut(); NUM_CLASSES],
+        limit: [core::ptr::null_mut(); NUM_CLASSES],
+        slots: [core::ptr::null_mut(); NUM_CLASSES],
+        hits: [const { AtomicU64::new(0) }; NUM_CLASSES],
+        pending: [core::ptr::null_mut(); NUM_CLASSES],
+        cap: [0; NUM_CLASSES],
         batch: [0; NUM_CLASSES],
         page_box: 0,
         measure: false,
@@ -64,60 +90,108 @@ impl Caches {
     };
 }
 
-/// One class's cache: a stack of block pointers in `slots[0..cap)`, `top` pointing one past the last one held
-/// (one cache line per class).
-///
-/// ```text
-///  slots ── held blocks ── top ── room ── limit (= slots + cap)
-/// ```
-/// A pop is `top -= 1` and a load, a push a store and `top += 1`; `hits` counts pops (one add).
-#[repr(C, align(64))]
+/// One class's cache in a [`Caches`]: a handle (the caches' address and the class), no storage of its own.
+#[derive(Clone, Copy)]
 pub struct Cache {
-    /// One past the last block held (`slots <= top <= limit`); written only by the owning thread.
-    pub top: *mut *mut u8,
-    /// `slots + cap`.
-    pub limit: *mut *mut u8,
-    /// `cap` slots.
-    pub slots: *mut *mut u8,
-    /// Allocations served (pops, and blocks a miss handed out); owner-written, relaxed load + store.
-    pub hits: AtomicU64,
-    /// A remote-free list taken whole from a slab, handed out one block per miss (see
-    /// `superslab::slab_take`); its blocks count as used in their slab.
-    pub pending: *mut Block,
-    /// Capacity (0 only in the empty start-up heap).
-    pub cap: u32,
+    u: *mut Caches,
+    cls: usize,
 }
 
 impl Cache {
-    /// An empty cache of capacity 0 (`top == limit == slots == null`: every pop and push misses).
-    #[allow(clippy::declare_interior_mutable_const)]
-    pub const EMPTY: Cache = Cache {
-        top: core::ptr::null_mut(),
-        limit: core::ptr::null_mut(),
-        slots: core::ptr::null_mut(),
-        hits: AtomicU64::new(0),
-        pending: core::ptr::null_mut(),
-        cap: 0,
-    };
+    /// `&mut (*u).top[cls]` without a bounds check.
+    #[inline(always)]
+    fn top(self) -> *mut *mut *mut u8 {
+        // SAFETY: `cls < NUM_CLASSES` (checked by `cache_of`'s contract); address arithmetic only.
+        unsafe {
+            addr_of_mut!((*self.u).top)
+                .cast::<*mut *mut u8>()
+                .add(self.cls)
+        }
+    }
+
+    /// The class's slot array.
+    ///
+    /// # Safety
+    /// The handle's caches are live.
+    #[inline(always)]
+    pub unsafe fn slots(self) -> *mut *mut u8 {
+        // SAFETY: per contract; `cls < NUM_CLASSES`.
+        unsafe {
+            *addr_of_mut!((*self.u).slots)
+                .cast::<*mut *mut u8>()
+                .add(self.cls)
+        }
+    }
+
+    /// The class's pending list head.
+    ///
+    /// # Safety
+    /// The handle's caches are live.
+    #[inline(always)]
+    pub unsafe fn pending(self) -> *mut *mut Block {
+        // SAFETY: per contract; `cls < NUM_CLASSES`.
+        unsafe {
+            addr_of_mut!((*self.u).pending)
+                .cast::<*mut Block>()
+                .add(self.cls)
+        }
+    }
+
+    /// Capacity.
+    ///
+    /// # Safety
+    /// The handle's caches are live.
+    #[inline(always)]
+    pub unsafe fn cap(self) -> u32 {
+        // SAFETY: per contract.
+        unsafe { (*self.u).cap[self.cls] }
+    }
 
     /// Blocks held.
+    ///
+    /// # Safety
+    /// The handle's caches are live.
     #[inline(always)]
-    pub fn count(&self) -> u32 {
-        // SAFETY-free arithmetic: both pointers lie in (or at the end of) the same slot array.
-        ((self.top as usize - self.slots as usize) / core::mem::size_of::<*mut u8>()) as u32
+    pub unsafe fn count(self) -> u32 {
+        // SAFETY: per contract; `top` and `slots` lie in (or at the end of) the same slot array.
+        unsafe { ((*self.top() as usize - self.slots() as usize) / size_of::<*mut u8>()) as u32 }
     }
 
     /// Allocations served from this cache.
-    pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+    ///
+    /// # Safety
+    /// The handle's caches are live.
+    pub unsafe fn hits(self) -> u64 {
+        // SAFETY: per contract.
+        unsafe { (*self.u).hits[self.cls].load(Ordering::Relaxed) }
+    }
+
+    /// Counts `n` allocations served.
+    ///
+    /// # Safety
+    /// The handle's caches belong to the calling thread.
+    #[inline(always)]
+    unsafe fn add_hits(self, n: u64) {
+        // SAFETY: per contract; `cls < NUM_CLASSES`.
+        unsafe {
+            bump(
+                &*addr_of!((*self.u).hits).cast::<AtomicU64>().add(self.cls),
+                n,
+            )
+        }
     }
 
     /// Sets the count (owner only).
+    ///
+    /// # Safety
+    /// The handle's caches belong to the calling thread; `n <= cap`.
     #[inline]
-    pub fn set_count(&mut self, n: u32) {
-        debug_assert!(n <= self.cap);
+    pub unsafe fn set_count(self, n: u32) {
         // SAFETY: n <= cap, so the pointer stays inside the slot array (or one past it).
-        self.top = unsafe { self.slots.add(n as usize) };
+        unsafe {
+            debug_assert!(n <= self.cap());
+            *self.top() = self.slots().add(n as usize);
+        }
     }
 }
 
@@ -127,43 +201,18 @@ impl Cache {
 /// # Safety
 /// `c` is a cache of the calling thread's heap (or of the empty heap).
 #[inline(always)]
-pub unsafe fn try_pop(c: *mut Cache) -> Option<*mut u8> {
+pub unsafe fn try_pop(c: Cache) -> Option<*mut u8> {
     // SAFETY: per contract, `c` is ours; slots <= top - 1 < limit when top != slots.
     unsafe {
-        let t = (*c).top;
-        if t == (*c).slots {
+        let t = *c.top();
+        if t == c.slots() {
             return None;
         }
         let t = t.sub(1);
-        (*c).top = t;
-        bump(&(*c).hits, 1);
+        *c.top() = t;
+        c.add_hits(1);
         Some(*t)
     }
-}
-
-/// For every Tiny size, the byte offset in [`Caches`] of its class's cache: the malloc fast path adds it to
-/// the caches' address (one table load, no shift).
-pub static TINY_CACHE_OFFSET: [u16; TINY_MAX + 1] = {
-    let classes = crate::route::build_lut();
-    let mut t = [0u16; TINY_MAX + 1];
-    let mut i = 0;
-    while i <= TINY_MAX {
-        let off = core::mem::offset_of!(Caches, caches) + classes[i] as usize * size_of::<Cache>();
-        assert!(off <= u16::MAX as usize);
-        t[i] = off as u16;
-        i += 1;
-    }
-    t
-};
-
-/// The cache of a Tiny request of `size` bytes in `u`.
-///
-/// # Safety
-/// `size <= TINY_MAX` and `u` points to a thread's caches (or the empty heap's).
-#[inline(always)]
-pub unsafe fn tiny_cache(u: *mut Caches, size: usize) -> *mut Cache {
-    // SAFETY: per contract.
-    unsafe { (u as *mut u8).add(*TINY_CACHE_OFFSET.get_unchecked(size) as usize) as *mut Cache }
 }
 
 /// The cache of class `cls` in `u`, without a bounds check.
@@ -171,9 +220,9 @@ pub unsafe fn tiny_cache(u: *mut Caches, size: usize) -> *mut Cache {
 /// # Safety
 /// `cls < NUM_CLASSES` and `u` points to a thread's caches (or the empty heap's).
 #[inline(always)]
-pub unsafe fn cache_of(u: *mut Caches, cls: usize) -> *mut Cache {
-    // SAFETY: per contract.
-    unsafe { addr_of_mut!((*u).caches).cast::<Cache>().add(cls) }
+pub unsafe fn cache_of(u: *mut Caches, cls: usize) -> Cache {
+    debug_assert!(cls < NUM_CLASSES);
+    Cache { u, cls }
 }
 
 /// The Page Box below `u`.
@@ -191,7 +240,7 @@ pub unsafe fn pages(u: *mut Caches) -> *mut Pages {
 /// # Safety
 /// As [`try_pop`].
 #[inline(always)]
-pub unsafe fn pop(c: *mut Cache) -> *mut u8 {
+pub unsafe fn pop(c: Cache) -> *mut u8 {
     // SAFETY: forwarded.
     unsafe { try_pop(c).unwrap_or(core::ptr::null_mut()) }
 }
@@ -201,15 +250,15 @@ pub unsafe fn pop(c: *mut Cache) -> *mut u8 {
 /// # Safety
 /// As [`pop`]; `p` is a free block of this class owned by this heap.
 #[inline(always)]
-pub unsafe fn push(c: *mut Cache, p: *mut u8) -> bool {
+pub unsafe fn push(c: Cache, p: *mut u8) -> bool {
     // SAFETY: per contract; top < limit so the slot is in bounds.
     unsafe {
-        let t = (*c).top;
-        if t == (*c).limit {
+        let t = *c.top();
+        if t == *addr_of!((*c.u).limit).cast::<*mut *mut u8>().add(c.cls) {
             return false;
         }
         *t = p;
-        (*c).top = t.add(1);
+        *c.top() = t.add(1);
         true
     }
 }
@@ -224,7 +273,7 @@ pub unsafe fn refill(u: *mut Caches, cls: usize) -> *mut u8 {
     // SAFETY: `u` is ours per contract; the cache is empty so its `cap >= batch` slots are free to fill.
     unsafe {
         let c = cache_of(u, cls);
-        debug_assert_eq!((*c).count(), 0);
+        debug_assert_eq!(c.count(), 0);
         let st = &(*u).counters[cls];
         bump(&st[MISSES], 1);
         if let Some(p) = pop_pending(c) {
@@ -232,9 +281,9 @@ pub unsafe fn refill(u: *mut Caches, cls: usize) -> *mut u8 {
         }
         let want = (*u).batch[cls] as usize;
         let t0 = if (*u).measure { os::cycles() } else { 0 };
-        let slots = (*c).slots;
+        let slots = c.slots();
         let got = if (*u).page_box & (1 << cls) != 0 {
-            page_box::refill(pages(u), cls, slots, want, addr_of_mut!((*c).pending))
+            page_box::refill(pages(u), cls, slots, want, c.pending())
         } else {
             page_box::refill_scan(pages(u), cls, slots, want)
         };
@@ -245,10 +294,9 @@ pub unsafe fn refill(u: *mut Caches, cls: usize) -> *mut u8 {
             return pop_pending(c).unwrap_or(core::ptr::null_mut());
         }
         bump(&st[REFILL_BLOCKS], got as u64);
-        let c = &mut (*u).caches[cls];
         c.set_count(got as u32 - 1);
-        bump(&c.hits, 1);
-        *c.slots.add(got - 1)
+        c.add_hits(1);
+        *c.slots().add(got - 1)
     }
 }
 
@@ -257,15 +305,15 @@ pub unsafe fn refill(u: *mut Caches, cls: usize) -> *mut u8 {
 /// # Safety
 /// `c` is a cache of the calling thread's live heap.
 #[inline]
-pub unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
+pub unsafe fn pop_pending(c: Cache) -> Option<*mut u8> {
     // SAFETY: the caller owns the cache; pending blocks are free blocks of this class.
     unsafe {
-        let b = (*c).pending;
+        let b = *c.pending();
         if b.is_null() {
             return None;
         }
-        (*c).pending = (*b).next;
-        bump(&(*c).hits, 1);
+        *c.pending() = (*b).next;
+        c.add_hits(1);
         Some(b as *mut u8)
     }
 }
@@ -279,14 +327,14 @@ pub unsafe fn pop_pending(c: *mut Cache) -> Option<*mut u8> {
 pub unsafe fn flush_and_push(u: *mut Caches, cls: usize, p: *mut u8) {
     // SAFETY: per contract; the moved range stays inside `slots[0..cap)`.
     unsafe {
-        let c = addr_of_mut!((*u).caches[cls]);
-        let cap = (*c).cap as usize;
-        let count = (*c).count() as usize;
+        let c = cache_of(u, cls);
+        let cap = c.cap() as usize;
+        let count = c.count() as usize;
         let n = (cap / 2).max(1).min(count);
         flush_range(u, cls, 0, n);
         let rest = count - n;
-        core::ptr::copy((*c).slots.add(n), (*c).slots, rest);
-        (*c).set_count(rest as u32);
+        core::ptr::copy(c.slots().add(n), c.slots(), rest);
+        c.set_count(rest as u32);
         let pushed = push(c, p);
         debug_assert!(pushed);
     }
@@ -299,7 +347,7 @@ unsafe fn flush_range(u: *mut Caches, cls: usize, from: usize, n: usize) {
         let st = &(*u).counters[cls];
         bump(&st[FLUSHES], 1);
         bump(&st[FLUSH_BLOCKS], n as u64);
-        let slots = (*u).caches[cls].slots;
+        let slots = cache_of(u, cls).slots();
         for i in from..from + n {
             page_box::give_back(pages(u), *slots.add(i));
         }
@@ -314,10 +362,11 @@ pub unsafe fn drain_all(u: *mut Caches) {
     // SAFETY: per contract.
     unsafe {
         for cls in 0..NUM_CLASSES {
-            let n = (*u).caches[cls].count() as usize;
+            let c = cache_of(u, cls);
+            let n = c.count() as usize;
             if n > 0 {
                 flush_range(u, cls, 0, n);
-                (*u).caches[cls].set_count(0);
+                c.set_count(0);
             }
             while let Some(p) = pop_pending(cache_of(u, cls)) {
                 page_box::give_back(pages(u), p);
@@ -326,38 +375,31 @@ pub unsafe fn drain_all(u: *mut Caches) {
     }
 }
 
-/// Checks `count <= cap` and that every cached block belongs to a slab of this class.
+/// Checks `slots <= top <= limit == slots + cap` and that every cached block belongs to a slab of this class.
 ///
 /// # Safety
 /// `c` belongs to the calling thread's heap.
-pub unsafe fn check_invariants(c: &Cache) -> Result<(), &'static str> {
-    if c.top < c.slots
-        || c.top > c.limit
-        || c.limit as usize - c.slots as usize != c.cap as usize * 8
-    {
-        return Err("unified cache top outside slots..limit");
-    }
-    if c.count() > c.cap {
-        return Err("unified cache count > cap");
-    }
-    for i in 0..c.count() as usize {
-        // SAFETY: i < count <= cap.
-        let p = unsafe { *c.slots.add(i) } as usize;
-        let slab = superslab::slab_of(p);
-        // SAFETY: cached blocks live in our SuperSlabs, whose headers are mapped.
-        let (assigned, bs) = unsafe { ((*slab).assigned, (*slab).block_size) };
-        if !assigned {
-            return Err("cached block in an unassigned slab");
+pub unsafe fn check_invariants(c: Cache) -> Result<(), &'static str> {
+    // SAFETY: per contract; slots `0..count` are in bounds once `top` is known to lie in `slots..=limit`.
+    unsafe {
+        let (top, slots) = (*c.top(), c.slots());
+        let limit = *addr_of!((*c.u).limit).cast::<*mut *mut u8>().add(c.cls);
+        if top < slots || top > limit || limit as usize - slots as usize != c.cap() as usize * 8 {
+            return Err("unified cache top outside slots..limit");
         }
-        if i == 0 || bs == 0 {
-            continue;
-        }
-        // SAFETY: slot 0 exists as count >= 1.
-        let first = unsafe { *c.slots } as usize;
-        // SAFETY: same as above.
-        let bs0 = unsafe { (*superslab::slab_of(first)).block_size };
-        if bs != bs0 {
-            return Err("cached blocks of different sizes");
+        let mut bs0 = 0;
+        for i in 0..c.count() as usize {
+            let slab = superslab::slab_of(*slots.add(i) as usize);
+            // Cached blocks live in our SuperSlabs, whose headers are mapped.
+            let (assigned, bs) = ((*slab).assigned, (*slab).block_size);
+            if !assigned {
+                return Err("cached block in an unassigned slab");
+            }
+            if i == 0 {
+                bs0 = bs;
+            } else if bs != bs0 {
+                return Err("cached blocks of different sizes");
+            }
         }
     }
     Ok(())
