@@ -76,6 +76,8 @@ pub struct Config {
     pub refill_batch: u32,
     /// Prefault new SuperSlabs. `HAKMEM_SS_PREFAULT`.
     pub ss_prefault: bool,
+    /// Transparent huge pages for SuperSlabs. `HAKMEM_SS_THP`.
+    pub ss_thp: bool,
     /// Count refill cycles. `HAKMEM_MEASURE_UNIFIED_CACHE`.
     pub measure_unified_cache: bool,
     /// Print per-box statistics at exit. `HAKMEM_STATS`.
@@ -84,6 +86,8 @@ pub struct Config {
     pub warm_pool_prefill: u32,
     /// Milliseconds a FREE SuperSlab waits before the Release Guard unmaps it. `HAKMEM_RELEASE_DELAY_MS`.
     pub release_delay_ms: u32,
+    /// Milliseconds an abandoned SuperSlab waits before its empty slabs are purged. `HAKMEM_PURGE_DELAY_MS`.
+    pub purge_delay_ms: u32,
     /// FREE SuperSlabs kept mapped at most (older ones are released at once). `HAKMEM_SS_FREE_KEEP`.
     pub ss_free_keep: u32,
     /// A thread freeing a block of an abandoned SuperSlab adopts it. `HAKMEM_RECLAIM_ON_FREE`.
@@ -113,10 +117,12 @@ impl Config {
         pool_cap: 16,
         refill_batch: 128,
         ss_prefault: false,
+        ss_thp: true,
         measure_unified_cache: false,
         stats: false,
         warm_pool_prefill: 2,
         release_delay_ms: 100,
+        purge_delay_ms: 100,
         ss_free_keep: 2,
         reclaim_on_free: false,
         large_retain_mb: 32,
@@ -151,10 +157,12 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_POOL_UNIFIED", default: "16", doc: "Unified Cache capacity of each Pool class (1025 B..32 KiB)" },
     Knob { name: "HAKMEM_TINY_REFILL_BATCH", default: "128", doc: "blocks per Unified Cache refill, 1..256, clamped per class to half its capacity (docs/experiments/page-box.md)" },
     Knob { name: "HAKMEM_SS_PREFAULT", default: "0", doc: "1 = prefault every new 2 MiB SuperSlab (MAP_POPULATE-like)" },
+    Knob { name: "HAKMEM_SS_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on the new SuperSlabs of a thread that owns 4 or more: one TLB entry per 2 MiB for large heaps touched at random (docs/experiments/real-programs.md)" },
     Knob { name: "HAKMEM_MEASURE_UNIFIED_CACHE", default: "0", doc: "1 = count refill cycles (rdtsc) in the unified_cache statistics" },
     Knob { name: "HAKMEM_STATS", default: "0", doc: "1 = print per-box statistics on stderr at exit" },
     Knob { name: "HAKMEM_WARM_POOL_PREFILL", default: "2", doc: "SuperSlabs taken from the Shared Pool per Warm Pool miss when FREE ones are waiting (1..64)" },
     Knob { name: "HAKMEM_RELEASE_DELAY_MS", default: "100", doc: "milliseconds a FREE SuperSlab waits before the Release Guard unmaps it" },
+    Knob { name: "HAKMEM_PURGE_DELAY_MS", default: "100", doc: "milliseconds an exited thread's SuperSlab waits before the pages of its empty slabs are purged (0 = at the next release tick; a thread started meanwhile reclaims it without faulting them in again)" },
     Knob { name: "HAKMEM_SS_FREE_KEEP", default: "2", doc: "FREE SuperSlabs kept mapped at most while they wait (0 = unmap at once)" },
     Knob { name: "HAKMEM_LARGE_RETAIN_MB", default: "32", doc: "MiB of freed Large blocks (above 256 KiB) kept mapped for best-fit reuse at most (0 = unmap every free)" },
     Knob { name: "HAKMEM_LARGE_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on Large blocks of 2 MiB and more: one fault per 2 MiB instead of 512" },
@@ -168,7 +176,7 @@ pub static KNOBS: &[Knob] = &[
 #[non_exhaustive]
 pub enum ConfigError {
     /// No such knob.
-    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP, HAKMEM_IDLE_RELEASE, HAKMEM_CHECK)")]
+    #[error("unknown HAKMEM knob `{0}` (known: HAKMEM_TINY_PAGE_BOX_CLASSES, HAKMEM_TINY_UNIFIED_C0..C7, HAKMEM_POOL_UNIFIED, HAKMEM_TINY_REFILL_BATCH, HAKMEM_SS_PREFAULT, HAKMEM_SS_THP, HAKMEM_MEASURE_UNIFIED_CACHE, HAKMEM_STATS, HAKMEM_WARM_POOL_PREFILL, HAKMEM_RELEASE_DELAY_MS, HAKMEM_PURGE_DELAY_MS, HAKMEM_SS_FREE_KEEP, HAKMEM_RECLAIM_ON_FREE, HAKMEM_LARGE_RETAIN_MB, HAKMEM_LARGE_THP, HAKMEM_IDLE_RELEASE, HAKMEM_CHECK)")]
     UnknownKey(String),
     /// The value does not parse or is out of range.
     #[error("invalid value `{value}` for {key}: {reason}")]
@@ -278,6 +286,7 @@ impl Config {
                 self.refill_batch = parse_u32(value, 1, MAX_BATCH, "expected a batch size 1..256")?
             }
             b"SS_PREFAULT" => self.ss_prefault = parse_bool(value)?,
+            b"SS_THP" => self.ss_thp = parse_bool(value)?,
             b"MEASURE_UNIFIED_CACHE" => self.measure_unified_cache = parse_bool(value)?,
             b"STATS" => self.stats = parse_bool(value)?,
             b"WARM_POOL_PREFILL" => {
@@ -286,6 +295,10 @@ impl Config {
             }
             b"RELEASE_DELAY_MS" => {
                 self.release_delay_ms =
+                    parse_u32(value, 0, 3_600_000, "expected milliseconds 0..3600000")?
+            }
+            b"PURGE_DELAY_MS" => {
+                self.purge_delay_ms =
                     parse_u32(value, 0, 3_600_000, "expected milliseconds 0..3600000")?
             }
             b"LARGE_RETAIN_MB" => {

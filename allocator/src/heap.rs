@@ -476,7 +476,7 @@ pub unsafe fn teardown(h: *mut Heap) {
         }
         let w = warm(h);
         // Owner work first, without the lock (other threads exit and reclaim meanwhile): collect remote frees,
-        // retire empty slabs and purge their pages.
+        // retire empty slabs (their pages are purged after the release delay if nobody reclaims them).
         let mut ss = (*w).head;
         while !ss.is_null() {
             let mut mask = (*ss).assigned;
@@ -489,12 +489,10 @@ pub unsafe fn teardown(h: *mut Heap) {
                     superslab::slab_unassign(slab);
                 }
             }
-            if (*ss).assigned != 0 {
-                superslab::purge(ss);
-            }
             ss = (*ss).next;
         }
         LOCK.lock();
+        let now = os::now_ns();
         let mut ss = (*w).head;
         while !ss.is_null() {
             let next = (*ss).next;
@@ -504,7 +502,7 @@ pub unsafe fn teardown(h: *mut Heap) {
                 release_guard::put_locked(ss);
             } else {
                 tier::set(ss, tier::DRAINING);
-                shared_pool::abandon_locked(ss);
+                shared_pool::abandon_locked(ss, now);
             }
             ss = next;
         }
@@ -513,7 +511,7 @@ pub unsafe fn teardown(h: *mut Heap) {
         (*h).live = false;
         (*h).next_free = FREE_HEAPS;
         FREE_HEAPS = h;
-        shared_pool::tick_locked(os::now_ns());
+        shared_pool::tick_locked(now);
         LOCK.unlock();
     }
     set_current(empty());

@@ -33,9 +33,13 @@ pub fn allow() {
     ALLOWED.store(true, Ordering::Relaxed);
 }
 
-/// Whether memory waits to be released: FREE SuperSlabs, free Large ranges, empty Mid chunks.
+/// Whether memory waits to be released: FREE SuperSlabs, free Large ranges, empty Mid chunks, abandoned
+/// SuperSlabs not purged yet.
 fn waiting() -> bool {
-    release_guard::waiting() != 0 || large::retaining() || mid::waiting()
+    release_guard::waiting() != 0
+        || large::retaining()
+        || mid::waiting()
+        || shared_pool::purge_waiting()
 }
 
 /// Something may wait to be released: start the release thread if it is allowed and not running.

@@ -200,7 +200,7 @@ pub fn map(size: usize, populate: bool) -> *mut u8 {
 
 /// Prefaults `[base, base + size)` of a fresh mapping: `MADV_POPULATE_WRITE` (Linux ≥ 5.14), or touching one
 /// byte per page where the kernel refuses it. Only the range itself is populated, never the alignment slack.
-fn populate_range(base: usize, size: usize) {
+pub fn populate_range(base: usize, size: usize) {
     const MADV_POPULATE_WRITE: i32 = 23;
     // SAFETY: advice on our own fresh mapping; failure is handled by the fallback.
     let rc = unsafe { libc::madvise(base as *mut libc::c_void, size, MADV_POPULATE_WRITE) };

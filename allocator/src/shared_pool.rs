@@ -46,6 +46,28 @@ static mut ABANDONED_COUNT: u32 = 0;
 static ABANDONED_BY_CLASS: [AtomicU32; NUM_CLASSES] = [const { AtomicU32::new(0) }; NUM_CLASSES];
 /// Abandoned SuperSlabs reclaimed because they had room in a class a thread needed.
 pub static RECLAIMED_FOR_CLASS: AtomicU64 = AtomicU64::new(0);
+/// Abandoned SuperSlabs whose empty slabs wait for their first purge (written under the lock).
+static UNPURGED: AtomicU32 = AtomicU32::new(0);
+
+/// Whether abandoned SuperSlabs wait to be purged (the idle release keeps ticking while they do).
+pub fn purge_waiting() -> bool {
+    UNPURGED.load(Ordering::Relaxed) != 0
+}
+
+/// Purges the empty slabs of the abandoned `ss`, counting its first purge since it was abandoned.
+///
+/// # Safety
+/// Lock held; `ss` is on the abandoned list.
+unsafe fn purge_abandoned(ss: *mut SuperSlab) {
+    // SAFETY: lock held; the abandoned SuperSlab has no owner.
+    unsafe {
+        superslab::purge(ss);
+        if !(*ss).purged {
+            (*ss).purged = true;
+            UNPURGED.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Sets the class index entry of an abandoned SuperSlab (`classes` = new mask).
 ///
@@ -113,11 +135,12 @@ pub struct Acquired {
 
 /// SuperSlabs for a thread whose Warm Pool has no unassigned slab, owned by `owner` (chunk-map value
 /// `map_value`): abandoned ones reclaimed (their remote frees collected, empty slabs unassigned) until one
-/// has an unassigned slab, else FREE ones (up to `HAKMEM_WARM_POOL_PREFILL`), else a new mapping.
+/// has an unassigned slab, else FREE ones (up to `HAKMEM_WARM_POOL_PREFILL`), else a new mapping — with
+/// transparent huge pages asked for when `huge` (the caller's heap is large already; `HAKMEM_SS_THP`).
 ///
 /// # Safety
 /// `owner` is the calling thread's heap.
-pub unsafe fn acquire(owner: usize, map_value: u8, cls: usize) -> Acquired {
+pub unsafe fn acquire(owner: usize, map_value: u8, cls: usize, huge: bool) -> Acquired {
     let cfg = config::get();
     let mut out = Acquired {
         head: null_mut(),
@@ -175,7 +198,7 @@ pub unsafe fn acquire(owner: usize, map_value: u8, cls: usize) -> Acquired {
             taken += 1;
         }
         if !space {
-            let base = prefault::map_superslab(cfg.ss_prefault);
+            let base = prefault::map_superslab(cfg.ss_prefault, huge && cfg.ss_thp);
             if !base.is_null() {
                 let ss = superslab::format(base, owner);
                 os::set_chunk_kind(base as usize, map_value);
@@ -277,18 +300,28 @@ unsafe fn unlink_abandoned(ss: *mut SuperSlab) {
         (*ss).prev = null_mut();
         ABANDONED_COUNT -= 1;
         set_classes(ss, 0);
+        if !(*ss).purged {
+            (*ss).purged = true;
+            UNPURGED.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
-/// Puts a DRAINING SuperSlab (owner already 0) on the abandoned list, after purging the pages of its
-/// unassigned slabs (so it holds resident only the slabs with live blocks).
+/// Puts a DRAINING SuperSlab (owner already 0) on the abandoned list. The pages of its unassigned slabs are
+/// purged by the first release tick after `HAKMEM_PURGE_DELAY_MS` (so a dead thread keeps resident only
+/// its live blocks' slabs), not now: a thread started next usually reclaims it at once (server-style thread
+/// churn), and a purge now would make it fault every page in again.
 ///
 /// # Safety
 /// Lock held; `ss` is in no list.
-pub unsafe fn abandon_locked(ss: *mut SuperSlab) {
+pub unsafe fn abandon_locked(ss: *mut SuperSlab, now: u64) {
     // SAFETY: lock held.
     unsafe {
-        superslab::purge(ss);
+        (*ss).free_since = now;
+        (*ss).purged = (*ss).dirty & !(*ss).assigned == 0;
+        if !(*ss).purged {
+            UNPURGED.fetch_add(1, Ordering::Relaxed);
+        }
         ABANDONED.fetch_add(1, Ordering::Relaxed);
         (*ss).prev = null_mut();
         (*ss).next = ABANDONED_HEAD;
@@ -301,12 +334,13 @@ pub unsafe fn abandon_locked(ss: *mut SuperSlab) {
     }
 }
 
-/// Collects remote frees of every abandoned SuperSlab; those that emptied go FREE (Release Guard tick), those
-/// with at least `purge_min` empty dirty slabs are purged.
+/// Collects remote frees of every abandoned SuperSlab; those that emptied go FREE (Release Guard tick); those
+/// abandoned at least `delay_ns` ago are purged: the first time whatever their empty dirty slabs, later when
+/// at least `purge_min` empty slabs are dirty again.
 ///
 /// # Safety
 /// Lock held.
-pub unsafe fn drain_abandoned_locked(purge_min: u32) {
+pub unsafe fn drain_abandoned_locked(purge_min: u32, now: u64, delay_ns: u64) {
     // SAFETY: lock held; abandoned SuperSlabs have no owner.
     unsafe {
         let mut ss = *core::ptr::addr_of!(ABANDONED_HEAD);
@@ -328,8 +362,12 @@ pub unsafe fn drain_abandoned_locked(purge_min: u32) {
             } else {
                 // Slabs that emptied here are purged once at least `purge_min` of them wait: each purge is a
                 // `madvise` under the lock, which every allocating thread may be waiting for.
-                if ((*ss).dirty & !(*ss).assigned).count_ones() >= purge_min {
-                    superslab::purge(ss);
+                let empty_dirty = ((*ss).dirty & !(*ss).assigned).count_ones();
+                if now.saturating_sub((*ss).free_since) >= delay_ns
+                    && empty_dirty != 0
+                    && (!(*ss).purged || empty_dirty >= purge_min)
+                {
+                    purge_abandoned(ss);
                 }
                 set_classes(ss, superslab::classes_with_room(ss));
             }
@@ -399,7 +437,8 @@ pub const PURGE_MIN_ON_SLOW_PATH: u32 = 8;
 pub unsafe fn tick_with_purge_locked(now: u64, purge_min: u32) {
     // SAFETY: lock held.
     unsafe {
-        drain_abandoned_locked(purge_min);
+        let delay = config::get().purge_delay_ms as u64 * 1_000_000;
+        drain_abandoned_locked(purge_min, now, delay);
         release_guard::tick_locked(now);
     }
 }

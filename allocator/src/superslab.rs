@@ -95,8 +95,10 @@ pub struct SuperSlab {
     pub next: *mut SuperSlab,
     /// Previous in that list.
     pub prev: *mut SuperSlab,
-    /// When it became FREE (ns, monotonic).
+    /// When it became FREE or was abandoned (ns, monotonic).
     pub free_since: u64,
+    /// While abandoned: its unassigned slabs were purged since it was abandoned.
+    pub purged: bool,
     /// While abandoned: bit c set ⇔ a slab of class c with room (see `shared_pool`'s per-class index).
     pub classes: u64,
     /// The slabs.

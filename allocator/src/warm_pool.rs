@@ -92,6 +92,13 @@ pub unsafe fn remove(w: *mut WarmPool, ss: *mut SuperSlab) {
     }
 }
 
+/// A thread that owns this many SuperSlabs gets its new ones with transparent huge pages (`HAKMEM_SS_THP`):
+/// one TLB entry per 2 MiB for a large heap touched at random (thread churn: the program's reads of its
+/// blocks cost half the time), while a small heap — a short thread, a small program — keeps 4 KiB pages,
+/// where a huge page would make 2 MiB resident at the first touch (threads that each leave one block behind
+/// doubled their RSS).
+pub const HUGE_FROM: u32 = 4;
+
 /// A fresh slab for class `cls` from a SuperSlab the thread owns, null if none has an unassigned slab (then
 /// the caller asks [`refill_from_shared_pool`]). Counts a hit when `count` is set.
 ///
@@ -124,7 +131,8 @@ pub unsafe fn refill_from_shared_pool(w: *mut WarmPool, cls: usize) -> Option<u3
     // SAFETY: per contract; the handed-out SuperSlabs are owned by `w.owner` and in no list.
     unsafe {
         bump(&(*w).misses, 1);
-        let got = shared_pool::acquire((*w).owner, (*w).map_value, cls);
+        let huge = (*w).count >= HUGE_FROM;
+        let got = shared_pool::acquire((*w).owner, (*w).map_value, cls, huge);
         bump(&(*w).prefilled, got.prefilled as u64);
         let mut n = 0;
         let mut ss = got.head;

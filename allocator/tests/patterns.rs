@@ -57,7 +57,9 @@ fn exited_threads_cost_their_live_bytes() {
 }
 
 /// Larson-like thread churn: peak RSS bounded by a small multiple of the live bytes, and falling once the
-/// main thread frees the blocks of the exited threads (99 MiB peak, 19 MiB after the frees before).
+/// main thread frees the blocks of the exited threads (99 MiB peak, 19 MiB after the frees before). Exited
+/// threads' empty slabs are purged after HAKMEM_PURGE_DELAY_MS (100): with the default, RSS has fallen after
+/// the 600 ms idle; with 0 (purged at the next release tick) it has fallen right after the frees.
 #[test]
 fn thread_churn_rss_is_bounded_and_falls() {
     let r = run("churn", &[]);
@@ -73,6 +75,7 @@ fn thread_churn_rss_is_bounded_and_falls() {
         r["live_max"]
     );
     // Up to HAKMEM_SS_FREE_KEEP = 2 empty SuperSlabs (4 MiB) wait for reuse until the release delay passes.
+    let r = run("churn", &[("HAKMEM_PURGE_DELAY_MS", "0")]);
     assert!(
         r["after_free"] <= r["live_max"] / 2 + 4096,
         "thread churn: {} KiB still resident after freeing everything (peak {} KiB)",
