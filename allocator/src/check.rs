@@ -196,6 +196,41 @@ pub unsafe fn small_free_mark(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
     true
 }
 
+/// [`small_free_mark`] for a free that is not the owner's fast path (another thread's block, a SuperSlab
+/// without an owner token): the slab fields are read racily (volatile), as [`validate`] reads them — `end`
+/// and the block-start word do not change while the slab holds a live block, and `carve` only grows; an
+/// unassigned slab fails — and a
+/// failed test (a misuse, or a block of a slab that changed meanwhile) goes to [`validate`], which decides.
+/// Spares the remote free `validate`'s division.
+///
+/// # Safety
+/// `p` lies in a mapped SuperSlab; `slab == slab_of(p)`; level ≥ 1; the caller gives `p` up when this returns
+/// true.
+#[inline]
+pub unsafe fn shared_free_mark(slab: *mut Slab, p: *mut u8) -> bool {
+    let a = p as usize;
+    let k = key();
+    // SAFETY: the SuperSlab header is mapped; the key word is read only once `p` is a block start below
+    // `carve` (a mapped block of at least 16 bytes).
+    unsafe {
+        let carve = core::ptr::read_volatile(core::ptr::addr_of!((*slab).carve));
+        let end = core::ptr::read_volatile(core::ptr::addr_of!((*slab).end));
+        let w = core::ptr::read_volatile(core::ptr::addr_of!((*slab).check));
+        let assigned = core::ptr::read_volatile(core::ptr::addr_of!((*slab).assigned));
+        if !assigned || a >= carve || end <= a || end - a >= 1 << 17 {
+            return false;
+        }
+        if ((end - a) as u32).wrapping_mul(w as u32) > (w >> 32) as u32 {
+            return false;
+        }
+        if read_key_word(a) == k {
+            return false;
+        }
+        core::ptr::write_volatile((p as *mut usize).add(1), k);
+    }
+    true
+}
+
 #[inline(always)]
 unsafe fn small_free_test(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
     let a = p as usize;

@@ -272,7 +272,7 @@ unsafe fn free_slow<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
     if os::is_small(kind) {
         // SAFETY: the chunk map says a SuperSlab is mapped there.
         unsafe {
-            if check::level() != 0 {
+            if check::level() != 0 && !check::shared_free_mark(slab_of(a), p) {
                 // Misuse checks (aborts on a misuse), then the freed key, written before the block is given up.
                 check::validate(h, p, kind, Call::Free);
                 check::mark_free(p);

@@ -210,7 +210,10 @@ fn xz_two_threads_compresses_the_same() {
 }
 
 fn run_api(mode: &str, env: &[(&str, &str)]) -> Output {
-    let dir = scratch(&format!("api-{mode}"));
+    // One directory per mode and environment: tests run in parallel, and a program being rewritten while
+    // another test runs it fails with "Text file busy".
+    let tag: String = env.iter().map(|(k, v)| format!("-{k}{v}")).collect();
+    let dir = scratch(&format!("api-{mode}{tag}"));
     let exe = compile_c("api", &dir);
     let mut c = Command::new(&exe);
     c.arg(mode).env("LD_PRELOAD", libhakmem());
