@@ -377,6 +377,29 @@ pub fn snapshot() -> BTreeMap<String, BTreeMap<String, u64>> {
     out
 }
 
+/// Writes every counter into `out` as `box\tcounter\tvalue\n` lines (the same names and values as
+/// [`snapshot`]), without allocating: for `libhakmem.so`'s `hakmem_stats_snapshot` export, which a replay
+/// child reads with `dlsym`. Returns the length the whole text needs; when that exceeds `out.len()` only the
+/// lines that fit whole were written (call again with a larger buffer).
+pub fn write_lines(out: &mut [u8]) -> usize {
+    let raw = collect();
+    let mut need = 0usize;
+    let mut line = os::StackBuf::<160>::new();
+    let mut fits = true;
+    visit(&raw, &mut |b, k, v| {
+        line.clear();
+        let _ = writeln!(line, "{b}\t{k}\t{v}");
+        let bytes = line.as_bytes();
+        if fits && need + bytes.len() <= out.len() {
+            out[need..need + bytes.len()].copy_from_slice(bytes);
+        } else {
+            fits = false;
+        }
+        need += bytes.len();
+    });
+    need
+}
+
 /// Writes every counter to stderr as `hakmem: box.counter value` lines (no allocation).
 pub fn print() {
     let raw = collect();

@@ -91,10 +91,11 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         0 => sysinfo::peak_rss_bytes(),
         p => p,
     };
-    let box_stats = if job.alloc.backend == BackendKind::Hakmem {
-        crate::hakmem_backend::box_stats()
-    } else {
-        Default::default()
+    let box_stats = match job.alloc.backend {
+        BackendKind::Hakmem => crate::hakmem_backend::box_stats(),
+        // A preloaded libhakmem.so reports the same counters through its `hakmem_stats_snapshot` export.
+        BackendKind::Preload => crate::hakmem_backend::preloaded_box_stats(),
+        _ => Default::default(),
     };
     let baseline_rss_bytes = outcome.baseline_rss_bytes;
     let status = if outcome.alloc_failures > 0 {

@@ -99,3 +99,45 @@ pub fn run(job: &Job, program: Option<&Program>, opts: Options) -> Outcome {
 pub fn box_stats() -> BTreeMap<String, BTreeMap<String, u64>> {
     hakmem_allocator::stats::snapshot()
 }
+
+/// The per-box statistics of a `libhakmem.so` preloaded into this process (a `preload:` child whose
+/// library exports `hakmem_stats_snapshot`), found with `dlsym`: the same counters as [`box_stats`] gives
+/// for the linked-in allocator. Empty when no loaded library exports the symbol (another allocator, or
+/// an older libhakmem.so).
+pub fn preloaded_box_stats() -> BTreeMap<String, BTreeMap<String, u64>> {
+    type Snapshot = unsafe extern "C" fn(*mut u8, usize) -> usize;
+    // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches the global scope (LD_PRELOAD first).
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"hakmem_stats_snapshot".as_ptr()) };
+    if sym.is_null() {
+        return BTreeMap::new();
+    }
+    // SAFETY: libhakmem.so exports the symbol with exactly this signature (allocator/preload/src/lib.rs).
+    let snapshot: Snapshot = unsafe { std::mem::transmute::<*mut libc::c_void, Snapshot>(sym) };
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length.
+        let need = unsafe { snapshot(buf.as_mut_ptr(), buf.len()) };
+        if need <= buf.len() {
+            buf.truncate(need);
+            break;
+        }
+        buf = vec![0u8; need + 4096];
+    }
+    parse_stats_lines(&String::from_utf8_lossy(&buf))
+}
+
+/// Parses `box\tcounter\tvalue` lines (malformed lines are skipped).
+pub fn parse_stats_lines(text: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for line in text.lines() {
+        let mut it = line.split('\t');
+        if let (Some(b), Some(k), Some(v), None) = (it.next(), it.next(), it.next(), it.next()) {
+            if let Ok(v) = v.parse() {
+                out.entry(b.to_string())
+                    .or_default()
+                    .insert(k.to_string(), v);
+            }
+        }
+    }
+    out
+}

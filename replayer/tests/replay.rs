@@ -198,11 +198,38 @@ fn multithreaded_workloads_with_sync_points_replay_on_every_backend() {
             s.latency_ns.contains_key("malloc") && s.latency_ns.contains_key("free"),
             "{s:?}"
         );
+        // The preloaded libhakmem.so reports its per-box statistics through `hakmem_stats_snapshot`.
         assert_eq!(
-            s.allocator == "hakmem",
+            s.allocator == "hakmem" || s.config.ends_with("libhakmem.so"),
             !s.box_stats.is_empty(),
-            "box stats only for hakmem: {s:?}"
+            "box stats for hakmem, linked or preloaded: {s:?}"
         );
+    }
+    for w in ["pc", "th"] {
+        let of = |preloaded: bool| {
+            samples
+                .iter()
+                .find(|s| {
+                    (s.workload == w || s.workload.ends_with(&format!("{w}.hkw")))
+                        && (s.config.ends_with("libhakmem.so") == preloaded)
+                        && (preloaded || s.allocator == "hakmem")
+                })
+                .unwrap()
+        };
+        let (linked, preloaded) = (of(false), of(true));
+        let names = |s: &Sample| -> Vec<(String, Vec<String>)> {
+            s.box_stats
+                .iter()
+                .map(|(b, m)| (b.clone(), m.keys().cloned().collect()))
+                .collect()
+        };
+        assert_eq!(
+            names(linked),
+            names(preloaded),
+            "the same counters either way"
+        );
+        let total: u64 = preloaded.box_stats.values().flat_map(|m| m.values()).sum();
+        assert!(total > 0, "{:?}", preloaded.box_stats);
     }
 }
 

@@ -3,22 +3,33 @@
 //! Entry point: [`Fidelity::compute`] over the summaries of a live workload (`hakmem live`) and of the
 //! replay of its recording (`hakmem live --record`), matched by configuration label.
 //!
-//! The model: the program's own work is the same under every allocator, only the allocator's share of the
-//! time changes, so with `live(X)` the median live wall seconds and `replay(X)` the median replayed wall
-//! seconds (the whole replayed workload, i.e. the allocator's time) of configuration X,
+//! The model (share-scaled): the program's own work is the same under every allocator; only the
+//! allocator's share of the time moves. With `live(X)` the median live wall seconds and `replay(X)` the
+//! median replayed wall seconds of configuration X (the allocator's time on the recorded calls, plus the
+//! harness's own per-call work), the baseline gives the share of the program spent in allocation calls,
+//! and each configuration's replay scales that share:
 //!
 //! ```text
-//! predicted(A) = live(base) − replay(base) + replay(A)          (predicted(base) = live(base))
-//! live ratio(A) = live(A) / live(base)     predicted ratio(A) = predicted(A) / live(base)
-//! error(A) = |predicted ratio(A) − live ratio(A)|                (0.05 = 5 % of the baseline's time)
+//! share s = replay(base) / live(base)                       (meaningful only when s < 1)
+//! predicted ratio(A) = 1 + s · (replay(A) / replay(base) − 1)      predicted(A) = live(base) · ratio(A)
+//!                    (= (live(base) − replay(base) + replay(A)) / live(base): the additive form)
+//! live ratio(A) = live(A) / live(base)
+//! error(A) = |predicted ratio(A) − live ratio(A)|             (0.05 = 5 % of the baseline's time)
 //! ```
 //!
-//! and over the configurations both sides measured: `pairs` = pairs that live separates significantly
-//! (Mann-Whitney U over the repeats, p < [`ALPHA`]), `agree` = how many of them the prediction orders the
-//! same way, `kendall_tau` = Kendall's τ-a between live and predicted medians over all pairs, and
-//! `ratio_error_median` = the median of `error(A)` over the configurations other than the baseline.
+//! When the replay of the baseline takes as long as the program or longer (`s ≥ 1`: the harness's
+//! per-call work is not negligible against the program's own, or the replay ran slower for another
+//! reason), the share cannot be told and no time is predicted: [`Fidelity::not_meaningful`] says so and
+//! the ratio errors are `None` (the additive form would predict negative or absurd times there).
 //!
-//! Invariants: `agree <= pairs`; `-1 <= kendall_tau <= 1`; the baseline's prediction equals its live time.
+//! Ranking needs no model: any prediction increasing in `replay(A)` orders the configurations as the
+//! replay times do, so `pairs` = pairs that live separates significantly (Mann-Whitney U over the
+//! repeats, p < [`ALPHA`]), `agree` = how many of them the replay orders the same way, and `kendall_tau`
+//! = Kendall's τ-a between live and replay medians over all pairs — for every program, meaningful or
+//! not. `ratio_error_median` = the median of `error(A)` over the configurations other than the baseline.
+//!
+//! Invariants: `agree <= pairs`; `-1 <= kendall_tau <= 1`; the baseline's prediction equals its live
+//! time; a prediction is `None` exactly when `not_meaningful` is set; predictions are positive.
 
 use crate::stats::{mann_whitney, median};
 use crate::summary::{WorkloadSummary, ALPHA};
@@ -33,14 +44,14 @@ pub struct Prediction {
     pub live_seconds: f64,
     /// Median replayed wall seconds (the allocator's time on the recorded calls).
     pub replay_seconds: f64,
-    /// `live(base) − replay(base) + replay(config)`.
-    pub predicted_seconds: f64,
+    /// `live(base) · predicted_ratio` (`None` when the prediction is not meaningful).
+    pub predicted_seconds: Option<f64>,
     /// `live(config) / live(base)`.
     pub live_ratio: f64,
-    /// `predicted(config) / live(base)`.
-    pub predicted_ratio: f64,
-    /// `|predicted_ratio − live_ratio|`.
-    pub ratio_error: f64,
+    /// `1 + s · (replay(config) / replay(base) − 1)` (`None` when not meaningful).
+    pub predicted_ratio: Option<f64>,
+    /// `|predicted_ratio − live_ratio|` (`None` when not meaningful).
+    pub ratio_error: Option<f64>,
 }
 
 /// How well the replay of a recording predicts the live runs of the same program.
@@ -52,6 +63,12 @@ pub struct Fidelity {
     pub baseline: String,
     /// One per configuration measured both live and replayed, in the live table's order.
     pub predictions: Vec<Prediction>,
+    /// `replay(base) / live(base)`: the share of the program's time the replay accounts for.
+    #[serde(default)]
+    pub share: f64,
+    /// Why no time is predicted (the replay of the baseline is not shorter than the program), if so.
+    #[serde(default)]
+    pub not_meaningful: Option<String>,
     /// Pairs of configurations whose live times differ significantly.
     pub pairs: usize,
     /// Of those, the pairs the prediction orders the same way.
@@ -67,6 +84,9 @@ pub struct Fidelity {
 pub struct FidelityTotals {
     /// Programs (live workloads with a replay) counted.
     pub programs: usize,
+    /// Of those, programs whose replay is not meaningful as a time prediction (no ratio errors).
+    #[serde(default)]
+    pub not_meaningful: usize,
     /// Sum of [`Fidelity::pairs`].
     pub pairs: usize,
     /// Sum of [`Fidelity::agree`].
@@ -108,20 +128,30 @@ impl Fidelity {
             .and_then(|b| common.iter().position(|c| c.0 == b))
             .unwrap_or(0);
         let (live_base, replay_base) = (common[base].1, common[base].3);
+        let share = replay_base / live_base;
+        let not_meaningful = (share >= 1.0).then(|| {
+            format!(
+                "replay slower than the program: the replay of {} took {:.3} s, the program {:.3} s \
+                 ({:.2}×), so the allocator's share of the program cannot be told from it; time \
+                 predictions not meaningful (the ordering is still compared)",
+                common[base].0, replay_base, live_base, share
+            )
+        });
         let predictions: Vec<Prediction> = common
             .iter()
             .map(|(config, ls, _, rs)| {
-                let predicted = live_base - replay_base + rs;
                 let live_ratio = ls / live_base;
-                let predicted_ratio = predicted / live_base;
+                let predicted_ratio = not_meaningful
+                    .is_none()
+                    .then(|| predicted_ratio(share, *rs / replay_base));
                 Prediction {
                     config: (*config).to_owned(),
                     live_seconds: *ls,
                     replay_seconds: *rs,
-                    predicted_seconds: predicted,
+                    predicted_seconds: predicted_ratio.map(|r| r * live_base),
                     live_ratio,
                     predicted_ratio,
-                    ratio_error: (predicted_ratio - live_ratio).abs(),
+                    ratio_error: predicted_ratio.map(|r| (r - live_ratio).abs()),
                 }
             })
             .collect();
@@ -130,7 +160,8 @@ impl Fidelity {
             for j in i + 1..common.len() {
                 all += 1;
                 let dl = predictions[i].live_seconds - predictions[j].live_seconds;
-                let dp = predictions[i].predicted_seconds - predictions[j].predicted_seconds;
+                // Any prediction increasing in replay(A) orders as the replay times do.
+                let dp = predictions[i].replay_seconds - predictions[j].replay_seconds;
                 let same = dl.signum() == dp.signum() && dl != 0.0 && dp != 0.0;
                 if dl * dp > 0.0 {
                     concordant += 1;
@@ -152,12 +183,14 @@ impl Fidelity {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != base)
-            .map(|(_, p)| p.ratio_error)
+            .filter_map(|(_, p)| p.ratio_error)
             .collect();
         let f = Fidelity {
             replay_workload: replay.workload.clone(),
             baseline: common[base].0.to_owned(),
             predictions,
+            share,
+            not_meaningful,
             pairs,
             agree,
             kendall_tau: (all > 0).then(|| (concordant - discordant) as f64 / all as f64),
@@ -167,15 +200,18 @@ impl Fidelity {
         Some(f)
     }
 
-    /// `agree <= pairs`, τ in [-1, 1], the baseline predicted exactly.
+    /// `agree <= pairs`, τ in [-1, 1], the baseline predicted exactly, predictions positive and present
+    /// exactly when meaningful.
     pub fn check_invariants(&self) -> bool {
         self.agree <= self.pairs
             && self.kendall_tau.is_none_or(|t| (-1.0..=1.0).contains(&t))
-            && self
-                .predictions
-                .iter()
-                .filter(|p| p.config == self.baseline)
-                .all(|p| (p.predicted_seconds - p.live_seconds).abs() <= 1e-9 * p.live_seconds)
+            && self.predictions.iter().all(|p| {
+                p.predicted_seconds.is_some() == self.not_meaningful.is_none()
+                    && p.predicted_seconds.is_none_or(|s| s > 0.0)
+                    && (p.config != self.baseline
+                        || p.predicted_seconds
+                            .is_none_or(|s| (s - p.live_seconds).abs() <= 1e-9 * p.live_seconds))
+            })
     }
 
     /// The fidelity line for readers.
@@ -189,13 +225,25 @@ impl Fidelity {
         }
         if let Some(e) = self.ratio_error_median {
             s.push_str(&format!(
-                ", median |predicted − live| time ratio error {:.1}% (anchored on {})",
+                ", median |predicted − live| time ratio error {:.1}% (anchored on {}, allocator share {:.0}%)",
                 e * 100.0,
-                self.baseline
+                self.baseline,
+                self.share * 100.0
             ));
+        }
+        if let Some(why) = &self.not_meaningful {
+            s.push_str(&format!("; {why}"));
         }
         s
     }
+}
+
+/// The share-scaled prediction of a time ratio: `1 + share · (replay_ratio − 1)`, for `share` in
+/// `[0, 1)` (the caller checks it) and a positive `replay_ratio = replay(A) / replay(base)`. Positive
+/// whenever its arguments are: the smallest value, `1 − share`, is the program without any allocator
+/// time.
+pub fn predicted_ratio(share: f64, replay_ratio: f64) -> f64 {
+    1.0 + share * (replay_ratio - 1.0)
 }
 
 impl FidelityTotals {
@@ -208,12 +256,13 @@ impl FidelityTotals {
             t.programs += 1;
             t.pairs += f.pairs;
             t.agree += f.agree;
+            t.not_meaningful += usize::from(f.not_meaningful.is_some());
             taus.extend(f.kendall_tau);
             errors.extend(
                 f.predictions
                     .iter()
                     .filter(|p| p.config != f.baseline)
-                    .map(|p| p.ratio_error),
+                    .filter_map(|p| p.ratio_error),
             );
         }
         if t.programs == 0 {
@@ -235,6 +284,12 @@ impl FidelityTotals {
         }
         if let Some(e) = self.ratio_error_median {
             s.push_str(&format!(", median time ratio error {:.1}%", e * 100.0));
+        }
+        if self.not_meaningful > 0 {
+            s.push_str(&format!(
+                " ({} program(s) without a time prediction: replay slower than the program)",
+                self.not_meaningful
+            ));
         }
         s
     }

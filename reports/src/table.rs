@@ -199,11 +199,17 @@ fn live_table(w: &WorkloadSummary) -> Table {
             if let Some(f) = fid {
                 match f.predictions.iter().find(|x| x.config == r.config) {
                     Some(x) => cells.extend([
-                        p(format::seconds(x.predicted_seconds)),
-                        p(format!("{:.3}", x.predicted_ratio)),
+                        p(x.predicted_seconds
+                            .map(format::seconds)
+                            .unwrap_or_else(|| "n/a".into())),
+                        p(x.predicted_ratio
+                            .map(|r| format!("{r:.3}"))
+                            .unwrap_or_else(|| "n/a".into())),
                         p(format!("{:.3}", x.live_ratio)),
                         (
-                            format!("{:.1}%", x.ratio_error * 100.0),
+                            x.ratio_error
+                                .map(|e| format!("{:.1}%", e * 100.0))
+                                .unwrap_or_else(|| "n/a".into()),
                             if x.config == f.baseline {
                                 Tone::Dim
                             } else {

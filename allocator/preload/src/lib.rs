@@ -185,6 +185,24 @@ pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size
     unsafe { hk::free(p as *mut u8) }
 }
 
+/// Not part of the C API: the per-box statistics of this process, for `hakmem replay` children that call
+/// the allocator through this library (found with `dlsym`). Writes `box\tcounter\tvalue\n` lines into
+/// `buf` (the counters the linked-in allocator reports, `hakmem_allocator::stats::snapshot`) and returns
+/// the length of the whole text; when it exceeds `len`, only the lines that fit whole were written. It
+/// does not allocate; it takes the Shared Pool lock the statistics already use to walk the heaps.
+///
+/// # Safety
+/// `buf` is valid for writes of `len` bytes (or `len` is 0).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn hakmem_stats_snapshot(buf: *mut u8, len: usize) -> usize {
+    if buf.is_null() || len == 0 {
+        return hk::stats::write_lines(&mut []);
+    }
+    // SAFETY: the caller guarantees `buf` is valid for `len` bytes of writes.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    hk::stats::write_lines(out)
+}
+
 fn errno() -> c_int {
     // SAFETY: the calling thread's errno slot.
     unsafe { *libc::__errno_location() }
