@@ -2,6 +2,7 @@
 //! a bad value is one `error:` line naming the option, exit status 2, before any work or file; one
 //! spelling per concept across subcommands; private files. Each test is named after what broke.
 
+use crate::common::{s, stderr};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -32,12 +33,16 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `hakmem replay W --repeats 1 ARGS… -o OUT` (ARGS may give other repeats), which must succeed.
+fn replay_ok(w: &Path, out: &Path, args: &[&str]) -> Output {
+    let mut a = vec!["replay", s(w), "-o", s(out)];
+    if !args.contains(&"--repeats") {
+        a.extend(["--repeats", "1"]);
+    }
+    a.extend(args);
+    let o = hakmem(&a);
+    assert!(o.status.success(), "{a:?}: {}", stderr(&o));
+    o
 }
 
 /// A usage error: exit 2, one `error:` line first, no panic.
@@ -525,19 +530,7 @@ fn heap_peak_counted_the_harness_latency_buffer() {
     let mut peaks = Vec::new();
     for every in ["0", "1"] {
         let out = d.join(format!("every{every}"));
-        let o = hakmem(&[
-            "replay",
-            s(&w),
-            "--alloc",
-            "system",
-            "--repeats",
-            "1",
-            "--latency-every",
-            every,
-            "-o",
-            s(&out),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        replay_ok(&w, &out, &["--alloc", "system", "--latency-every", every]);
         peaks.push(heap_peak(&out));
     }
     let diff = peaks[1].abs_diff(peaks[0]);
@@ -554,19 +547,7 @@ fn a_baseline_nobody_measured_was_accepted_silently() {
     let o = hakmem(&["replay", s(&w), "--alloc", "system", "--baseline", "nope"]);
     assert_usage_error(&o, "nope");
     let out = d.join("b");
-    let o = hakmem(&[
-        "replay",
-        s(&w),
-        "--alloc",
-        "system",
-        "--alloc",
-        "hakmem",
-        "--repeats",
-        "1",
-        "-o",
-        s(&out),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = replay_ok(&w, &out, &["--alloc", "system", "--alloc", "hakmem"]);
     // One default baseline everywhere: system.
     let table = String::from_utf8_lossy(&o.stdout);
     let system_row = table
@@ -628,17 +609,7 @@ fn os_errors_were_printed_twice() {
     let d = scratch("twice");
     let w = small_workload(&d);
     let out = d.join("b");
-    let o = hakmem(&[
-        "replay",
-        s(&w),
-        "--alloc",
-        "system",
-        "--repeats",
-        "1",
-        "-o",
-        s(&out),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    replay_ok(&w, &out, &["--alloc", "system"]);
     let o = hakmem(&["report", s(&out), "--html", "/proc/hakmem-no-such/x.html"]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{e}");
@@ -798,19 +769,11 @@ fn replay_and_report_printed_different_tables() {
     let d = scratch("tables");
     let w = small_workload(&d);
     let out = d.join("b");
-    let o = hakmem(&[
-        "replay",
-        s(&w),
-        "--alloc",
-        "system",
-        "--alloc",
-        "hakmem",
-        "--repeats",
-        "2",
-        "-o",
-        s(&out),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = replay_ok(
+        &w,
+        &out,
+        &["--alloc", "system", "--alloc", "hakmem", "--repeats", "2"],
+    );
     let replay = String::from_utf8_lossy(&o.stdout).into_owned();
     let o = hakmem(&["report", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -901,17 +864,7 @@ fn traces_workloads_and_bundles_were_world_readable() {
     let w = small_workload(&d);
     assert_eq!(mode(&w), 0o600, "workload");
     let out = d.join("bundle");
-    let o = hakmem(&[
-        "replay",
-        s(&w),
-        "--alloc",
-        "system",
-        "--repeats",
-        "1",
-        "-o",
-        s(&out),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    replay_ok(&w, &out, &["--alloc", "system"]);
     assert_eq!(mode(&out), 0o700, "bundle directory");
     for f in ["manifest.json", "samples.jsonl"] {
         assert_eq!(mode(&out.join(f)), 0o600, "{f}");

@@ -2,6 +2,7 @@
 //! bundle a local replay of the same arguments writes; a killed job is missing until its rerun; samples of
 //! another plan or another build are refused; hosts that mix are flagged.
 
+use crate::common::{breaker, gcc, PROG_C};
 use crate::replay::{bundle, hakmem, run, run_ok, scratch};
 use reports::model::{Manifest, Sample, Status};
 use std::collections::BTreeSet;
@@ -227,6 +228,41 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Starts `hakmem run-job PLAN K`, waits until it has a child for which `is_child` holds, kills the job
+/// (SIGKILL) and insists that the child dies with it (gone, or a zombie nobody reaps).
+fn kill_job_while_its_child_runs(plan: &str, k: usize, is_child: impl Fn(u32) -> bool) {
+    let mut job = Command::new(hakmem())
+        .args(["run-job", plan, &k.to_string()])
+        .env_remove("LD_PRELOAD")
+        .spawn()
+        .unwrap();
+    let child = loop {
+        if let Some(c) = children(job.id()).into_iter().find(|&c| is_child(c)) {
+            break c;
+        }
+        assert!(
+            job.try_wait().unwrap().is_none(),
+            "run-job ended before its child was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    job.kill().unwrap();
+    job.wait().unwrap();
+    let dead = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    };
+    for _ in 0..10_000 {
+        if dead() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+    assert!(dead(), "job {k}'s child outlived it: {stat}");
+}
+
 #[test]
 fn a_killed_job_is_missing_with_its_command_and_its_rerun_completes_the_bundle() {
     let d = scratch("cluster-killed");
@@ -250,38 +286,7 @@ fn a_killed_job_is_missing_with_its_command_and_its_rerun_completes_the_bundle()
         &p,
     ]);
     // Kill job 0 while its child replays: no sample may appear, and the child must die with it.
-    let mut job = Command::new(hakmem())
-        .args(["run-job", &p, "0"])
-        .env_remove("LD_PRELOAD")
-        .spawn()
-        .unwrap();
-    let child = loop {
-        if let Some(&c) = children(job.id()).first() {
-            break c;
-        }
-        assert!(
-            job.try_wait().unwrap().is_none(),
-            "run-job ended before its child was seen"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    };
-    job.kill().unwrap();
-    job.wait().unwrap();
-    for _ in 0..10_000 {
-        if !Path::new(&format!("/proc/{child}")).exists()
-            || std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true)
-        {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z "),
-        "the job's child outlived it: {stat}"
-    );
+    kill_job_while_its_child_runs(&p, 0, |_| true);
     assert!(!plan.join("samples/0.json").exists());
     for k in 1..4 {
         run_ok(&["run-job", &p, &k.to_string()]);
@@ -481,7 +486,6 @@ fn plan_json(plan: &Path) -> serde_json::Value {
 
 #[test]
 fn a_live_plan_run_by_gnu_parallel_collects_the_samples_and_keys_of_a_local_live_run() {
-    use crate::live::{gcc, PROG_C};
     let d = scratch("cluster-live");
     let prog = gcc(&d, PROG_C, "prog", &[]);
     let local = d.join("local").display().to_string();
@@ -595,22 +599,11 @@ fn a_live_plan_run_by_gnu_parallel_collects_the_samples_and_keys_of_a_local_live
 
 #[test]
 fn a_killed_live_job_is_missing_with_its_command_and_a_changed_output_is_a_failed_sample() {
-    use crate::live::{gcc, BREAKER_C, PROG_C};
     let d = scratch("cluster-live-killed");
     let prog = gcc(&d, PROG_C, "prog", &[]);
-    let extra = gcc(
-        &d,
-        BREAKER_C,
-        "extra.so",
-        &["-shared", "-fPIC", "-DEXTRA_OUTPUT"],
-    );
-    let hang = gcc(&d, BREAKER_C, "hang.so", &["-shared", "-fPIC", "-DHANG"]);
+    let (extra_spec, hang_spec) = (breaker(&d, "EXTRA_OUTPUT"), breaker(&d, "HANG"));
     let plan = d.join("plan");
     let p = plan.display().to_string();
-    let (extra_spec, hang_spec) = (
-        format!("preload:{}", extra.display()),
-        format!("preload:{}", hang.display()),
-    );
     run_ok(&[
         "plan",
         "live",
@@ -637,45 +630,12 @@ fn a_killed_live_job_is_missing_with_its_command_and_a_changed_output_is_a_faile
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stdout differs"), "{err}");
 
-    // Job 2 hangs in its preload's constructor: kill the job; its program must die with it.
-    let mut job = Command::new(hakmem())
-        .args(["run-job", &p, "2"])
-        .env_remove("LD_PRELOAD")
-        .spawn()
-        .unwrap();
-    let child = loop {
-        // Wait until the child has exec'd the program (its parent-death signal is set before exec).
-        let exec = children(job.id()).into_iter().find(|c| {
-            std::fs::read(format!("/proc/{c}/cmdline"))
-                .map(|b| b.starts_with(prog.to_str().unwrap().as_bytes()))
-                .unwrap_or(false)
-        });
-        if let Some(c) = exec {
-            break c;
-        }
-        assert!(
-            job.try_wait().unwrap().is_none(),
-            "run-job ended before its program was seen"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    };
-    job.kill().unwrap();
-    job.wait().unwrap();
-    for _ in 0..10_000 {
-        if !Path::new(&format!("/proc/{child}")).exists()
-            || std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true)
-        {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z "),
-        "the job's program outlived it: {stat}"
-    );
+    // Job 2 hangs in its preload's constructor: kill the job; its program must die with it. The child
+    // is waited for until it has exec'd the program (its parent-death signal is set before exec).
+    let program = prog.to_str().unwrap().as_bytes();
+    kill_job_while_its_child_runs(&p, 2, |c| {
+        std::fs::read(format!("/proc/{c}/cmdline")).is_ok_and(|b| b.starts_with(program))
+    });
     assert!(!plan.join("samples/2.json").exists());
 
     let out = run(&["collect", &p]);

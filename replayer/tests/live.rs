@@ -1,88 +1,17 @@
 //! `hakmem live` end to end: a C program built here run under real allocators, allocators built here that
 //! change the program's output, exit status or hang it, `--record` with its fidelity, python3 where present.
 
+use crate::common::{breaker, gcc, s, PROG_C};
 use crate::replay::{bundle, hakmem, run, scratch};
 use reports::model::Status;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// An allocation-heavy program: `prog N` mallocs and frees N blocks of varying size through a ring of 512
-/// slots and prints a checksum of what it wrote into them.
-pub const PROG_C: &str = r#"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-int main(int argc, char **argv) {
-    long n = argc > 1 ? atol(argv[1]) : 1000;
-    char *ring[512] = {0};
-    unsigned long sum = 0;
-    for (long i = 0; i < n; i++) {
-        int k = (int)(i * 2654435761u % 512);
-        if (ring[k]) { sum += (unsigned char)ring[k][0]; free(ring[k]); }
-        size_t sz = 16 + (size_t)(i * 40503u % 1000);
-        ring[k] = malloc(sz);
-        memset(ring[k], (int)(i & 0xff), sz);
-    }
-    for (int k = 0; k < 512; k++) free(ring[k]);
-    printf("checksum %lu\n", sum);
-    return 0;
-}
-"#;
-
-/// Preloads that break a program without changing its allocator: one mode each.
-pub const BREAKER_C: &str = r#"
-#define _GNU_SOURCE
-#include <stdlib.h>
-#include <unistd.h>
-/* An allocator by name only (the C library's malloc behind it): `preload:` accepts only libraries that
-   define malloc. */
-extern void *__libc_malloc(size_t n);
-void *malloc(size_t n) { return __libc_malloc(n); }
-#ifdef EXTRA_OUTPUT
-__attribute__((constructor)) static void extra(void) { write(1, "surprise\n", 9); }
-#endif
-#ifdef EXIT3
-static void bye(void) { _exit(3); }
-__attribute__((constructor)) static void reg(void) { atexit(bye); }
-#endif
-#ifdef HANG
-__attribute__((constructor)) static void hang(void) { sleep(60); }
-#endif
-"#;
-
-pub fn gcc(dir: &Path, src: &str, name: &str, args: &[&str]) -> PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
-    let out = dir.join(name);
-    let st = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&out)
-        .arg(&c)
-        .args(args)
-        .status()
-        .expect("gcc is needed to build the test programs (Debian: apt-get install gcc)");
-    assert!(st.success(), "gcc failed to build {}", out.display());
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn live_samples_carry_every_field_and_a_changed_result_is_a_failed_sample() {
     let d = scratch("live-fields");
     let prog = gcc(&d, PROG_C, "prog", &[]);
-    let extra = gcc(
-        &d,
-        BREAKER_C,
-        "extra.so",
-        &["-shared", "-fPIC", "-DEXTRA_OUTPUT"],
-    );
-    let exit3 = gcc(&d, BREAKER_C, "exit3.so", &["-shared", "-fPIC", "-DEXIT3"]);
     let out = d.join("bundle");
-    let extra_spec = format!("preload:{}", s(&extra));
-    let exit_spec = format!("preload:{}", s(&exit3));
+    let (extra_spec, exit_spec) = (breaker(&d, "EXTRA_OUTPUT"), breaker(&d, "EXIT3"));
     let o = run(&[
         "live",
         "--alloc",
@@ -159,9 +88,8 @@ fn live_samples_carry_every_field_and_a_changed_result_is_a_failed_sample() {
 fn a_hanging_run_is_killed_at_the_timeout_and_recorded() {
     let d = scratch("live-timeout");
     let prog = gcc(&d, PROG_C, "prog", &[]);
-    let hang = gcc(&d, BREAKER_C, "hang.so", &["-shared", "-fPIC", "-DHANG"]);
     let out = d.join("bundle");
-    let spec = format!("preload:{}", s(&hang));
+    let spec = breaker(&d, "HANG");
     let started = std::time::Instant::now();
     let o = run(&[
         "live",

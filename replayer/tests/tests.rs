@@ -9,6 +9,8 @@ mod cli_contract;
 mod cli_traces;
 /// `hakmem plan`, `run-job` and `collect`: a plan run by GNU parallel, killed jobs, refusals.
 mod cluster;
+/// Helpers shared by the modules: programs and preloads built with gcc, paths and outputs.
+mod common;
 /// `hakmem demo`.
 mod demo;
 /// `hakmem live`: real programs under each allocator, `--record` and fidelity.

@@ -16,17 +16,25 @@ pub enum Plan {
     Live(LiveArgs),
 }
 
+/// `-o PLAN_DIR` of `plan replay` and `plan live`: required, and what it names.
+fn plan_dir(a: clap::Arg) -> clap::Arg {
+    a.required(true)
+        .value_name("PLAN_DIR")
+        .help("Plan directory to create (must not exist, or be empty)")
+}
+
+/// `--export-json` of a plan: written by `hakmem collect`.
+fn collected_export(a: clap::Arg) -> clap::Arg {
+    a.help("Also write the collected bundle as one JSON document (by `hakmem collect`)")
+}
+
 /// Arguments of `hakmem plan replay`: those of `hakmem replay`, plus `--shared-fs`.
 #[derive(clap::Args)]
 #[command(
-    mut_arg("out", |a| a
-        .required(true)
-        .value_name("PLAN_DIR")
-        .help("Plan directory to create (must not exist, or be empty)")),
+    mut_arg("out", plan_dir),
     mut_arg("jobs", |a| a
         .help("Jobs at once: the Slurm array's %MAX and the suggested `parallel --jobs` [default: usable cores here / the widest workload's threads]")),
-    mut_arg("export_json", |a| a
-        .help("Also write the collected bundle as one JSON document (by `hakmem collect`)")),
+    mut_arg("export_json", collected_export),
     after_help = "Writes PLAN_DIR/plan.json, PLAN_DIR/workloads/ (copies named by content hash; not with \
 --shared-fs), PLAN_DIR/jobs.txt (one `hakmem run-job PLAN_DIR K` per sample) and PLAN_DIR/slurm.sbatch (a job \
 array). Run the jobs with `parallel --jobs N [--sshloginfile HOSTS] < PLAN_DIR/jobs.txt` or \
@@ -46,10 +54,7 @@ pub struct ReplayArgs {
 /// repeats), plus `--shared-fs` and `--cores`.
 #[derive(clap::Args)]
 #[command(
-    mut_arg("out", |a| a
-        .required(true)
-        .value_name("PLAN_DIR")
-        .help("Plan directory to create (must not exist, or be empty)")),
+    mut_arg("out", plan_dir),
     mut_arg("repeats", |a| a
         .default_value(None::<&str>)
         .required(true)
@@ -57,8 +62,7 @@ pub struct ReplayArgs {
 each round whether to run another, which a plan written ahead cannot")),
     mut_arg("jobs", |a| a
         .help("Jobs at once: the Slurm array's %MAX and the suggested `parallel --jobs` [default 1, as `hakmem live`]")),
-    mut_arg("export_json", |a| a
-        .help("Also write the collected bundle as one JSON document (by `hakmem collect`)")),
+    mut_arg("export_json", collected_export),
     mut_arg("record", |a| a.hide(true)),
     mut_arg("replay_calls", |a| a.hide(true)),
     mut_arg("touch", |a| a.hide(true)),

@@ -156,25 +156,34 @@ pub fn run_job(dir: &Path, k: usize, force: bool) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ran(Box::new(sample)))
 }
 
+/// The failed sample of job `j` that never started its child (what it needs is missing or changed here),
+/// with this host's name and CPU model, as a local run records a workload it cannot read.
+fn failed_sample(plan: &Plan, j: super::JobRef, reason: String) -> Sample {
+    let spec = &plan.configs[j.config as usize];
+    let mut s = Sample {
+        kind: match plan.live {
+            Some(_) => reports::model::KIND_LIVE.to_string(),
+            None => String::new(),
+        },
+        allocator: spec.backend.name().to_string(),
+        config: spec.label.clone(),
+        workload: plan.workload_name(j).to_string(),
+        repeat: j.repeat,
+        status: Some(Status::Error),
+        error: reason,
+        ..Sample::default()
+    };
+    orchestrate::stamp_node(&mut s);
+    s
+}
+
 /// Job `k` of a replay plan: the workload checked, then one `hakmem __child` as a local replay runs it.
 fn replay_sample(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Sample> {
     let task = task(plan, dir, k)?;
     let w = &plan.workloads[plan.jobs[k].workload as usize];
     let cpus = cores_for(task.threads);
     Ok(match workload_problem(&dir.join(&w.file), &w.hash) {
-        Some(reason) => {
-            let mut s = Sample {
-                allocator: task.job.alloc.backend.name().to_string(),
-                config: task.job.alloc.label.clone(),
-                workload: task.workload.clone(),
-                repeat: task.repeat,
-                status: Some(Status::Error),
-                error: reason,
-                ..Sample::default()
-            };
-            orchestrate::stamp_node(&mut s);
-            s
-        }
+        Some(reason) => failed_sample(plan, plan.jobs[k], reason),
         None => {
             let runner = Runner {
                 exe: crate::session::self_exe()?,
@@ -192,20 +201,7 @@ fn replay_sample(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Sample> {
 /// `hakmem live` takes it, judged against the plan's reference run.
 fn live_sample(plan: &Plan, live: &LivePlan, dir: &Path, j: super::JobRef) -> Sample {
     let spec = &plan.configs[j.config as usize];
-    let failed = |reason: String| {
-        let mut s = Sample {
-            kind: reports::model::KIND_LIVE.to_string(),
-            allocator: spec.backend.name().to_string(),
-            config: spec.label.clone(),
-            workload: live.name.clone(),
-            repeat: j.repeat,
-            status: Some(Status::Error),
-            error: reason,
-            ..Sample::default()
-        };
-        orchestrate::stamp_node(&mut s);
-        s
-    };
+    let failed = |reason: String| failed_sample(plan, j, reason);
     let stdin = live.stdin.as_ref().map(|f| (dir.join(&f.file), &f.hash));
     if let Some((path, hash)) = &stdin {
         if let Some(why) = content_problem("stdin file", path, hash) {

@@ -125,12 +125,7 @@ pub fn write_plan(session: &Session, opts: &PlanOptions) -> anyhow::Result<Writt
         .jobs
         .unwrap_or_else(|| default_parallel(session))
         .max(1);
-    let export_json = match &session.export_json {
-        Some(p) if p.as_os_str() != "-" && p.is_relative() => {
-            Some(std::env::current_dir()?.join(p))
-        }
-        other => other.clone(),
-    };
+    let export_json = absolute_export(&session.export_json)?;
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         id: random_hex()?,
@@ -158,6 +153,16 @@ pub fn write_plan(session: &Session, opts: &PlanOptions) -> anyhow::Result<Writt
     };
     write_files(&plan)?;
     Ok(Written { plan, copied_bytes })
+}
+
+/// `--export-json FILE` as `collect` will see it: relative to where the plan was written (`-` stays stdout).
+fn absolute_export(p: &Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match p {
+        Some(p) if p.as_os_str() != "-" && p.is_relative() => {
+            Some(std::env::current_dir()?.join(p))
+        }
+        other => other.clone(),
+    })
 }
 
 /// A plan needs a directory of its own: `dir` must not exist, or be empty.
@@ -309,12 +314,7 @@ pub fn write_live_plan(spec: &LiveSpec, opts: &PlanOptions) -> anyhow::Result<Wr
         reference.note(),
         crate::sysinfo::machine().hostname
     ));
-    let export_json = match &spec.export_json {
-        Some(p) if p.as_os_str() != "-" && p.is_relative() => {
-            Some(std::env::current_dir()?.join(p))
-        }
-        other => other.clone(),
-    };
+    let export_json = absolute_export(&spec.export_json)?;
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         id: random_hex()?,
