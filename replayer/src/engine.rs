@@ -44,6 +44,10 @@ pub enum Touch {
     Line,
     /// Write every byte.
     All,
+    /// Use the block as a program does: write one byte per 64-byte cache line at allocation (as `line`)
+    /// and read its first word right before freeing it (a program reads a node's links or a string's
+    /// length before it frees it).
+    Use,
 }
 
 impl Touch {
@@ -54,6 +58,7 @@ impl Touch {
             Touch::First => "first",
             Touch::Line => "line",
             Touch::All => "all",
+            Touch::Use => "use",
         }
     }
 }
@@ -263,7 +268,7 @@ fn touch(p: *mut u8, size: usize, mode: Touch) {
         match mode {
             Touch::None => {}
             Touch::First => p.write_volatile(1),
-            Touch::Line => {
+            Touch::Line | Touch::Use => {
                 let mut off = 0;
                 while off < size {
                     p.add(off).write_volatile(1);
@@ -272,6 +277,17 @@ fn touch(p: *mut u8, size: usize, mode: Touch) {
             }
             Touch::All => std::ptr::write_bytes(p, 0xA5, size),
         }
+    }
+}
+
+/// `--touch use`: the program's last look at a block before it frees it (one load of its first word).
+#[inline(always)]
+fn touch_before_free(v: usize, mode: Touch) {
+    if mode == Touch::Use && v > FAILED {
+        // SAFETY: `v` is a live block (object-table invariant), about to be freed; its first byte is
+        // inside it (every allocator here hands out at least 8 usable bytes, even for size 0) and was
+        // written at allocation by this mode (or zeroed by calloc), so the load reads initialised memory.
+        unsafe { std::ptr::read_volatile(v as *const u8) };
     }
 }
 
@@ -515,6 +531,8 @@ fn exec<A: Allocator, const CHECK: bool>(
             let v = take(table, op.obj, op.wait());
             if CHECK {
                 ck.remove(v);
+            } else {
+                touch_before_free(v, t);
             }
             if v > FAILED {
                 // SAFETY: slot values > FAILED are live blocks of backend A (object-table invariant).
@@ -1085,6 +1103,35 @@ mod tests {
             assert!(all.contains(needle), "{needle:?} missing from:\n{all}");
         }
         assert_eq!(o.violation_count, o.violations.len() as u64);
+    }
+
+    #[test]
+    fn touch_use_writes_every_line_and_reads_before_free() {
+        // Thread 0 allocates blocks of 1..=4 cache lines and frees half of them; thread 1 frees the
+        // rest (sync marks): every free of a `use` replay reads the block it frees.
+        let t0: Vec<Op> = (0..400)
+            .map(|i| op(Kind::Malloc, i, 1 + (i as u64 % 4) * 64, 0, NO_OBJECT))
+            .chain((0..200).map(|i| op(Kind::Free, i, 0, 0, NO_OBJECT)))
+            .collect();
+        let t1: Vec<Op> = (200..400)
+            .map(|i| Op::new(Kind::Free, i, 0, 0, NO_OBJECT, true))
+            .collect();
+        let program = Program {
+            threads: vec![t0, t1],
+            object_slots: 400,
+            blocks: None,
+        };
+        program.validate().unwrap();
+        let o = replay::<crate::backend::System>(
+            &program,
+            Options {
+                touch: Touch::Use,
+                check: false,
+                latency_every: 0,
+            },
+        );
+        assert_eq!((o.ops, o.alloc_failures), (800, 0));
+        assert_eq!(Touch::Use.name(), "use");
     }
 
     #[test]

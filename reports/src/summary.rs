@@ -121,6 +121,21 @@ pub struct ConfigSummary {
     pub seconds: Option<f64>,
     /// Median minor page faults.
     pub minor_faults: Option<f64>,
+    /// Median user CPU seconds (live samples; replay samples carry only `cpu_seconds`).
+    #[serde(default)]
+    pub user_seconds: Option<f64>,
+    /// Median system CPU seconds (live samples).
+    #[serde(default)]
+    pub sys_seconds: Option<f64>,
+    /// Median major page faults.
+    #[serde(default)]
+    pub major_faults: Option<f64>,
+    /// Exit status of the successful live runs (they all match the reference run's).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// `sha256:HEX/LEN` of the successful live runs' stdout (they all match the reference run's).
+    #[serde(default)]
+    pub stdout_hash: String,
     /// Median ops replayed per sample.
     pub ops: Option<f64>,
     /// Median of each latency percentile per call kind, nanoseconds.
@@ -890,6 +905,23 @@ impl ConfigSummary {
             cpu_seconds: median(&f(&|s| s.cpu_seconds)),
             seconds: median(&f(&|s| s.seconds)),
             minor_faults: median(&f(&|s| s.minor_faults as f64)),
+            user_seconds: ok
+                .iter()
+                .any(|s| s.is_live())
+                .then(|| median(&f(&|s| s.user_seconds)))
+                .flatten(),
+            sys_seconds: ok
+                .iter()
+                .any(|s| s.is_live())
+                .then(|| median(&f(&|s| s.sys_seconds)))
+                .flatten(),
+            major_faults: median(&f(&|s| s.major_faults as f64)),
+            exit_code: ok.iter().find_map(|s| s.exit_code),
+            stdout_hash: ok
+                .iter()
+                .map(|s| s.stdout_hash.clone())
+                .find(|h| !h.is_empty())
+                .unwrap_or_default(),
             ops: median(&f(&|s| s.ops as f64)),
             latency_ns,
             box_stats,

@@ -171,6 +171,44 @@ fn csv_parses_back_with_the_figures() {
 }
 
 #[test]
+fn csv_carries_the_live_columns_and_the_prediction() {
+    let r = Report::build(&[crate::fixture::live_bundle()], None);
+    let text = exporter_for("csv").unwrap().render(&r);
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let headers = rd.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let row = |wl: &str, c: &str| {
+        records
+            .iter()
+            .find(|x| &x[col("workload")] == wl && &x[col("config")] == c)
+            .unwrap()
+            .clone()
+    };
+    let live = row("prog", "hakmem");
+    assert_eq!(&live[col("kind")], "live");
+    // The fixture's hakmem live runs: 0.90 s median, user 0.8× and system 0.1× of the wall time.
+    let f = |x: &csv::StringRecord, c: &str| x[col(c)].parse::<f64>().unwrap();
+    assert!((f(&live, "user_seconds_median") - 0.72).abs() < 1e-9);
+    assert!((f(&live, "sys_seconds_median") - 0.09).abs() < 1e-9);
+    assert_eq!(&live[col("exit_status")], "0");
+    assert_eq!(&live[col("stdout_hash")], "sha256:00/0");
+    // Hand-computed in fidelity.rs's test: predicted 0.92 s, ratio 0.92 against 0.90 live, error 0.02.
+    assert!((f(&live, "predicted_seconds") - 0.92).abs() < 1e-9);
+    assert!((f(&live, "predicted_ratio") - 0.92).abs() < 1e-9);
+    assert!((f(&live, "live_ratio") - 0.90).abs() < 1e-9);
+    assert!((f(&live, "ratio_error") - 0.02).abs() < 1e-9);
+    assert_eq!(&live[col("fidelity_pairs")], "3");
+    assert_eq!(&live[col("fidelity_agree")], "2");
+    assert!((f(&live, "fidelity_ratio_error_median") - 0.035).abs() < 1e-9);
+    let replay = row("prog (replay)", "hakmem");
+    assert_eq!(&replay[col("kind")], "replay");
+    assert_eq!(&replay[col("user_seconds_median")], "");
+    assert_eq!(&replay[col("predicted_seconds")], "");
+    assert_eq!(&replay[col("fidelity_agree")], "2");
+}
+
+#[test]
 fn write_export_replaces_the_file_whole() {
     let dir = std::env::temp_dir().join(format!("hakmem-reports-{}-write", std::process::id()));
     let dest = dir.join("sub/report.md");

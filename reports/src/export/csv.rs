@@ -1,7 +1,11 @@
 //! CSV export: one row per bundle × workload × configuration, raw numbers (no units), RFC 4180 quoting.
 //! Latency columns `lat_<kind>_<pct>_ns` are the union of the call kinds present, sorted, so every row has
 //! the same columns; an absent figure is an empty field (`heap_peak_median` is empty for bundles written
-//! before samples carried `baseline_rss_bytes`).
+//! before samples carried `baseline_rss_bytes`). Live workloads (`hakmem live`) fill the live columns (`kind`
+//! is `live`: user/system CPU, major faults, exit status, stdout hash); a live workload with a replay of
+//! its recording also fills the prediction columns (`predicted_seconds`, `predicted_ratio`, `live_ratio`,
+//! `ratio_error`, empty when the replay is slower than the program) and the workload's fidelity
+//! (`fidelity_pairs`, `fidelity_agree`, `fidelity_kendall_tau`, `fidelity_ratio_error_median`).
 
 use super::Exporter;
 use crate::summary::Report;
@@ -11,7 +15,7 @@ use std::collections::BTreeSet;
 pub struct Csv;
 
 /// The fixed columns, in order.
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 39] = [
     "bundle",
     "workload",
     "config",
@@ -37,6 +41,20 @@ pub const COLUMNS: [&str; 25] = [
     "seconds_median",
     "minor_faults_median",
     "heap_peak_median",
+    "kind",
+    "user_seconds_median",
+    "sys_seconds_median",
+    "major_faults_median",
+    "exit_status",
+    "stdout_hash",
+    "predicted_seconds",
+    "predicted_ratio",
+    "live_ratio",
+    "ratio_error",
+    "fidelity_pairs",
+    "fidelity_agree",
+    "fidelity_kendall_tau",
+    "fidelity_ratio_error_median",
 ];
 
 fn field(s: &str) -> String {
@@ -109,7 +127,29 @@ impl Exporter for Csv {
                 num(r.seconds),
                 num(r.minor_faults),
                 num(r.heap_peak.map(|q| q.median)),
+                field(&w.kind),
+                num(r.user_seconds),
+                num(r.sys_seconds),
+                num(r.major_faults),
+                r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                field(&r.stdout_hash),
             ];
+            // The prediction of a live row comes from the live workload's fidelity; a replay row of
+            // a recording carries the same fidelity figures but no per-row prediction.
+            let f = w.fidelity.as_ref();
+            let p = f
+                .filter(|_| w.is_live())
+                .and_then(|f| f.predictions.iter().find(|p| p.config == r.config));
+            cells.extend([
+                num(p.and_then(|p| p.predicted_seconds)),
+                num(p.and_then(|p| p.predicted_ratio)),
+                num(p.map(|p| p.live_ratio)),
+                num(p.and_then(|p| p.ratio_error)),
+                f.map(|f| f.pairs.to_string()).unwrap_or_default(),
+                f.map(|f| f.agree.to_string()).unwrap_or_default(),
+                num(f.and_then(|f| f.kendall_tau)),
+                num(f.and_then(|f| f.ratio_error_median)),
+            ]);
             for k in &kinds {
                 let l = r.latency_ns.get(*k);
                 cells.push(num(l.map(|l| l.p50)));
