@@ -35,8 +35,12 @@ pub struct Session {
     pub configs: Vec<AllocSpec>,
     /// Workloads.
     pub inputs: Vec<Input>,
-    /// Repeats per configuration × workload.
+    /// Repeats per configuration × workload (with `auto_repeats`, the cap).
     pub repeats: u32,
+    /// `--repeats auto`: run rounds of one repeat each until every workload is settled
+    /// ([`crate::live::settled`]: each configuration separated from the baseline at p < 0.05 or within
+    /// ±1 % of it), at least [`crate::live::AUTO_MIN_REPEATS`] and at most `repeats` rounds.
+    pub auto_repeats: bool,
     /// Children at once (`None` = cores / widest workload's threads).
     pub jobs: Option<usize>,
     /// Per-child timeout.
@@ -129,9 +133,14 @@ impl Session {
     /// (A B C A B C …, so drift hits every configuration alike), and the samples that fail before any child
     /// starts (unreadable workloads), in the same order. `hakmem plan` numbers its jobs in this order.
     pub fn tasks(&self) -> (Vec<Task>, Vec<Sample>) {
+        self.tasks_of(0..self.repeats)
+    }
+
+    /// [`Session::tasks`] of the repeats `rounds` only (`--repeats auto` runs one round at a time).
+    pub fn tasks_of(&self, rounds: std::ops::Range<u32>) -> (Vec<Task>, Vec<Sample>) {
         let mut tasks = Vec::new();
         let mut failed_early = Vec::new();
-        for repeat in 0..self.repeats {
+        for repeat in rounds {
             for input in &self.inputs {
                 for spec in &self.configs {
                     match &input.source {
@@ -222,7 +231,11 @@ impl Session {
         bundle.note(
             "peak_rss_bytes and post_rss_bytes are the whole child's (harness + decoded workload + allocator); baseline_rss_bytes is the child's RSS just before the timed region (VmHWM reset there), so peak - baseline (\"heap peak\") is the allocator's own".into(),
         )?;
-        self.measure(&mut bundle, jobs, &slots)?;
+        if self.auto_repeats {
+            self.measure_auto(&mut bundle, jobs, &slots)?;
+        } else {
+            self.measure(&mut bundle, jobs, &slots)?;
+        }
         bundle.finish()?;
         // The same tables as `hakmem report` (one renderer, one set of formats), read back from the bundle
         // just written.
@@ -251,7 +264,81 @@ impl Session {
         jobs: usize,
         slots: &[Vec<u32>],
     ) -> anyhow::Result<()> {
-        let (tasks, failed_early) = self.tasks();
+        self.measure_rounds(bundle, jobs, slots, 0..self.repeats)
+    }
+
+    /// `--repeats auto`: one interleaved round at a time until every workload is settled (see
+    /// [`Session::auto_repeats`]) or the cap is reached; the bundle gets a note saying which.
+    pub fn measure_auto(
+        &self,
+        bundle: &mut BundleWriter,
+        jobs: usize,
+        slots: &[Vec<u32>],
+    ) -> anyhow::Result<()> {
+        let cap = self.repeats.max(1);
+        let base = self
+            .baseline
+            .as_deref()
+            .and_then(|b| {
+                self.configs
+                    .iter()
+                    .position(|c| c.label == b || c.backend.name() == b)
+            })
+            .or_else(|| self.configs.iter().position(|c| c.label == "system"))
+            .unwrap_or(0);
+        let mut rounds = 0;
+        while rounds < cap {
+            self.measure_rounds(bundle, jobs, slots, rounds..rounds + 1)?;
+            rounds += 1;
+            if rounds < crate::live::AUTO_MIN_REPEATS.min(cap) {
+                continue;
+            }
+            let all_settled = self.inputs.iter().all(|input| {
+                let times: Vec<Vec<f64>> = self
+                    .configs
+                    .iter()
+                    .map(|c| {
+                        bundle
+                            .samples()
+                            .iter()
+                            .filter(|s| {
+                                s.workload == input.info.name
+                                    && s.config == c.label
+                                    && s.status == Some(Status::Ok)
+                                    && s.seconds > 0.0
+                            })
+                            .map(|s| s.seconds)
+                            .collect()
+                    })
+                    .collect();
+                crate::live::settled(&times, base)
+            });
+            if all_settled {
+                break;
+            }
+        }
+        let base_label = self
+            .configs
+            .get(base)
+            .map(|c| c.label.as_str())
+            .unwrap_or("");
+        let note = if rounds >= cap {
+            format!("--repeats auto: stopped at the cap of {cap} repeats before every configuration was separated from (or equivalent to) {base_label}")
+        } else {
+            format!("--repeats auto: {rounds} repeats separated every configuration from {base_label} (p < 0.05) or showed it equivalent (within ±1%)")
+        };
+        eprintln!("hakmem {}: {note}", self.kind);
+        bundle.note(note)
+    }
+
+    fn measure_rounds(
+        &self,
+        bundle: &mut BundleWriter,
+        jobs: usize,
+        slots: &[Vec<u32>],
+        rounds: std::ops::Range<u32>,
+    ) -> anyhow::Result<()> {
+        let (tasks, failed_early) = self.tasks_of(rounds);
         for mut s in failed_early {
             orchestrate::stamp_node(&mut s);
             bundle.push(s)?;

@@ -575,3 +575,51 @@ fn samples_carry_the_harness_baseline_rss_and_the_table_shows_the_heap_peak() {
         );
     }
 }
+
+#[test]
+fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
+    let d = scratch("auto");
+    let w = d.join("w.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "20000",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    let out = d.join("bundle");
+    let o = run_ok(&[
+        "replay",
+        w.to_str().unwrap(),
+        "--alloc",
+        "system",
+        "--alloc",
+        "mimalloc",
+        "--repeats",
+        "auto",
+        "--max-repeats",
+        "7",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (m, samples) = bundle(&out);
+    let per = |c: &str| samples.iter().filter(|s| s.config == c).count();
+    // Whatever the timings, each round runs every configuration once: 5 to 7 rounds.
+    assert_eq!(per("system"), per("mimalloc"));
+    assert!((5..=7).contains(&per("system")), "{} rounds", per("system"));
+    let mut repeats: Vec<u32> = samples.iter().map(|s| s.repeat).collect();
+    repeats.sort_unstable();
+    repeats.dedup();
+    assert_eq!(repeats, (0..per("system") as u32).collect::<Vec<_>>());
+    let note = m
+        .notes
+        .iter()
+        .find(|n| n.starts_with("--repeats auto:"))
+        .expect("a note says why the rounds stopped");
+    let stopped_at_cap = note.contains("cap of 7");
+    assert_eq!(stopped_at_cap, per("system") == 7, "{note}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--repeats auto:"));
+    let bad = run(&["replay", w.to_str().unwrap(), "--repeats", "sometimes"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

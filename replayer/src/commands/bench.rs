@@ -196,6 +196,7 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
             source: Ok(source),
         }],
         repeats: common.repeats,
+        auto_repeats: false,
         jobs: common.jobs,
         timeout,
         touch: common.touch,

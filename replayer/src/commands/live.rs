@@ -364,6 +364,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             configs: specs,
             inputs: vec![input],
             repeats: rounds,
+            auto_repeats: false,
             jobs: Some(rjobs),
             timeout,
             touch: args.touch,

@@ -99,6 +99,11 @@ pub fn run(cmd: Plan) -> anyhow::Result<u8> {
     let written = match cmd {
         Plan::Replay(a) => {
             let session = super::replay::session(a.replay)?;
+            anyhow::ensure!(
+                !session.auto_repeats,
+                "--repeats auto cannot be planned: it decides after each round whether to run another, \
+                 and a plan is written before any job runs; give a number, e.g. --repeats 10"
+            );
             let dir = session
                 .out
                 .clone()

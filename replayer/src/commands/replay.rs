@@ -23,9 +23,14 @@ pub struct Args {
     /// `mimalloc`, `preload:PATH.so`. Repeat the flag for several.
     #[arg(long = "alloc", value_name = "SPEC", default_values_t = ["system".to_string(), "mimalloc".to_string(), "hakmem".to_string()])]
     allocs: Vec<String>,
-    /// Samples per configuration × workload, interleaved across configurations.
-    #[arg(long, default_value = "5", value_name = "N", value_parser = options::repeats)]
-    repeats: u32,
+    /// Samples per configuration × workload, interleaved across configurations; `auto` repeats until
+    /// every configuration is separated from the baseline (p < 0.05) or equivalent to it (ratio range
+    /// within ±1%), at least 5 and at most --max-repeats times.
+    #[arg(long, default_value = "5", value_name = "N|auto", value_parser = parse_repeats)]
+    pub(crate) repeats: Repeats,
+    /// Cap of `--repeats auto`.
+    #[arg(long, default_value = "20", value_name = "N", value_parser = options::repeats)]
+    max_repeats: u32,
     /// Children at once [default: usable cores / the widest workload's threads, at least 1].
     #[arg(long, value_name = "N", value_parser = options::jobs)]
     jobs: Option<usize>,
@@ -53,6 +58,22 @@ pub struct Args {
     baseline: Option<String>,
 }
 
+/// `--repeats`: a number or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repeats {
+    /// Exactly this many.
+    Fixed(u32),
+    /// Until settled, up to `--max-repeats`.
+    Auto,
+}
+
+fn parse_repeats(s: &str) -> Result<Repeats, String> {
+    if s == "auto" {
+        return Ok(Repeats::Auto);
+    }
+    options::repeats(s).map(Repeats::Fixed)
+}
+
 /// Runs `hakmem replay`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     session(args)?.run()
@@ -76,7 +97,11 @@ pub fn session(args: Args) -> anyhow::Result<Session> {
         kind: "replay",
         configs,
         inputs,
-        repeats: args.repeats,
+        repeats: match args.repeats {
+            Repeats::Fixed(n) => n,
+            Repeats::Auto => args.max_repeats,
+        },
+        auto_repeats: args.repeats == Repeats::Auto,
         jobs: args.jobs,
         timeout,
         touch: args.touch,
