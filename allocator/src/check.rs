@@ -64,6 +64,8 @@ struct State {
     key: AtomicUsize,
     /// Level 2: canary key.
     canary: AtomicUsize,
+    /// Level 2: free-list link key `L` (0 below level 2: links are stored plainly).
+    link: AtomicUsize,
 }
 
 /// The level before start-up: not 0, so that the first allocation goes to [`malloc2`], which starts the
@@ -74,6 +76,7 @@ static STATE: State = State {
     level: AtomicU8::new(UNSET),
     key: AtomicUsize::new(0),
     canary: AtomicUsize::new(0),
+    link: AtomicUsize::new(0),
 };
 
 /// Sets the level and draws the keys. Called once, by [`level2_now`] on the first allocation (the level is
@@ -83,6 +86,11 @@ fn init(level: u8) {
     let c = os::random_u64() as usize;
     STATE.key.store(k, Ordering::Relaxed);
     STATE.canary.store(c, Ordering::Relaxed);
+    if level >= 2 {
+        STATE
+            .link
+            .store(os::random_u64() as usize | 1, Ordering::Relaxed);
+    }
     STATE.level.store(level.min(2), Ordering::Release);
 }
 
@@ -271,6 +279,55 @@ pub unsafe fn mark_live(p: *mut u8) {
     unsafe { *(p as *mut usize).add(1) = 0 };
 }
 
+/// The free-list link key `L` (0 below level 2, and before start-up).
+#[inline(always)]
+pub fn link_key() -> usize {
+    STATE.link.load(Ordering::Relaxed)
+}
+
+/// The word stored in the freed block at `slot` to link it to `next` (level 2, as mimalloc's secure mode):
+/// ```text
+///  stored = next ^ L ^ rotl(slot, 17)        (L = link_key(); L == 0: stored = next)
+/// ```
+/// A program that overwrites the first word of a freed block with an address it chose (another block, the
+/// stack) cannot make it decode to that address without `L`; the decoded value is then almost never a block
+/// start of the same slab or chunk, which every pop and walk checks ([`link_ok`]). Its own inverse.
+#[inline(always)]
+pub fn link_code(lk: usize, slot: usize, next: usize) -> usize {
+    if lk == 0 {
+        next
+    } else {
+        next ^ lk ^ slot.rotate_left(17)
+    }
+}
+
+/// Whether a decoded link `next` may follow a free block of the area `[start, carve)` carved in `bs`-byte
+/// blocks: null, or one of its block starts.
+#[inline(always)]
+pub fn link_ok(next: usize, start: usize, carve: usize, bs: usize) -> bool {
+    next == 0 || (next >= start && next < carve && (next - start).is_multiple_of(bs))
+}
+
+/// Level 2: the free-list link stored in the freed block at `slot` (SuperSlab class `cls` of `bs`-byte
+/// blocks) decodes to a pointer that is not a block of its slab: `hakmem: malloc(): corrupted free list at
+/// 0x… (class N, S B)`, then abort.
+#[cold]
+#[inline(never)]
+pub fn report_free_list(slot: usize, cls: usize, bs: usize) -> ! {
+    report_list(slot, Desc::Small { cls, bs })
+}
+
+/// [`report_free_list`] for a Mid chunk's free list (the caller released the class lock).
+#[cold]
+#[inline(never)]
+pub fn report_mid_free_list(slot: usize, cls: usize, bs: usize) -> ! {
+    report_list(slot, Desc::Mid { cls, bs })
+}
+
+fn report_list(slot: usize, desc: Desc) -> ! {
+    report(Call::Malloc, Misuse::CorruptList, slot, desc)
+}
+
 /// The call a misuse is reported against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
@@ -315,6 +372,8 @@ enum Misuse {
     Underflow,
     /// Level 2: a freed block was written at offset `off` of its old user area (found when handed out again).
     WriteAfterFree { off: usize },
+    /// Level 2: the free-list link stored in the freed block decodes to no block of its slab or chunk.
+    CorruptList,
 }
 
 /// Which block, for the message.
@@ -354,6 +413,7 @@ fn report(call: Call, what: Misuse, p: usize, desc: Desc) -> ! {
             m,
             "hakmem: {c}(): heap underflow: the bytes before the block {p:#x} were overwritten ("
         ),
+        Misuse::CorruptList => write!(m, "hakmem: {c}(): corrupted free list at {p:#x} ("),
         Misuse::WriteAfterFree { off } => write!(
             m,
             "hakmem: {c}(): write after free: the freed block {p:#x} was modified at offset {off} ("
@@ -512,7 +572,7 @@ unsafe fn on_small_lists(
                 if !ok {
                     break;
                 }
-                b = *(b as *const usize);
+                b = link_code(link_key(), b, *(b as *const usize));
                 n += 1;
             }
         }

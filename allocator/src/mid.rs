@@ -270,7 +270,12 @@ pub fn alloc(size: usize) -> (*mut u8, bool) {
         } else {
             let (p, zero) = if !(*ch).free.is_null() {
                 let b = (*ch).free;
-                (*ch).free = (*b).next;
+                let Some(next) = next_of(ch, b) else {
+                    let bs = (*ch).block_size;
+                    LOCKS[c].unlock();
+                    crate::check::report_mid_free_list(b as usize, c, bs);
+                };
+                (*ch).free = next;
                 (b as *mut u8, false)
             } else {
                 let p = (*ch).carve;
@@ -366,7 +371,8 @@ pub unsafe fn free(p: usize) -> Freed {
             crate::check::mark_free(p as *mut u8);
         }
         let b = p as *mut Block;
-        (*b).next = (*ch).free;
+        let lk = crate::check::link_key();
+        (*b).next = crate::check::link_code(lk, p, (*ch).free as usize) as *mut Block;
         (*ch).free = b;
         (*ch).used -= 1;
         if (*ch).used == 0 {
@@ -397,6 +403,25 @@ pub unsafe fn free(p: usize) -> Freed {
     Freed::Waiting
 }
 
+/// The free block after `b` on `ch`'s free list (null at the end). Level 2 stores links encoded (see
+/// [`crate::check::link_code`]): the link is decoded, and `None` returned when it is not null or a block start
+/// in the carved area (a forged or overwritten link; the caller reports it). Below level 2: the stored word.
+///
+/// # Safety
+/// The chunk's class lock is held; `b` is on `ch`'s free list.
+unsafe fn next_of(ch: *mut MidChunk, b: *mut Block) -> Option<*mut Block> {
+    // SAFETY: per contract.
+    unsafe {
+        let lk = crate::check::link_key();
+        if lk == 0 {
+            return Some((*b).next);
+        }
+        let n = crate::check::link_code(lk, b as usize, (*b).next as usize);
+        let start = ch as usize + HEADER;
+        crate::check::link_ok(n, start, (*ch).carve, (*ch).block_size).then_some(n as *mut Block)
+    }
+}
+
 /// Whether `p` is on `ch`'s free list.
 ///
 /// # Safety
@@ -414,7 +439,8 @@ unsafe fn on_free_list(ch: *mut MidChunk, p: usize) -> bool {
             if b < start || b >= (*ch).carve || !(b - start).is_multiple_of((*ch).block_size) {
                 return false;
             }
-            b = *(b as *const usize);
+            let lk = crate::check::link_key();
+            b = crate::check::link_code(lk, b, *(b as *const usize));
             n += 1;
         }
         false
@@ -596,7 +622,8 @@ unsafe fn check_chunk(ch: *mut MidChunk, c: usize) -> Result<(), &'static str> {
             if n > (*ch).capacity {
                 return Err("mid: free list longer than the capacity");
             }
-            b = (*b).next;
+            let lk = crate::check::link_key();
+            b = crate::check::link_code(lk, a, (*b).next as usize) as *mut Block;
         }
         if (*ch).used + n + ((*ch).end - (*ch).carve) / bs != (*ch).capacity {
             return Err("mid: used + free + uncarved != capacity");

@@ -25,6 +25,7 @@
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
+use crate::check;
 use crate::os::CHUNK;
 
 /// log2 of the slab size.
@@ -275,6 +276,62 @@ pub unsafe fn slab_unassign(slab: *mut Slab) {
     }
 }
 
+/// Links the free block `b` to `next`: stores `next` as is, or encoded under level-2 checks (`lk` =
+/// [`check::link_key`], nonzero only there; see [`check::link_code`]).
+///
+/// # Safety
+/// `b` is a free block ours to write.
+#[inline(always)]
+pub unsafe fn set_next(b: *mut Block, next: *mut Block, lk: usize) {
+    // SAFETY: per contract.
+    unsafe { (*b).next = check::link_code(lk, b as usize, next as usize) as *mut Block };
+}
+
+/// The block after the free block `b` on one of `slab`'s lists (its free list, its remote list, or that list
+/// taken as a cache's pending list); null at the end. `lk` = [`check::link_key`]: 0 reads the stored word;
+/// otherwise (level 2) the link is decoded, and one that is not null or a block start of `slab`'s carved area
+/// is reported (`malloc(): corrupted free list`) and aborts.
+///
+/// # Safety
+/// The caller owns `slab`'s SuperSlab; `b` is on one of its lists.
+#[inline(always)]
+pub unsafe fn next_of(slab: *mut Slab, b: *mut Block, lk: usize) -> *mut Block {
+    if lk == 0 {
+        // SAFETY: per contract.
+        return unsafe { (*b).next };
+    }
+    // SAFETY: per contract.
+    unsafe { next_checked(slab, b, lk) }
+}
+
+/// The block after `b` on a remote list taken whole (a cache's pending list): [`next_of`] in `b`'s slab.
+///
+/// # Safety
+/// The caller owns `b`'s SuperSlab; `b` is on a list taken from its slab's remote list.
+#[inline(always)]
+pub unsafe fn pending_next(b: *mut Block) -> *mut Block {
+    // SAFETY: forwarded: a remote list holds blocks of one slab.
+    unsafe { next_of(slab_of(b as usize), b, check::link_key()) }
+}
+
+/// [`next_of`] under level 2.
+///
+/// # Safety
+/// As [`next_of`].
+#[inline(never)]
+unsafe fn next_checked(slab: *mut Slab, b: *mut Block, lk: usize) -> *mut Block {
+    // SAFETY: per contract: the owner reads its slab's header and the free block.
+    unsafe {
+        let n = check::link_code(lk, b as usize, (*b).next as usize);
+        let start = slab_start(superslab_of(slab as usize), (*slab).index as usize);
+        let bs = (*slab).block_size as usize;
+        if !check::link_ok(n, start, (*slab).carve, bs) {
+            check::report_free_list(b as usize, (*slab).class as usize, bs);
+        }
+        n as *mut Block
+    }
+}
+
 /// Moves the remote list into the local free list; returns how many blocks came back.
 ///
 /// # Safety
@@ -287,13 +344,18 @@ pub unsafe fn slab_collect(slab: *mut Slab) -> u32 {
             return 0;
         }
         let head = remote_of(slab).swap(null_mut(), Ordering::Acquire);
+        let lk = check::link_key();
         let mut n = 1u32;
         let mut tail = head;
-        while !(*tail).next.is_null() {
-            tail = (*tail).next;
+        loop {
+            let next = next_of(slab, tail, lk);
+            if next.is_null() {
+                break;
+            }
+            tail = next;
             n += 1;
         }
-        (*tail).next = (*slab).free;
+        set_next(tail, (*slab).free, lk);
         (*slab).free = head;
         (*slab).used -= n;
         n
@@ -316,6 +378,28 @@ pub unsafe fn slab_take(
     want: usize,
     pending: *mut *mut Block,
 ) -> usize {
+    // One body per link format, chosen once per call: below level 2 the loop is the plain one.
+    // SAFETY: forwarded.
+    unsafe {
+        if check::link_key() == 0 {
+            take::<false>(slab, out, want, pending)
+        } else {
+            take::<true>(slab, out, want, pending)
+        }
+    }
+}
+
+/// [`slab_take`] with free-list links stored plainly (`ENCODED` false) or encoded (level 2).
+///
+/// # Safety
+/// As [`slab_take`]; `ENCODED` ⇔ `check::link_key() != 0`.
+#[inline(always)]
+unsafe fn take<const ENCODED: bool>(
+    slab: *mut Slab,
+    out: *mut *mut u8,
+    want: usize,
+    pending: *mut *mut Block,
+) -> usize {
     // SAFETY: owner-only fields; `out` has room by contract; free-list nodes are blocks of this slab.
     unsafe {
         let mut got = 0;
@@ -333,7 +417,11 @@ pub unsafe fn slab_take(
         }
         while got < want && !f.is_null() {
             *out.add(got) = f as *mut u8;
-            f = (*f).next;
+            f = if ENCODED {
+                next_checked(slab, f, check::link_key())
+            } else {
+                (*f).next
+            };
             got += 1;
         }
         (*slab).free = f;
@@ -385,7 +473,7 @@ pub unsafe fn slab_push_local(slab: *mut Slab, p: *mut u8) {
             return;
         }
         let b = p as *mut Block;
-        (*b).next = (*slab).free;
+        set_next(b, (*slab).free, check::link_key());
         (*slab).free = b;
         (*slab).used -= 1;
     }
@@ -401,9 +489,10 @@ pub unsafe fn remote_push(slab: *mut Slab, p: *mut u8) {
     unsafe {
         let b = p as *mut Block;
         let remote = remote_of(slab);
+        let lk = check::link_key();
         let mut head = remote.load(Ordering::Relaxed);
         loop {
-            (*b).next = head;
+            set_next(b, head, lk);
             match remote.compare_exchange_weak(head, b, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(h) => head = h,
@@ -443,7 +532,7 @@ pub unsafe fn check_slab(slab: *mut Slab) -> Result<(), &'static str> {
                 if counts[k] > (*slab).capacity as usize {
                     return Err("free lists longer than the capacity (cycle or double free)");
                 }
-                b = (*b).next;
+                b = check::link_code(check::link_key(), a, (*b).next as usize) as *mut Block;
             }
         }
         let uncarved = ((*slab).end - (*slab).carve) / bs;

@@ -312,7 +312,7 @@ pub unsafe fn pop_pending(c: Cache) -> Option<*mut u8> {
         if b.is_null() {
             return None;
         }
-        *c.pending() = (*b).next;
+        *c.pending() = superslab::pending_next(b);
         c.add_hits(1);
         Some(b as *mut u8)
     }

@@ -40,12 +40,12 @@ const UPWARD: &[(&str, &str, &str)] = &[
     (
         "superslab",
         "check",
-        "misuse checks carve the 8 B class in 16 B blocks and forget a slab's poison tags on unassign",
+        "misuse checks carve the 8 B class in 16 B blocks, forget a slab's poison tags on unassign, and encode/check its free-list links (level 2)",
     ),
     (
         "mid",
         "check",
-        "misuse checks of Mid blocks run under the Mid class lock (key, free-list walk)",
+        "misuse checks of Mid blocks run under the Mid class lock (key, free-list walk, level-2 link encoding)",
     ),
     (
         "heap",

@@ -2,7 +2,7 @@
 //! plus 1 MiB (Large), must end in `abort()` after one `hakmem: CALL(): …` line naming the pointer and the
 //! block; with `HAKMEM_CHECK=0` the same runs print no such line (and the Tiny and Pool ones run to the end),
 //! which shows that the checks are what stops them. `HAKMEM_CHECK=2` adds one-byte overflows, underflows and
-//! writes after free.
+//! writes after free, and free-list links that cannot be forged.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -228,6 +228,41 @@ fn level_2_still_stops_double_and_invalid_frees() {
                 o.status.signal() == Some(libc::SIGABRT)
                     && err.lines().any(|l| l.starts_with(prefix)),
                 "{kind} {size} at HAKMEM_CHECK=2: {}",
+                describe(&o)
+            );
+        }
+    }
+}
+
+/// Level 2 stores every free-list link encoded: a freed block whose link word was overwritten with the start
+/// of a live block is reported when a pop decodes it (Tiny: the slab's remote list taken by the owner; Mid:
+/// the chunk's free list). Below level 2 the forged link is followed and the live block handed out twice,
+/// which shows that the encoding is what stops it.
+#[test]
+fn level_2_stops_a_forged_free_list_link() {
+    for (size, block) in [
+        (8, "(class 2, 32 B)"),
+        (4096, "(class 29, 5120 B)"),
+        (100_000, "(mid class 6, 114688 B)"),
+    ] {
+        let o = run("forged_link", size, Some("2"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("hakmem:")).collect();
+        assert!(
+            o.status.signal() == Some(libc::SIGABRT)
+                && lines.len() == 1
+                && lines[0].starts_with("hakmem: malloc(): corrupted free list at 0x")
+                && lines[0].ends_with(block),
+            "forged_link {size} at HAKMEM_CHECK=2: {}",
+            describe(&o)
+        );
+        for level in ["0", "1"] {
+            let o = run("forged_link", size, Some(level));
+            assert!(
+                o.status.success()
+                    && String::from_utf8_lossy(&o.stdout).contains("FORGED LINK FOLLOWED")
+                    && !String::from_utf8_lossy(&o.stderr).contains("hakmem:"),
+                "forged_link {size} at HAKMEM_CHECK={level} should follow the link: {}",
                 describe(&o)
             );
         }

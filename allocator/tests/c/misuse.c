@@ -20,6 +20,10 @@
  *   overflow_1            p[n] = 'x'; free(p)          (level 2)
  *   underflow_1           p[-1] = 'x'; free(p)         (level 2)
  *   write_after_free      free(p); p[n/2] = 'x'; then allocations of n until p comes back  (level 2)
+ *   forged_link           another thread frees p (so that p goes on a linked free list at every size); the
+ *                         first word of its block (the free-list link) is overwritten with the start of the
+ *                         live block keep[0]; then allocations of n; prints "FORGED LINK FOLLOWED" if one of
+ *                         them returns keep[0] (a live block handed out twice)  (level 2)
  *   clean                 no misuse: many allocations and frees, then the marker (must never abort)
  */
 #define _GNU_SOURCE
@@ -124,6 +128,25 @@ int main(int argc, char **argv) {
             char *q = do_malloc(n);
             if (q == p) break;
         }
+    } else if (!strcmp(k, "forged_link")) {
+        /* At level 2 a block starts 16 bytes before the pointer handed out. */
+        const char *level = getenv("HAKMEM_CHECK");
+        size_t off = level && !strcmp(level, "2") ? 16 : 0;
+        pthread_t t;
+        p_shared = p;
+        pthread_create(&t, 0, thread_frees_once, 0);
+        pthread_join(t, 0);
+        *(char **)(p - off) = keep[0] - off;
+        *(char **)keep[0] = 0; /* so that a list that hands keep[0] out ends there instead of at 'aaaaaaaa' */
+        int tries = n > 4096 ? 16 : 20000;
+        for (int i = 0; i < tries; i++) {
+            char *q = do_malloc(n);
+            if (q == keep[0]) {
+                printf("FORGED LINK FOLLOWED %s %zu\n", k, n);
+                break;
+            }
+        }
+        keep[0] = alloc(n);
     } else if (!strcmp(k, "clean")) {
         char *v[512] = {0};
         unsigned s = 1;
