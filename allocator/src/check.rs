@@ -2,7 +2,9 @@
 //! of a live HAKMEM block — reported as one line on stderr, then `abort()`.
 //!
 //! Level (`HAKMEM_CHECK`, fixed at start-up by [`init`]): 0 off; 1 (default) the checks below; 2 adds the
-//! padded layout of [`malloc2`] (canaries before and after every block, write-after-free poison).
+//! padded layout of [`malloc2`] (canaries before and after every block, write-after-free poison) and free-list
+//! links stored encoded ([`link_code`]: the SuperSlab and Mid boxes encode on every push and decode and check
+//! on every pop and walk, reporting a forged link with [`report_free_list`]).
 //!
 //! Level 2 layout: every allocation of `n` bytes takes a block of `n + shift + 8` bytes and hands out
 //! `user = block + shift` (`shift` = 16, or the alignment for aligned requests up to 4 KiB; larger alignments

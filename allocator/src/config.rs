@@ -168,7 +168,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_LARGE_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on Large blocks of 2 MiB and more: one fault per 2 MiB instead of 512" },
     Knob { name: "HAKMEM_IDLE_RELEASE", default: "1", doc: "1 = libhakmem.so runs a release thread while freed memory waits for its release delay (exits when nothing waits; never in-process)" },
     Knob { name: "HAKMEM_RECLAIM_ON_FREE", default: "0", doc: "1 = a thread freeing a block of an exited thread's SuperSlab adopts that SuperSlab (else abandoned SuperSlabs are reclaimed only by threads that need a new one)" },
-    Knob { name: "HAKMEM_CHECK", default: "1", doc: "heap-misuse checks: 0 = off; 1 = every double free and every free/realloc of a pointer that is not a live block start aborts with one stderr line; 2 = also canaries (one-byte overflow/underflow at free) and write-after-free on reuse (docs/experiments/misuse.md)" },
+    Knob { name: "HAKMEM_CHECK", default: "1", doc: "heap-misuse checks: 0 = off; 1 = every double free and every free/realloc of a pointer that is not a live block start aborts with one stderr line; 2 = also canaries (one-byte overflow/underflow at free), write-after-free on reuse and encoded free-list links (a forged link aborts: 'malloc(): corrupted free list') (docs/experiments/misuse.md)" },
 ];
 
 /// Why a knob was refused.

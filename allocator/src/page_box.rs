@@ -336,13 +336,14 @@ unsafe fn take_from_ring(
 /// Returns one block to its slab (owner side) and retires the slab if it became empty.
 ///
 /// # Safety
-/// `pb` is the calling thread's Page Box and owns the block's SuperSlab; the block is free.
+/// `pb` is the calling thread's Page Box and owns the block's SuperSlab; the block is free; `ENCODED` ⇔
+/// `superslab::links_encoded()`.
 #[inline]
-pub unsafe fn give_back(pb: *mut Pages, p: *mut u8) {
+pub unsafe fn give_back<const ENCODED: bool>(pb: *mut Pages, p: *mut u8) {
     // SAFETY: per contract.
     unsafe {
         let slab = superslab::slab_of(p as usize);
-        superslab::slab_push_local(slab, p);
+        superslab::slab_push_local::<ENCODED>(slab, p);
         if (*slab).used == 0 {
             let cls = (*slab).class as usize;
             if (*pb).rings[cls].current != slab {

@@ -304,6 +304,13 @@ pub unsafe fn next_of(slab: *mut Slab, b: *mut Block, lk: usize) -> *mut Block {
     unsafe { next_checked(slab, b, lk) }
 }
 
+/// Whether free-list links are stored encoded (level-2 checks): callers that link many blocks choose their
+/// loop once with it.
+#[inline(always)]
+pub fn links_encoded() -> bool {
+    check::link_key() != 0
+}
+
 /// The block after `b` on a remote list taken whole (a cache's pending list): [`next_of`] in `b`'s slab.
 ///
 /// # Safety
@@ -464,7 +471,7 @@ pub unsafe fn slab_has_free(slab: *mut Slab) -> bool {
 /// # Safety
 /// The caller owns the SuperSlab; `p` is a block of `slab` currently counted in `used`.
 #[inline]
-pub unsafe fn slab_push_local(slab: *mut Slab, p: *mut u8) {
+pub unsafe fn slab_push_local<const ENCODED: bool>(slab: *mut Slab, p: *mut u8) {
     // SAFETY: owner-only fields; `p` is a block we may overwrite.
     unsafe {
         if p as usize + (*slab).block_size as usize == (*slab).carve {
@@ -473,7 +480,11 @@ pub unsafe fn slab_push_local(slab: *mut Slab, p: *mut u8) {
             return;
         }
         let b = p as *mut Block;
-        set_next(b, (*slab).free, check::link_key());
+        if ENCODED {
+            set_next(b, (*slab).free, check::link_key());
+        } else {
+            (*b).next = (*slab).free;
+        }
         (*slab).free = b;
         (*slab).used -= 1;
     }

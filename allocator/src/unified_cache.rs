@@ -348,8 +348,15 @@ unsafe fn flush_range(u: *mut Caches, cls: usize, from: usize, n: usize) {
         bump(&st[FLUSHES], 1);
         bump(&st[FLUSH_BLOCKS], n as u64);
         let slots = cache_of(u, cls).slots();
-        for i in from..from + n {
-            page_box::give_back(pages(u), *slots.add(i));
+        // One loop per free-list link format, chosen once: below level 2 the loop is the plain one.
+        if superslab::links_encoded() {
+            for i in from..from + n {
+                page_box::give_back::<true>(pages(u), *slots.add(i));
+            }
+        } else {
+            for i in from..from + n {
+                page_box::give_back::<false>(pages(u), *slots.add(i));
+            }
         }
     }
 }
@@ -369,7 +376,11 @@ pub unsafe fn drain_all(u: *mut Caches) {
                 c.set_count(0);
             }
             while let Some(p) = pop_pending(cache_of(u, cls)) {
-                page_box::give_back(pages(u), p);
+                if superslab::links_encoded() {
+                    page_box::give_back::<true>(pages(u), p);
+                } else {
+                    page_box::give_back::<false>(pages(u), p);
+                }
             }
         }
     }
