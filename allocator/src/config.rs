@@ -99,8 +99,9 @@ pub struct Config {
     /// Heap-misuse checks ([`crate::check`]): 0 off, 1 double and invalid frees (default), 2 also canaries and
     /// write-after-free. `HAKMEM_CHECK`.
     pub check: u8,
-    /// `libhakmem.so` runs a release thread while memory waits to be released. `HAKMEM_IDLE_RELEASE`.
-    pub idle_release: bool,
+    /// When `libhakmem.so` runs a release thread while memory waits to be released: 0 never, 1 only once the
+    /// program runs threads of its own (default), 2 always. `HAKMEM_IDLE_RELEASE`.
+    pub idle_release: u8,
 }
 
 impl Default for Config {
@@ -128,7 +129,7 @@ impl Config {
         large_retain_mb: 48,
         large_thp: true,
         check: 1,
-        idle_release: true,
+        idle_release: 1,
     };
 }
 
@@ -166,7 +167,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_SS_FREE_KEEP", default: "2", doc: "FREE SuperSlabs kept mapped at most while they wait (0 = unmap at once)" },
     Knob { name: "HAKMEM_LARGE_RETAIN_MB", default: "48", doc: "MiB of freed Large blocks (above 256 KiB) kept mapped for best-fit reuse at most (0 = unmap every free)" },
     Knob { name: "HAKMEM_LARGE_THP", default: "1", doc: "1 = ask for transparent huge pages (MADV_HUGEPAGE) on Large blocks of 2 MiB and more: one fault per 2 MiB instead of 512" },
-    Knob { name: "HAKMEM_IDLE_RELEASE", default: "1", doc: "1 = libhakmem.so runs a release thread while freed memory waits for its release delay (exits when nothing waits; never in-process)" },
+    Knob { name: "HAKMEM_IDLE_RELEASE", default: "1", doc: "when libhakmem.so runs a release thread while freed memory waits for its release delay: 0 never, 1 only once the program runs threads of its own (a thread of ours would switch glibc out of its single-threaded mode: stdio then locks every call), 2 always; the thread exits when nothing waits; never in-process" },
     Knob { name: "HAKMEM_RECLAIM_ON_FREE", default: "0", doc: "1 = a thread freeing a block of an exited thread's SuperSlab adopts that SuperSlab (else abandoned SuperSlabs are reclaimed only by threads that need a new one)" },
     Knob { name: "HAKMEM_CHECK", default: "1", doc: "heap-misuse checks: 0 = off; 1 = every double free and every free/realloc of a pointer that is not a live block start aborts with one stderr line; 2 = also canaries (one-byte overflow/underflow at free), write-after-free on reuse and encoded free-list links (a forged link aborts: 'malloc(): corrupted free list') (docs/experiments/misuse.md)" },
 ];
@@ -305,7 +306,9 @@ impl Config {
                 self.large_retain_mb = parse_u32(value, 0, 1 << 20, "expected MiB 0..1048576")?
             }
             b"LARGE_THP" => self.large_thp = parse_bool(value)?,
-            b"IDLE_RELEASE" => self.idle_release = parse_bool(value)?,
+            b"IDLE_RELEASE" => {
+                self.idle_release = parse_u32(value, 0, 2, "expected 0, 1 or 2")? as u8
+            }
             b"RECLAIM_ON_FREE" => self.reclaim_on_free = parse_bool(value)?,
             b"SS_FREE_KEEP" => {
                 self.ss_free_keep = parse_u32(value, 0, 1024, "expected a count 0..1024")?

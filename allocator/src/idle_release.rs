@@ -8,7 +8,12 @@
 //! thread calls `pthread_create`, which allocates.
 //!
 //! The choice, and its knob: only `libhakmem.so` starts the thread ([`allow`], from its constructor), never
-//! in-process use (the replayer, a Rust global allocator), so benchmarks are not perturbed; and only while
+//! in-process use (the replayer, a Rust global allocator), so benchmarks are not perturbed; by default only
+//! once the program runs threads of its own (glibc's `__libc_single_threaded` is 0): the first thread a
+//! process creates switches glibc out of its single-threaded mode for good — every stdio call then takes
+//! its lock — and a release thread of ours did that to single-threaded programs (wordfreq, `getc` per
+//! byte: 2.21 G instructions against 1.68 G without the thread, callgrind), so a single-threaded program
+//! releases on slow paths only unless `HAKMEM_IDLE_RELEASE=2`; and only while
 //! something waits: the thread ticks every release delay (`HAKMEM_RELEASE_DELAY_MS`, at least 10 ms) and
 //! exits after two ticks with nothing left, so a program that counts its threads sees it only around a
 //! release, and one whose `main` calls `pthread_exit` is not kept alive. `HAKMEM_IDLE_RELEASE=0` turns it
@@ -17,20 +22,36 @@
 //! Invariant: at most one release thread exists (`RUNNING` is set by whoever starts it and cleared by the
 //! thread as its last act).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use crate::{config, large, mid, release_guard, shared_pool};
 
 static ALLOWED: AtomicBool = AtomicBool::new(false);
+/// glibc's `__libc_single_threaded` (null where the C library has none: then the program is taken as
+/// single-threaded).
+static SINGLE_THREADED: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 static RUNNING: AtomicBool = AtomicBool::new(false);
 /// Release threads started.
 pub static STARTED: AtomicU64 = AtomicU64::new(0);
 /// Ticks run by the release thread.
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
-/// Lets this process start the release thread (called by `libhakmem.so`'s constructor).
-pub fn allow() {
+/// Lets this process start the release thread (called by `libhakmem.so`'s constructor), with the address
+/// of glibc's `__libc_single_threaded` flag (null if the C library has none).
+///
+/// # Safety
+/// `single_threaded` is null or the address of a byte that stays valid for the life of the process.
+pub unsafe fn allow(single_threaded: *const u8) {
+    SINGLE_THREADED.store(single_threaded as *mut u8, Ordering::Relaxed);
     ALLOWED.store(true, Ordering::Relaxed);
+}
+
+/// Whether the program runs threads of its own, as glibc knows it.
+fn program_is_threaded() -> bool {
+    let p = SINGLE_THREADED.load(Ordering::Relaxed);
+    // SAFETY: `allow`'s contract: null or a byte valid for the life of the process; glibc writes it only
+    // while creating a thread, and a stale read only delays the release thread to a later request.
+    !p.is_null() && unsafe { core::ptr::read_volatile(p) } == 0
 }
 
 /// Whether memory waits to be released: FREE SuperSlabs, free Large ranges, empty Mid chunks, abandoned
@@ -56,7 +77,9 @@ pub fn request() {
 #[cold]
 #[inline(never)]
 fn start() {
-    if !config::get().idle_release
+    let mode = config::get().idle_release;
+    if mode == 0
+        || (mode == 1 && !program_is_threaded())
         || RUNNING
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()

@@ -99,12 +99,12 @@ fn big_buffers_are_reused_zeroed_and_bounded() {
     );
 }
 
-/// A program that frees memory and goes idle gets it back: the release thread of libhakmem.so unmaps the
-/// freed Large ranges after the release delay although the program makes no further call; with
+/// A threaded program that frees memory and goes idle gets it back: the release thread of libhakmem.so
+/// unmaps the freed Large ranges after the release delay although the program makes no further call; with
 /// HAKMEM_IDLE_RELEASE=0 they stay resident (the memory is returned only on later slow-path activity).
 #[test]
 fn idle_program_gives_memory_back() {
-    let r = run("idle", &[]);
+    let r = run("idle-threaded", &[]);
     assert!(
         r["after_free"] >= 24 * 1024,
         "the freed buffers were not kept for reuse ({} KiB resident after the frees)",
@@ -116,11 +116,42 @@ fn idle_program_gives_memory_back() {
         r["after_idle"],
         r["after_free"]
     );
-    let off = run("idle", &[("HAKMEM_IDLE_RELEASE", "0")]);
+    let off = run("idle-threaded", &[("HAKMEM_IDLE_RELEASE", "0")]);
     assert!(
         off["after_idle"] >= off["after_free"] - 4096,
         "without the release thread RSS still fell ({} -> {} KiB): the test does not see the thread",
         off["after_free"],
         off["after_idle"]
+    );
+}
+
+/// A single-threaded program keeps glibc's single-threaded mode (no thread of ours: it would make every
+/// stdio call lock for the rest of the program), so by default its idle memory waits for a slow path;
+/// HAKMEM_IDLE_RELEASE=2 starts the release thread anyway and the memory goes back.
+#[test]
+fn a_single_threaded_program_stays_single_threaded() {
+    let r = run("idle", &[]);
+    assert_eq!(
+        r["threads"], 1,
+        "a thread was started in a single-threaded program"
+    );
+    assert_eq!(r["single"], 1, "glibc left its single-threaded mode");
+    assert!(
+        r["after_idle"] >= r["after_free"] - 4096,
+        "RSS fell without a release thread ({} -> {} KiB): was a thread started?",
+        r["after_free"],
+        r["after_idle"]
+    );
+    let always = run("idle", &[("HAKMEM_IDLE_RELEASE", "2")]);
+    assert_eq!(
+        always["threads"], 2,
+        "HAKMEM_IDLE_RELEASE=2 started no release thread"
+    );
+    assert_eq!(always["single"], 0);
+    assert!(
+        always["after_idle"] <= always["after_free"] - 24 * 1024,
+        "HAKMEM_IDLE_RELEASE=2, idle for 500 ms: RSS {} KiB, was {} KiB after the frees",
+        always["after_idle"],
+        always["after_free"]
     );
 }

@@ -18,9 +18,15 @@ use hakmem_allocator as hk;
 const PAGE: usize = 4096;
 
 /// Runs when the library is loaded: lets the allocator start its release thread (see
-/// `hakmem_allocator::idle_release`), which in-process users of the allocator never get.
+/// `hakmem_allocator::idle_release`), which in-process users of the allocator never get, telling it where
+/// glibc says whether the program is single-threaded.
 extern "C" fn on_load() {
-    hk::idle_release::allow();
+    // SAFETY: dlsym with a NUL-terminated name; the result is null or the address of glibc's
+    // `char __libc_single_threaded`, a global that lives as long as the process.
+    unsafe {
+        let flag = libc::dlsym(libc::RTLD_DEFAULT, c"__libc_single_threaded".as_ptr());
+        hk::idle_release::allow(flag as *const u8);
+    }
 }
 
 #[used]

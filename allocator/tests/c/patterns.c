@@ -10,7 +10,9 @@
  *   bigbuf      200 buffers of 5..25 MiB, zeroed, 6 live, freed at random; checks every buffer reads zero and
  *               prints the peak RSS growth and the largest live bytes.
  *   idle        8 buffers of 4 MiB written and freed (kept for reuse), then 500 ms without any allocator call:
- *               prints RSS growth after the frees and after the idle time.
+ *               prints RSS growth after the frees and after the idle time, the process's threads right after
+ *               the frees and glibc's __libc_single_threaded at the end.
+ *   idle-threaded  the same after starting and joining one thread of the program's own.
  * Output: one line "MODE key=value ..." with sizes in KiB. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 static uint64_t rnd(uint64_t *s) { *s ^= *s >> 12; *s ^= *s << 25; *s ^= *s >> 27; return *s * 0x2545F4914F6CDD1DULL; }
@@ -190,14 +193,24 @@ static void bigbuf(void) {
 }
 
 /* ---- idle ---- */
-static void idle(void) {
+static void *nothing(void *arg) { return arg; }
+
+/* `threaded`: first start and join a thread of the program's own (glibc leaves single-threaded mode). Prints
+ * the process's threads right after the frees and glibc's single-threaded flag at the end. */
+static void idle(int threaded) {
+    if (threaded) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nothing, NULL) != 0 || pthread_join(t, NULL) != 0) FAIL("pthread");
+    }
     long base = status_kb("VmRSS");
     char *v[8];
     for (int i = 0; i < 8; i++) { v[i] = malloc(4u << 20); memset(v[i], 1, 4u << 20); }
     for (int i = 0; i < 8; i++) free(v[i]);
     long after = status_kb("VmRSS") - base;
+    long threads = status_kb("Threads");
     usleep(500000);
-    printf("idle after_free=%ld after_idle=%ld\n", after, status_kb("VmRSS") - base);
+    printf("idle after_free=%ld after_idle=%ld threads=%ld single=%d\n", after, status_kb("VmRSS") - base,
+           threads, (int)__libc_single_threaded);
 }
 
 int main(int argc, char **argv) {
@@ -206,7 +219,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "leaveone")) leaveone();
     else if (!strcmp(m, "churn")) churn();
     else if (!strcmp(m, "bigbuf")) bigbuf();
-    else if (!strcmp(m, "idle")) idle();
-    else FAIL("usage: patterns prodcons|leaveone|churn|bigbuf|idle");
+    else if (!strcmp(m, "idle")) idle(0);
+    else if (!strcmp(m, "idle-threaded")) idle(1);
+    else FAIL("usage: patterns prodcons|leaveone|churn|bigbuf|idle|idle-threaded");
     return 0;
 }
