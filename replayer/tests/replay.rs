@@ -119,6 +119,19 @@ pub fn bad_allocator(dir: &Path, mode: &str) -> PathBuf {
     so
 }
 
+/// Writes the memo's random-mixed workload of `iters` steps (the generator's other defaults) to `path`.
+pub fn gen_random_mixed(path: &Path, iters: u64) {
+    let iters = iters.to_string();
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        &iters,
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+}
+
 fn ops_of(m: &Manifest, workload: &str) -> u64 {
     m.workloads
         .iter()
@@ -298,14 +311,7 @@ fn check_catches_overlapping_blocks_of_a_broken_allocator() {
 fn crashing_hanging_and_unloadable_preloads_are_failed_samples_and_the_rest_goes_on() {
     let d = scratch("crash");
     let w = d.join("w.hkw");
-    run_ok(&[
-        "gen",
-        "random-mixed",
-        "--iters",
-        "100000",
-        "-o",
-        w.to_str().unwrap(),
-    ]);
+    gen_random_mixed(&w, 100000);
     let crash = format!("preload:{}", bad_allocator(&d, "CRASH").display());
     let hang = format!("preload:{}", bad_allocator(&d, "SLEEP").display());
     let ctor = format!("preload:{}", bad_allocator(&d, "CTOR_ABORT").display());
@@ -355,14 +361,7 @@ fn crashing_hanging_and_unloadable_preloads_are_failed_samples_and_the_rest_goes
 fn a_corrupt_workload_is_reported_and_the_others_still_run() {
     let d = scratch("corrupt");
     let good = d.join("good.hkw");
-    run_ok(&[
-        "gen",
-        "random-mixed",
-        "--iters",
-        "10000",
-        "-o",
-        good.to_str().unwrap(),
-    ]);
+    gen_random_mixed(&good, 10000);
     let bytes = std::fs::read(&good).unwrap();
     let truncated = d.join("truncated.hkw");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
@@ -400,14 +399,7 @@ fn a_corrupt_workload_is_reported_and_the_others_still_run() {
 fn bad_specs_are_one_clear_error_before_any_child_runs() {
     let d = scratch("specs");
     let w = d.join("w.hkw");
-    run_ok(&[
-        "gen",
-        "random-mixed",
-        "--iters",
-        "1000",
-        "-o",
-        w.to_str().unwrap(),
-    ]);
+    gen_random_mixed(&w, 1000);
     let cases: &[(&str, &[&str])] = &[
         (
             "preload:/no/such/lib.so",
@@ -457,14 +449,7 @@ fn bad_specs_are_one_clear_error_before_any_child_runs() {
 fn a_sweep_expands_into_labelled_configurations_and_export_json_goes_to_stdout() {
     let d = scratch("sweep");
     let w = d.join("w.hkw");
-    run_ok(&[
-        "gen",
-        "random-mixed",
-        "--iters",
-        "20000",
-        "-o",
-        w.to_str().unwrap(),
-    ]);
+    gen_random_mixed(&w, 20000);
     let out = d.join("bundle");
     let o = run_ok(&[
         "replay",
@@ -580,14 +565,7 @@ fn samples_carry_the_harness_baseline_rss_and_the_table_shows_the_heap_peak() {
 fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
     let d = scratch("auto");
     let w = d.join("w.hkw");
-    run_ok(&[
-        "gen",
-        "random-mixed",
-        "--iters",
-        "20000",
-        "-o",
-        w.to_str().unwrap(),
-    ]);
+    gen_random_mixed(&w, 20000);
     let out = d.join("bundle");
     let o = run_ok(&[
         "replay",

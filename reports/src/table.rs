@@ -83,14 +83,7 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
         .map(|r| {
             let p = |s: String| (s, Tone::Plain);
             let tone = tone_of(r);
-            let ok = (
-                format!("{}/{}", r.ok, r.ok + r.failed),
-                if r.failed > 0 {
-                    Tone::Failed
-                } else {
-                    Tone::Plain
-                },
-            );
+            let ok = ok_cell(r);
             let (ops, iqr) = match r.ops_per_sec {
                 Some(q) => (
                     format::si(q.median),
@@ -124,6 +117,16 @@ pub fn summary_table(w: &WorkloadSummary) -> Table {
         numeric,
         rows,
     }
+}
+
+/// The "ok" cell of a row: samples that succeeded out of all, marked when any failed.
+fn ok_cell(r: &ConfigSummary) -> (String, Tone) {
+    let tone = if r.failed > 0 {
+        Tone::Failed
+    } else {
+        Tone::Plain
+    };
+    (format!("{}/{}", r.ok, r.ok + r.failed), tone)
 }
 
 /// The ratio, range and significance cells of a row.
@@ -167,14 +170,7 @@ fn live_table(w: &WorkloadSummary) -> Table {
         .map(|r| {
             let p = |s: String| (s, Tone::Plain);
             let tone = tone_of(r);
-            let ok = (
-                format!("{}/{}", r.ok, r.ok + r.failed),
-                if r.failed > 0 {
-                    Tone::Failed
-                } else {
-                    Tone::Plain
-                },
-            );
+            let ok = ok_cell(r);
             let (wall, iqr) = match (r.seconds, r.ops_per_sec) {
                 (Some(sec), Some(q)) => (
                     format::seconds(sec),
