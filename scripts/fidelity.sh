@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the fidelity table of issue 10: how well `hakmem live --record`'s replay predicts the live runs
-# of real programs, and whether the live ratios agree with an independent runner (scripts/suite.py).
+# of real programs, and whether the live ratios agree with an independent measurement (/usr/bin/time).
 #
 # Usage: scripts/fidelity.sh [--repeats R] [--quick] [--only NAME,…] [--alloc NAME,…] [--out DIR]
 #                            [--no-build] [--no-independent] [--report DIR] [-- EXTRA hakmem live ARGS…]
@@ -11,7 +11,7 @@
 #   --alloc LIST      allocators [system,hakmem,mimalloc,mimalloc2,jemalloc,tcmalloc]
 #   --out DIR         where the bundles go [target/fidelity-DATE]
 #   --no-build        do not run cargo build and bench/build.sh first
-#   --no-independent  skip the comparison with scripts/suite.py
+#   --no-independent  skip the comparison with /usr/bin/time
 #   --report DIR      run nothing: print the tables of an earlier run's DIR (e.g. after a model change)
 #   -- ARGS           passed to every `hakmem live` (e.g. `-- --replay-calls preload,linked --touch line`)
 #
@@ -20,8 +20,9 @@
 # pairs that live separates (p < 0.05), how many the replay orders the same way, Kendall τ, the median
 # |predicted − live| time ratio error, and programs whose replay is not meaningful (the replay of the
 # baseline took longer than the program). Totals pool every program (errors pooled, then the median).
-# Then scripts/suite.py runs the same programs under the same preloads (os.wait4, its own interleaving)
-# and the script prints, per allocator, live's ratio to system next to suite.py's and their difference.
+# Right after each program's live runs, /usr/bin/time measures the same command under the same preloads
+# (R rounds interleaved over the allocators, one run at a time; DIR/NAME/independent.jsonl), and the script
+# prints, per allocator, live's ratio to system next to /usr/bin/time's and their difference.
 # Every figure printed comes with the load average at the start and the end. Needs python3 (3.11+).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
