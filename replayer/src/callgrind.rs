@@ -97,6 +97,7 @@ pub fn run(
                     touch,
                     check: false,
                     latency_every: 0,
+                    warmup: false,
                     cpus: Vec::new(),
                 },
                 workload: info.name.clone(),

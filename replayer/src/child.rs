@@ -44,6 +44,10 @@ pub struct Job {
     pub check: bool,
     /// Latency sampling period (0 = off).
     pub latency_every: u32,
+    /// Warm each replay thread's allocator up before the start barrier (see
+    /// [`crate::engine::Options::warmup`]); ignored by the live benchmarks.
+    #[serde(default)]
+    pub warmup: bool,
     /// CPUs to pin to (empty = no pinning).
     pub cpus: Vec<u32>,
 }
@@ -77,6 +81,7 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         touch: job.touch,
         check: job.check,
         latency_every: job.latency_every,
+        warmup: job.warmup,
     };
     // The engine reads the baseline RSS and resets VmHWM right before its timed region (after its own
     // allocations); this early reset only matters if that one fails.

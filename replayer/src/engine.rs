@@ -51,6 +51,23 @@ pub enum Touch {
 }
 
 impl Touch {
+    /// The mode as the timed loop's const parameter (see [`Touch::of_code`]).
+    const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The mode of a [`Touch::code`]: a constant after inlining, so the loop's `match` on it folds away.
+    #[inline(always)]
+    const fn of_code(code: u8) -> Touch {
+        match code {
+            0 => Touch::None,
+            1 => Touch::First,
+            2 => Touch::Line,
+            3 => Touch::All,
+            _ => Touch::Use,
+        }
+    }
+
     /// The mode's name as written in results.
     pub fn name(self) -> &'static str {
         match self {
@@ -72,6 +89,10 @@ pub struct Options {
     pub check: bool,
     /// Time one call in this many per thread (0 = no latency sampling).
     pub latency_every: u32,
+    /// Before the start barrier, each replay thread makes one malloc and one free per size class it
+    /// will allocate ([`warmup_sizes`]), so that its heap's creation and the first touch of the
+    /// allocator's per-class metadata are not timed.
+    pub warmup: bool,
 }
 
 /// What a run measured.
@@ -102,6 +123,9 @@ pub struct Outcome {
     /// VmHWM read right after the timed region, before the harness sorts its latency samples (whose
     /// copies would otherwise count as the allocator's peak); 0 if it could not be read.
     pub peak_rss_bytes: u64,
+    /// Allocator calls of the warm-up ([`Options::warmup`]), made before the timed region and not
+    /// counted in `ops`.
+    pub warmup_calls: u64,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -517,6 +541,60 @@ fn aligned_kind(kind: Kind) -> AlignedKind {
     }
 }
 
+/// Executes one op: malloc and free inline (most calls of real programs), every other kind through
+/// [`exec_other`]. Without `--check` a free costs the kind test, one slot load and store (plus the
+/// wait test) and the call; a malloc the kind tests, the call, the touch and one slot store.
+#[inline(always)]
+fn exec_fast<A: Allocator, const CHECK: bool, const T: u8>(
+    op: &Op,
+    table: &[AtomicUsize],
+    ck: &Checker,
+    failures: &mut u64,
+) {
+    let t = Touch::of_code(T);
+    if !CHECK {
+        match op.kind_code() {
+            FREE => {
+                let v = take(table, op.obj, op.wait());
+                touch_before_free(v, t);
+                if v > FAILED {
+                    // SAFETY: slot values > FAILED are live blocks of backend A (object-table invariant).
+                    unsafe { A::free(v as *mut u8) };
+                }
+                return;
+            }
+            MALLOC => {
+                let size = op.size() as usize;
+                // SAFETY: backend initialised by the caller of `replay`.
+                let p = unsafe { A::malloc(size) };
+                if p.is_null() {
+                    *failures += (size != 0) as u64;
+                } else {
+                    touch(p, size, t);
+                }
+                publish(table, op.obj, p);
+                return;
+            }
+            _ => {}
+        }
+    }
+    *failures += exec_other::<A, CHECK, T>(op, table, ck);
+}
+
+const FREE: u64 = Kind::Free as u64;
+const MALLOC: u64 = Kind::Malloc as u64;
+
+/// The kinds [`exec_fast`] does not inline (all of them with `--check`), out of line so that the loop
+/// keeps its registers for malloc and free.
+#[inline(never)]
+fn exec_other<A: Allocator, const CHECK: bool, const T: u8>(
+    op: &Op,
+    table: &[AtomicUsize],
+    ck: &Checker,
+) -> u64 {
+    exec::<A, CHECK>(op, table, Touch::of_code(T), ck)
+}
+
 /// Executes one op. Returns 1 if an allocation failed, else 0.
 #[inline(always)]
 fn exec<A: Allocator, const CHECK: bool>(
@@ -612,10 +690,9 @@ fn exec<A: Allocator, const CHECK: bool>(
 }
 
 /// The timed loop of one thread: chunks of `every` ops, the first of each chunk timed.
-fn run_ops<A: Allocator, const CHECK: bool>(
+fn run_ops<A: Allocator, const CHECK: bool, const T: u8>(
     ops: &[Op],
     table: &[AtomicUsize],
-    t: Touch,
     every: u32,
     lat: &mut LatencyBuf,
     ck: &Checker,
@@ -623,7 +700,7 @@ fn run_ops<A: Allocator, const CHECK: bool>(
     let mut failures = 0;
     if every == 0 {
         for op in ops {
-            failures += exec::<A, CHECK>(op, table, t, ck);
+            exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
         }
         return failures;
     }
@@ -645,11 +722,11 @@ fn run_ops<A: Allocator, const CHECK: bool>(
             }
         }
         let t0 = ticks();
-        failures += exec::<A, CHECK>(first, table, t, ck);
+        exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
         let t1 = ticks();
         lat.push(first.kind(), t1.wrapping_sub(t0));
         for op in rest {
-            failures += exec::<A, CHECK>(op, table, t, ck);
+            exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
         }
     }
     failures
@@ -657,17 +734,86 @@ fn run_ops<A: Allocator, const CHECK: bool>(
 
 /// Replays `program` through `A` with one thread per op stream. The caller has initialised `A`.
 pub fn replay<A: Allocator>(program: &Program, opts: Options) -> Outcome {
-    if opts.check {
-        replay_impl::<A, true>(program, opts)
-    } else {
-        replay_impl::<A, false>(program, opts)
+    // One loop per touch mode, so that an op does not test the mode (`--check` fills blocks itself).
+    const NONE: u8 = Touch::None.code();
+    const FIRST: u8 = Touch::First.code();
+    const LINE: u8 = Touch::Line.code();
+    const ALL: u8 = Touch::All.code();
+    const USE: u8 = Touch::Use.code();
+    match (opts.check, opts.touch) {
+        (true, _) => replay_impl::<A, true, NONE>(program, opts),
+        (false, Touch::None) => replay_impl::<A, false, NONE>(program, opts),
+        (false, Touch::First) => replay_impl::<A, false, FIRST>(program, opts),
+        (false, Touch::Line) => replay_impl::<A, false, LINE>(program, opts),
+        (false, Touch::All) => replay_impl::<A, false, ALL>(program, opts),
+        (false, Touch::Use) => replay_impl::<A, false, USE>(program, opts),
     }
+}
+
+/// Largest request the warm-up makes (32 KiB): larger blocks come from mappings or from the allocators'
+/// large-block paths, whose state a warm-up call would change rather than prepare (glibc raises its mmap
+/// threshold after freeing a mapped block).
+pub const WARMUP_MAX_SIZE: u64 = 32 << 10;
+
+/// The warm-up's size class of a request: multiples of 16 up to 1 KiB, then four classes per power of
+/// two (the granularity of mimalloc's, jemalloc's and tcmalloc's classes, finer than glibc's bins where
+/// it matters); `None` for 0 and for requests above [`WARMUP_MAX_SIZE`].
+fn warmup_class(size: u64) -> Option<u64> {
+    if size == 0 || size > WARMUP_MAX_SIZE {
+        return None;
+    }
+    if size <= 1024 {
+        return Some(size.next_multiple_of(16));
+    }
+    let quarter = (1u64 << (63 - (size - 1).leading_zeros())) / 4;
+    Some(size.next_multiple_of(quarter))
+}
+
+/// The requests a thread's warm-up makes: one per size class ([`warmup_class`]) of the blocks its ops
+/// allocate (malloc, calloc's product, realloc's new size, aligned kinds' size), ascending.
+pub fn warmup_sizes(ops: &[Op]) -> Vec<usize> {
+    let classes: std::collections::BTreeSet<u64> = ops
+        .iter()
+        .filter_map(|op| {
+            let size = match op.kind() {
+                Kind::Free => return None,
+                Kind::Calloc => op.size().saturating_mul(op.arg() as u64),
+                _ => op.size(),
+            };
+            warmup_class(size)
+        })
+        .collect();
+    classes.into_iter().map(|c| c as usize).collect()
+}
+
+/// One malloc per size of `sizes` (each block's first byte written, as a program's first use would),
+/// then a free of each; returns the calls made. Runs before the barrier: nothing here is timed.
+fn warm_up<A: Allocator>(sizes: &[usize]) -> u64 {
+    let blocks: Vec<*mut u8> = sizes
+        .iter()
+        .map(|&size| {
+            // SAFETY: backend initialised by the caller of `replay`.
+            let p = unsafe { A::malloc(size) };
+            touch(p, size, Touch::First);
+            p
+        })
+        .collect();
+    for &p in &blocks {
+        if !p.is_null() {
+            // SAFETY: `p` was just returned by A::malloc and is freed once.
+            unsafe { A::free(p) };
+        }
+    }
+    2 * blocks.len() as u64
 }
 
 /// Latency samples kept per sample at most (8 bytes each): a longer workload is sampled more sparsely.
 const MAX_LATENCY_SAMPLES: u64 = 8 << 20;
 
-fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options) -> Outcome {
+fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
+    program: &Program,
+    opts: Options,
+) -> Outcome {
     let table: Vec<AtomicUsize> = (0..program.object_slots)
         .map(|_| AtomicUsize::new(0))
         .collect();
@@ -701,13 +847,18 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
                         buf.clear();
                         (b.cursor(t, ops.len()), buf)
                     });
+                    let warm = if opts.warmup {
+                        warm_up::<A>(&warmup_sizes(ops))
+                    } else {
+                        0
+                    };
                     barrier.wait();
                     let start = Instant::now();
                     let t0 = ticks();
-                    let mut f = run_ops::<A, CHECK>(ops, table, opts.touch, every, lat, ck);
+                    let mut f = run_ops::<A, CHECK, T>(ops, table, every, lat, ck);
                     if let Some((cursor, buf)) = &mut more {
                         while cursor.refill(buf) {
-                            f += run_ops::<A, CHECK>(buf, table, opts.touch, every, lat, ck);
+                            f += run_ops::<A, CHECK, T>(buf, table, every, lat, ck);
                         }
                     }
                     let t1 = ticks();
@@ -719,6 +870,7 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
                             t0,
                             t1,
                         },
+                        warm,
                     )
                 })
             })
@@ -726,7 +878,7 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
         let base = start_baseline();
         let before = usage();
         barrier.wait();
-        let results: Vec<(u64, Span)> = handles
+        let results: Vec<(u64, Span, u64)> = handles
             .into_iter()
             .map(|h| h.join().expect("a replay thread panicked"))
             .collect();
@@ -736,6 +888,7 @@ fn replay_impl<A: Allocator, const CHECK: bool>(program: &Program, opts: Options
     let mut outcome = Outcome {
         ops: program.total_ops(),
         alloc_failures: results.iter().map(|r| r.0).sum(),
+        warmup_calls: results.iter().map(|r| r.2).sum(),
         baseline_rss_bytes: base.0,
         peak_reset: base.1,
         ..Outcome::default()
@@ -1072,6 +1225,106 @@ mod tests {
         Op::new(kind, obj, size, arg, old, false)
     }
 
+    /// The system allocator, logging every malloc's size (and a free as `usize::MAX`) in call order.
+    struct Logged;
+
+    static LOG: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+    impl Allocator for Logged {
+        const NAME: &'static str = "logged";
+        unsafe fn malloc(size: usize) -> *mut u8 {
+            LOG.lock().unwrap().push(size);
+            // SAFETY: plain C call.
+            unsafe { libc::malloc(size).cast() }
+        }
+        unsafe fn calloc(nmemb: usize, size: usize) -> *mut u8 {
+            // SAFETY: plain C call.
+            unsafe { libc::calloc(nmemb, size).cast() }
+        }
+        unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+            // SAFETY: the caller passes a live block of this allocator (libc's).
+            unsafe { libc::realloc(p.cast(), size).cast() }
+        }
+        unsafe fn free(p: *mut u8) {
+            LOG.lock().unwrap().push(usize::MAX);
+            // SAFETY: the caller passes a live block of this allocator (libc's).
+            unsafe { libc::free(p.cast()) }
+        }
+        unsafe fn aligned(_kind: AlignedKind, align: usize, size: usize) -> *mut u8 {
+            // SAFETY: plain C call with a power-of-two alignment.
+            unsafe { libc::memalign(align, size).cast() }
+        }
+        unsafe fn usable_size(p: *mut u8) -> usize {
+            // SAFETY: the caller passes a live block of this allocator (libc's).
+            unsafe { libc::malloc_usable_size(p.cast()) }
+        }
+    }
+
+    #[test]
+    fn warmup_classes_are_16_byte_steps_then_quarter_powers_of_two() {
+        let c = |s| warmup_class(s);
+        assert_eq!(
+            (c(0), c(1), c(16), c(17), c(1024)),
+            (None, Some(16), Some(16), Some(32), Some(1024))
+        );
+        assert_eq!(
+            (c(1025), c(1280), c(1281), c(5000)),
+            (Some(1280), Some(1280), Some(1536), Some(5120))
+        );
+        assert_eq!(
+            (c(WARMUP_MAX_SIZE), c(WARMUP_MAX_SIZE + 1)),
+            (Some(WARMUP_MAX_SIZE), None)
+        );
+    }
+
+    #[test]
+    fn warmup_calls_each_class_once_before_the_first_op_and_outside_ops() {
+        // 24 and 30 share the class 32; 1 MiB is above the warm-up's limit; calloc counts its product.
+        let ops = vec![
+            op(Kind::Malloc, 0, 24, 0, NO_OBJECT),
+            op(Kind::Malloc, 1, 30, 0, NO_OBJECT),
+            op(Kind::Malloc, 2, 5000, 0, NO_OBJECT),
+            op(Kind::Malloc, 3, 1 << 20, 0, NO_OBJECT),
+            op(Kind::Calloc, 4, 100, 3, NO_OBJECT),
+            op(Kind::Free, 0, 0, 0, NO_OBJECT),
+            op(Kind::Free, 1, 0, 0, NO_OBJECT),
+            op(Kind::Free, 2, 0, 0, NO_OBJECT),
+            op(Kind::Free, 3, 0, 0, NO_OBJECT),
+            op(Kind::Free, 4, 0, 0, NO_OBJECT),
+        ];
+        assert_eq!(warmup_sizes(&ops), vec![32, 304, 5120]);
+        let program = Program {
+            threads: vec![ops],
+            object_slots: 5,
+            blocks: None,
+        };
+        program.validate().unwrap();
+        let run = |warmup| {
+            LOG.lock().unwrap().clear();
+            let opts = Options {
+                touch: Touch::First,
+                check: false,
+                latency_every: 0,
+                warmup,
+            };
+            let o = replay::<Logged>(&program, opts);
+            (o, std::mem::take(&mut *LOG.lock().unwrap()))
+        };
+        const F: usize = usize::MAX;
+        let program_calls = [24, 30, 5000, 1 << 20, F, F, F, F, F];
+        let (cold, log) = run(false);
+        assert_eq!((cold.ops, cold.warmup_calls), (10, 0));
+        assert_eq!(log, program_calls);
+        let (warm, log) = run(true);
+        assert_eq!(
+            (warm.ops, warm.warmup_calls, warm.alloc_failures),
+            (10, 6, 0)
+        );
+        let mut expected = vec![32, 304, 5120, F, F, F];
+        expected.extend(program_calls);
+        assert_eq!(log, expected);
+    }
+
     #[test]
     fn check_reports_each_broken_rule() {
         let program = Program {
@@ -1090,6 +1343,7 @@ mod tests {
             touch: Touch::First,
             check: true,
             latency_every: 0,
+            warmup: false,
         };
         let o = replay::<Broken>(&program, opts);
         assert_eq!(o.ops, 5);
@@ -1128,6 +1382,7 @@ mod tests {
                 touch: Touch::Use,
                 check: false,
                 latency_every: 0,
+                warmup: false,
             },
         );
         assert_eq!((o.ops, o.alloc_failures), (800, 0));
@@ -1156,6 +1411,7 @@ mod tests {
                 touch: Touch::All,
                 check: true,
                 latency_every: 8,
+                warmup: false,
             },
         );
         assert_eq!(o.ops, 400);

@@ -119,6 +119,11 @@ impl Op {
             _ => Kind::Pvalloc,
         }
     }
+    /// The call as its discriminant (`Kind::X as u64`), for the timed loop's tests without a `match`.
+    #[inline(always)]
+    pub fn kind_code(&self) -> u64 {
+        self.word >> 60
+    }
     /// Requested bytes (calloc: element size).
     #[inline(always)]
     pub fn size(&self) -> u64 {
@@ -147,7 +152,7 @@ impl Op {
 
 /// A decoded workload: one op stream per recorded thread.
 ///
-/// A workload too long to hold decoded (more than [`DECODED_BUDGET_OPS`] ops) keeps only each thread's
+/// A workload too long to hold decoded (more than [`decoded_budget_ops`] ops) keeps only each thread's
 /// first block in `threads`; `blocks` then decodes the following blocks, each the size of the first, and
 /// the replay thread runs them one after the other (decoding inline: the same cost for every allocator).
 #[derive(Clone, Debug, Default)]
@@ -160,9 +165,27 @@ pub struct Program {
     pub blocks: Option<std::sync::Arc<dyn Blocks>>,
 }
 
-/// Decoded ops held at once by the replay harness, over all threads: a workload with more ops is
-/// replayed in blocks (64 MiB of 16-byte ops, twice: the first blocks and the refill buffers).
+/// Decoded ops the replay harness holds at least, over all threads, whatever the memory (64 MiB of
+/// 16-byte ops): a workload with more ops than the budget is replayed in blocks.
 pub const DECODED_BUDGET_OPS: usize = 4 << 20;
+
+/// Bytes of decoded ops a child holds at most (2 GiB: 128 Mi ops), however much memory is available.
+pub const DECODED_BUDGET_MAX_BYTES: u64 = 2 << 30;
+
+/// The decoded-op budget of this child: a quarter of the memory available now, at most
+/// [`DECODED_BUDGET_MAX_BYTES`], at least [`DECODED_BUDGET_OPS`] ops. A workload within it is decoded
+/// whole before the barrier, so the timed loop never decodes: decoding a varint op costs about 170
+/// instructions (callgrind, bintrees), as much as the allocator's malloc and free together, and it would
+/// mostly measure the harness. Beyond it, blocks bound the harness's memory for any length.
+pub fn decoded_budget_ops() -> usize {
+    let op = std::mem::size_of::<Op>() as u64;
+    let bytes = crate::sysinfo::mem_available_bytes()
+        .map_or(0, |b| b / 4)
+        .min(DECODED_BUDGET_MAX_BYTES);
+    usize::try_from(bytes / op)
+        .unwrap_or(usize::MAX)
+        .max(DECODED_BUDGET_OPS)
+}
 
 /// The ops that follow each thread's first block of a long workload (see [`Program`]). Every op it yields
 /// satisfies [`Program::validate`]'s rules (the loader checks the whole workload before the barrier).

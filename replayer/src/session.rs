@@ -51,6 +51,8 @@ pub struct Session {
     pub check: bool,
     /// Latency sampling period.
     pub latency_every: u32,
+    /// Warm each replay thread's allocator up before the start barrier.
+    pub warmup: bool,
     /// Bundle directory.
     pub out: Option<PathBuf>,
     /// `--export-json` target.
@@ -95,6 +97,9 @@ pub fn self_exe() -> anyhow::Result<PathBuf> {
         .context("cannot find the hakmem executable through /proc/self/exe")
 }
 
+/// The manifest's note of a replay with `--warmup`.
+pub const WARMUP_NOTE: &str = "replay warm-up: before the start barrier each replay thread made one malloc and one free per size class it allocates (up to 32 KiB), outside the timed region";
+
 impl Session {
     /// Builds the manifest of this session.
     pub fn manifest(&self, jobs: usize) -> Manifest {
@@ -125,7 +130,11 @@ impl Session {
             jobs: jobs as u32,
             touch: self.touch.name().to_string(),
             check: self.check,
-            notes: Vec::new(),
+            notes: if self.warmup {
+                vec![WARMUP_NOTE.to_string()]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -151,6 +160,7 @@ impl Session {
                                 touch: self.touch,
                                 check: self.check,
                                 latency_every: self.latency_every,
+                                warmup: self.warmup,
                                 cpus: Vec::new(),
                             },
                             workload: input.info.name.clone(),

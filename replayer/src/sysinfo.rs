@@ -44,6 +44,16 @@ pub fn machine() -> Machine {
     }
 }
 
+/// Memory the kernel estimates is available for new allocations without swapping (`MemAvailable` of
+/// /proc/meminfo); `None` if it cannot be read.
+pub fn mem_available_bytes() -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .map(kib_field)
+}
+
 fn kib_field(line: &str) -> u64 {
     line.split_whitespace()
         .nth(1)

@@ -13,10 +13,10 @@ use traces::workload::{ReplayOp, Workload};
 /// Loads, decodes and validates a workload. Runs in the child: the parent has already checked every
 /// stream's checksum ([`inputs`]), so this maps the header only and decodes each stream once; a stream
 /// that stops decoding early fails the op-count check and [`Program::validate`] bounds every slot.
-/// A workload of more than [`crate::program::DECODED_BUDGET_OPS`] ops is replayed in blocks (see
+/// A workload of more than [`crate::program::decoded_budget_ops`] ops is replayed in blocks (see
 /// [`load_program_with`]).
 pub fn load_program(path: &Path) -> anyhow::Result<Program> {
-    load_program_with(path, crate::program::DECODED_BUDGET_OPS)
+    load_program_with(path, crate::program::decoded_budget_ops())
 }
 
 /// [`load_program`] holding at most about `budget` decoded ops: a longer workload is checked whole here
@@ -128,9 +128,12 @@ pub fn decode(w: &Workload) -> anyhow::Result<Program> {
                         n as f64 * std::mem::size_of::<Op>() as f64 / (1u64 << 30) as f64
                     )
                 })?;
-            for (i, op) in w.ops(t).enumerate() {
+            let mut it = w.ops(t);
+            for (i, op) in it.by_ref().enumerate() {
                 ops.push(convert(op).map_err(|e| format!("thread {t}, op {i}: {e}"))?);
             }
+            // The stream's mapped pages are not read again: they leave the resident set.
+            it.release_consumed();
             if ops.len() as u64 != h.threads[t].ops {
                 return Err(format!(
                     "thread {t}: decoded {} ops, header says {}",
@@ -391,6 +394,7 @@ mod tests {
             touch: Touch::Line,
             check: true,
             latency_every: 16,
+            warmup: true,
         };
         let o = replay::<crate::backend::System>(&p, opts);
         assert_eq!(o.ops, p.total_ops());

@@ -202,6 +202,7 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
         touch: common.touch,
         check: false,
         latency_every: common.latency_every,
+        warmup: false,
         out: common.out,
         export_json: common.export_json,
         baseline: common.baseline,

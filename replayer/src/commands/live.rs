@@ -83,6 +83,10 @@ pub struct Args {
     /// Memory touching of the replays of `--record`.
     #[arg(long, value_enum, default_value_t = Touch::First, value_name = "TOUCH")]
     pub(crate) touch: Touch,
+    /// Warm-up of the replays of `--record` (as `hakmem replay --warmup`): each replay thread makes one
+    /// malloc and one free per size class it allocates before the start barrier (`--warmup=false`: off).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) warmup: bool,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -370,6 +374,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             touch: args.touch,
             check: false,
             latency_every: 64,
+            warmup: args.warmup,
             out: None,
             export_json: None,
             baseline: None,

@@ -47,6 +47,11 @@ pub struct Args {
     /// Time one call in N per thread for latency percentiles (0 = off).
     #[arg(long, default_value = "64", value_name = "N", value_parser = options::latency_every)]
     latency_every: u32,
+    /// Before the start barrier, each replay thread makes one malloc and one free per size class it
+    /// allocates (up to 32 KiB): its heap's creation and the first touch of the allocator's per-class
+    /// metadata are then outside the timed region (`--warmup=false`: off).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_name = "BOOL")]
+    warmup: bool,
     /// Bundle directory [default: ./hakmem-results/replay-DATE].
     #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
     out: Option<PathBuf>,
@@ -107,6 +112,7 @@ pub fn session(args: Args) -> anyhow::Result<Session> {
         touch: args.touch,
         check: args.check,
         latency_every: args.latency_every,
+        warmup: args.warmup,
         out: args.out,
         export_json: args.export_json,
         baseline: args.baseline,

@@ -194,6 +194,9 @@ pub struct Plan {
     pub check: bool,
     /// Latency sampling period (as `--latency-every`).
     pub latency_every: u32,
+    /// Replay warm-up (as `--warmup`).
+    #[serde(default)]
+    pub warmup: bool,
     /// `HAKMEM_*` variables in effect when the plan was written; every job runs with exactly these, as the
     /// children of a local replay would.
     pub env: Vec<(String, String)>,

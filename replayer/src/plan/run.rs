@@ -57,6 +57,7 @@ pub fn task(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Task> {
             touch: plan.touch,
             check: plan.check,
             latency_every: plan.latency_every,
+            warmup: plan.warmup,
             cpus: Vec::new(),
         },
         workload: w.name.clone(),
