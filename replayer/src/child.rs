@@ -74,7 +74,7 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         crate::hakmem_backend::configure(&job.alloc.knobs)?;
     }
     let program = match &job.source {
-        Source::Workload { path } => Some(crate::workload::load_program(path)?),
+        Source::Workload { path } => Some(crate::workload::load_program(path, job.cpus.len())?),
         _ => None,
     };
     let opts = Options {

@@ -568,10 +568,10 @@ fn exec_fast<A: Allocator, const CHECK: bool, const T: u8>(
                 // SAFETY: backend initialised by the caller of `replay`.
                 let p = unsafe { A::malloc(size) };
                 if p.is_null() {
-                    *failures += (size != 0) as u64;
-                } else {
-                    touch(p, size, t);
+                    malloc_failed(table, op.obj, size, failures);
+                    return;
                 }
+                touch(p, size, t);
                 publish(table, op.obj, p);
                 return;
             }
@@ -579,6 +579,14 @@ fn exec_fast<A: Allocator, const CHECK: bool, const T: u8>(
         }
     }
     *failures += exec_other::<A, CHECK, T>(op, table, ck);
+}
+
+/// A malloc returned NULL: counted if the size was not 0, the slot published as [`FAILED`].
+#[cold]
+#[inline(never)]
+fn malloc_failed(table: &[AtomicUsize], obj: u32, size: usize, failures: &mut u64) {
+    *failures += (size != 0) as u64;
+    publish(table, obj, std::ptr::null_mut());
 }
 
 const FREE: u64 = Kind::Free as u64;

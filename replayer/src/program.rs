@@ -172,15 +172,17 @@ pub const DECODED_BUDGET_OPS: usize = 4 << 20;
 /// Bytes of decoded ops a child holds at most (2 GiB: 128 Mi ops), however much memory is available.
 pub const DECODED_BUDGET_MAX_BYTES: u64 = 2 << 30;
 
-/// The decoded-op budget of this child: a quarter of the memory available now, at most
+/// The decoded-op budget of a child that has `cores` of the machine's `online` cores: its share of a
+/// quarter of the memory available now (children run side by side, one per share of the cores), at most
 /// [`DECODED_BUDGET_MAX_BYTES`], at least [`DECODED_BUDGET_OPS`] ops. A workload within it is decoded
 /// whole before the barrier, so the timed loop never decodes: decoding a varint op costs about 170
-/// instructions (callgrind, bintrees), as much as the allocator's malloc and free together, and it would
+/// instructions (callgrind, bintrees), more than the allocator's malloc and free together, and it would
 /// mostly measure the harness. Beyond it, blocks bound the harness's memory for any length.
-pub fn decoded_budget_ops() -> usize {
+pub fn decoded_budget_ops(cores: usize, online: usize) -> usize {
     let op = std::mem::size_of::<Op>() as u64;
+    let (cores, online) = (cores.max(1) as u64, online.max(1) as u64);
     let bytes = crate::sysinfo::mem_available_bytes()
-        .map_or(0, |b| b / 4)
+        .map_or(0, |b| b / 4 / online * cores.min(online))
         .min(DECODED_BUDGET_MAX_BYTES);
     usize::try_from(bytes / op)
         .unwrap_or(usize::MAX)
@@ -292,6 +294,18 @@ mod tests {
         assert_eq!(
             Op::new(Kind::Malloc, 0, u64::MAX, 0, 0, false).size(),
             (1 << 59) - 1
+        );
+    }
+
+    #[test]
+    fn the_decoded_budget_is_a_share_of_memory_within_its_bounds() {
+        let max = (DECODED_BUDGET_MAX_BYTES / 16) as usize;
+        let (one, all) = (decoded_budget_ops(1, 64), decoded_budget_ops(64, 64));
+        assert!((DECODED_BUDGET_OPS..=max).contains(&one), "{one}");
+        assert!((DECODED_BUDGET_OPS..=max).contains(&all), "{all}");
+        assert!(
+            one <= all,
+            "a child with 1 of 64 cores holds {one} ops, one with all {all}"
         );
     }
 

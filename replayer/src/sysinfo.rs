@@ -44,6 +44,13 @@ pub fn machine() -> Machine {
     }
 }
 
+/// Processors online (whatever this process's affinity mask), at least 1.
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
 /// Memory the kernel estimates is available for new allocations without swapping (`MemAvailable` of
 /// /proc/meminfo); `None` if it cannot be read.
 pub fn mem_available_bytes() -> Option<u64> {

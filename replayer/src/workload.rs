@@ -13,10 +13,12 @@ use traces::workload::{ReplayOp, Workload};
 /// Loads, decodes and validates a workload. Runs in the child: the parent has already checked every
 /// stream's checksum ([`inputs`]), so this maps the header only and decodes each stream once; a stream
 /// that stops decoding early fails the op-count check and [`Program::validate`] bounds every slot.
-/// A workload of more than [`crate::program::decoded_budget_ops`] ops is replayed in blocks (see
-/// [`load_program_with`]).
-pub fn load_program(path: &Path) -> anyhow::Result<Program> {
-    load_program_with(path, crate::program::decoded_budget_ops())
+/// A workload of more than [`crate::program::decoded_budget_ops`] ops (for a child pinned to `cores`
+/// cores, all of them when 0) is replayed in blocks (see [`load_program_with`]).
+pub fn load_program(path: &Path, cores: usize) -> anyhow::Result<Program> {
+    let online = crate::sysinfo::online_cpus();
+    let cores = if cores == 0 { online } else { cores };
+    load_program_with(path, crate::program::decoded_budget_ops(cores, online))
 }
 
 /// [`load_program`] holding at most about `budget` decoded ops: a longer workload is checked whole here
@@ -370,7 +372,7 @@ mod tests {
     #[test]
     fn block_decoding_yields_the_same_op_sequence_as_decoding_everything() {
         let path = workload("seq.hkw");
-        let whole = load_program(&path).unwrap();
+        let whole = load_program(&path, 0).unwrap();
         assert!(whole.blocks.is_none());
         let total = whole.total_ops();
         for budget in [1usize, 7, 1000, total as usize - 1] {

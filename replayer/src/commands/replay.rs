@@ -49,8 +49,9 @@ pub struct Args {
     latency_every: u32,
     /// Before the start barrier, each replay thread makes one malloc and one free per size class it
     /// allocates (up to 32 KiB): its heap's creation and the first touch of the allocator's per-class
-    /// metadata are then outside the timed region (`--warmup=false`: off).
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_name = "BOOL")]
+    /// metadata are then outside the timed region, and a short workload ranks the allocators as a long
+    /// one does (`--warmup=false`: time them too).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
     warmup: bool,
     /// Bundle directory [default: ./hakmem-results/replay-DATE].
     #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
