@@ -132,6 +132,7 @@ fn record_replays_the_recording_into_the_same_bundle_with_its_fidelity() {
         "--record",
         "--replay-calls",
         "preload,linked",
+        "--warmup",
         "-o",
         s(&out),
         "--",
@@ -174,6 +175,13 @@ fn record_replays_the_recording_into_the_same_bundle_with_its_fidelity() {
         .iter()
         .any(|x| x.workload.ends_with("linked)") && x.allocator == "hakmem"));
     assert!(stdout.contains("Fidelity of the replay"), "{stdout}");
+    // `--warmup` reaches both replays (not the live runs): one note per replay workload.
+    let warm = m
+        .notes
+        .iter()
+        .filter(|n| n.contains("replay warm-up:"))
+        .count();
+    assert_eq!(warm, 2, "{:?}", m.notes);
 
     // The fidelity object, recomputed by hand from the samples.
     let json = d.join("report.json");
@@ -242,6 +250,13 @@ fn a_tiny_program_is_too_short_to_rank() {
     assert!(o.status.success(), "{stdout}");
     // Decided by the recorded calls (a few dozen), not by timing: both the live runs and the replay.
     assert_eq!(stdout.matches("too short to rank").count(), 2, "{stdout}");
+    // Without `--warmup`, live's replays time their threads' start-up, as the program does.
+    let (m, _) = bundle(&out);
+    assert!(
+        !m.notes.iter().any(|n| n.contains("replay warm-up:")),
+        "{:?}",
+        m.notes
+    );
 }
 
 #[test]

@@ -597,6 +597,12 @@ fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
         .expect("a note says why the rounds stopped");
     let stopped_at_cap = note.contains("cap of 7");
     assert_eq!(stopped_at_cap, per("system") == 7, "{note}");
+    // Warm-up is the replay default, and the manifest says so.
+    assert!(
+        m.notes.iter().any(|n| n.starts_with("replay warm-up:")),
+        "{:?}",
+        m.notes
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("--repeats auto:"));
     let bad = run(&["replay", w.to_str().unwrap(), "--repeats", "sometimes"]);
     assert_eq!(bad.status.code(), Some(2));

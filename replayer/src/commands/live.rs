@@ -352,6 +352,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             specs.len(),
             calls.name()
         );
+        if args.warmup {
+            bundle.note(format!(
+                "{}: {}",
+                input.info.name,
+                replayer::session::WARMUP_NOTE
+            ))?;
+        }
         bundle.note(format!(
             "{}: the replays call the allocators {}",
             input.info.name,
