@@ -22,9 +22,9 @@
 //! Level 1, glibc-tcache style. A per-process random key `K` is written into the second word of every block
 //! the program frees (the first word is the free-list link); every allocation clears that word before the
 //! program sees the block (one store). A free then costs, on the owner's fast path
-//! ([`small_free_ok`]): the slab's `carve` and `end` (the cache line the class comes from), one table load,
-//! one multiply and compares for "is a block start below `carve`", one load of the block's second word and a
-//! compare with the key — no atomics, no extra cache line but the block's own. Anything suspicious goes to
+//! ([`small_free_ok`]): the slab's block-start word ([`check_word`], on the cache line the class comes from),
+//! one multiply of the address's low 16 bits and one compare for "is a block start below `carve`", one load of
+//! the block's second word and a compare with the key — no atomics, no extra cache line but the block's own. Anything suspicious goes to
 //! [`validate`] (cold), which finds the block by offset arithmetic, and confirms a key match by walking the
 //! lists a free block of that slab can be on (the owner's Unified Cache and pending list, the slab's free and
 //! remote lists) before reporting a double free; without a match on those lists it was a live block whose
@@ -160,26 +160,40 @@ pub fn block_size(cls: usize) -> u32 {
 }
 
 /// The multiplier `M = floor(2^32 / bs) + 1` of the block-start test. With `e = bs * M mod 2^32`,
-/// `1 <= e <= bs`, and for `d < 2^17`, `bs <= 32 KiB`: `d * M mod 2^32 = j * e` when `d = j * bs`, and
+/// `1 <= e <= bs`, and for `x < 2^16`, `16 <= bs <= 32 KiB`: `x * M mod 2^32 = j * e` when `x = j * bs`, and
 /// `>= M` otherwise (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019, with 32-bit
-/// words; `M` is one more than theirs for powers of two, so that `e` is never 0).
+/// words: exact while `log2(x) + log2(bs) <= 32`; `M` is one more than theirs for powers of two, so that `e`
+/// is never 0). For every SuperSlab block size (at most 32 KiB, the largest Pool class) `M > 2^17 > 65536`,
+/// which is larger than any limit of [`check_word`] (at most `capacity * bs <= 65536`); the unit test
+/// checks every class and every `x` exhaustively.
 pub const fn div_of(bs: u32) -> u32 {
     ((1u64 << 32) / bs as u64) as u32 + 1
 }
 
-/// A slab's block-start word (`Slab::check`): `M | limit << 32`, `M` = [`div_of`], `limit = capacity * e`.
-/// For `d = end - p` with `p` in the slab's 64 KiB and below `end`, `(d * M) mod 2^32 <= limit` ⇔ `p` is one
-/// of the slab's `capacity` block starts (a pointer into slab 0's header gives `j > capacity`).
-pub const fn check_word(bs: u32, capacity: u32) -> u64 {
+/// A slab's block-start word (`Slab::check`): `M | lim << 32`, `M` = [`div_of`], `lim = ncarved * e`, where
+/// `ncarved = (carve - start) / bs` is the number of blocks carved. For any `p` in the slab's 64 KiB area
+/// (blocks start at its 64 KiB boundary, so `x = p & 0xffff = p - start`):
+/// `(x * M) mod 2^32 < lim` ⇔ `x = j * bs` with `j < ncarved` ⇔ `p` is a block start below `carve`
+/// (multiples give `j * e`, increasing in `j`; other `x` give `>= M > lim`). `lim = 0` (nothing carved, or an
+/// unassigned slab's zero word) passes nothing; addresses past the blocks (the slab's tail slack, or the
+/// header page after slab 31) give `j >= capacity >= ncarved`. `lim` is linear in `carve`: a carve of `n`
+/// blocks adds `n * e` ([`carved_step`]), an un-carve subtracts `e`.
+pub const fn check_word(bs: u32, ncarved: u32) -> u64 {
     let m = div_of(bs);
     let e = bs.wrapping_mul(m);
-    m as u64 | ((capacity * e) as u64) << 32
+    m as u64 | ((ncarved * e) as u64) << 32
+}
+
+/// What one more carved block adds to the slab's [`check_word`] (`e << 32`).
+#[inline(always)]
+pub fn carved_step(slab: &Slab) -> u64 {
+    (slab.block_size.wrapping_mul(slab.check as u32) as u64) << 32
 }
 
 /// Owner-side fast test of a free of `p` in `slab`: true when `p` is a block start below the slab's carve
-/// pointer whose key word does not hold the key. Cost: a compare with `carve`, a subtract from `end`, a
-/// 32-bit multiply and a compare with the slab's [`check_word`] (all on the slab's line, which the free
-/// already reads for the class), and a compare of the block's key word — no table, no atomics.
+/// pointer whose key word does not hold the key. Cost: the low 16 bits of `p`, a 32-bit multiply by the
+/// slab's `M` and a compare with its `lim` (both in the slab's [`check_word`], on the slab's line, which the
+/// free already reads for the class), and a compare of the block's key word — no table, no atomics.
 ///
 /// # Safety
 /// `p` lies in a SuperSlab owned by the calling thread's heap; `slab == slab_of(p)`; level ≥ 1.
@@ -207,11 +221,19 @@ pub unsafe fn small_free_mark(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
 }
 
 /// [`small_free_mark`] for a free that is not the owner's fast path (another thread's block, a SuperSlab
-/// without an owner token): the slab fields are read racily (volatile), as [`validate`] reads them — `end`
-/// and the block-start word do not change while the slab holds a live block, and `carve` only grows; an
-/// unassigned slab fails — and a
-/// failed test (a misuse, or a block of a slab that changed meanwhile) goes to [`validate`], which decides.
-/// Spares the remote free `validate`'s division.
+/// without an owner token): the slab's [`check_word`] is read racily (volatile, one 64-bit load, so `M` and
+/// `lim` come from the same write), and a failed test (a misuse, or a block of a slab that changed meanwhile)
+/// goes to [`validate`], which decides. Spares the remote free `validate`'s division.
+///
+/// Races with the owner, who rewrites the word as its `carve` moves: a carve only raises `lim`, and a block
+/// the caller may free was handed out after the carve that made it (the hand-out and this free are ordered by
+/// the program's own synchronisation), so the word read is at least that one. A stale *larger* `lim` (the
+/// owner un-carved blocks at the frontier since) can only pass a block the owner's cache gave back: one the
+/// program freed, whose key word holds `K` (mark on every free), so the key compare below still sends it to
+/// [`validate`]; or one a refill carved and the cache never handed out, a block start the program can only
+/// compute, which level 1 does not detect anyway (module docs). A stale *smaller* word (an unassigned slab's
+/// 0, or a word of the slab's previous class) passes nothing more than an exact one would, or sends the
+/// free to [`validate`].
 ///
 /// # Safety
 /// `p` lies in a mapped SuperSlab; `slab == slab_of(p)`; level ≥ 1; the caller gives `p` up when this returns
@@ -221,16 +243,10 @@ pub unsafe fn shared_free_mark(slab: *mut Slab, p: *mut u8) -> bool {
     let a = p as usize;
     let k = key();
     // SAFETY: the SuperSlab header is mapped; the key word is read only once `p` is a block start below
-    // `carve` (a mapped block of at least 16 bytes).
+    // `carve` (a mapped block of at least 16 bytes, below the header).
     unsafe {
-        let carve = core::ptr::read_volatile(core::ptr::addr_of!((*slab).carve));
-        let end = core::ptr::read_volatile(core::ptr::addr_of!((*slab).end));
         let w = core::ptr::read_volatile(core::ptr::addr_of!((*slab).check));
-        let assigned = core::ptr::read_volatile(core::ptr::addr_of!((*slab).assigned));
-        if !assigned || a >= carve || end <= a || end - a >= 1 << 17 {
-            return false;
-        }
-        if ((end - a) as u32).wrapping_mul(w as u32) > (w >> 32) as u32 {
+        if ((a & 0xffff) as u32).wrapping_mul(w as u32) >= (w >> 32) as u32 {
             return false;
         }
         if read_key_word(a) == k {
@@ -243,18 +259,13 @@ pub unsafe fn shared_free_mark(slab: *mut Slab, p: *mut u8) -> bool {
 
 #[inline(always)]
 unsafe fn small_free_test(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
-    let a = p as usize;
     // SAFETY: owner-only slab fields, read by the owner; the key word is read only once `p` is known to be a
     // block start below `carve` (so the block, at least 16 bytes, is mapped).
     unsafe {
-        if a >= (*slab).carve {
-            return false;
-        }
-        // `p < carve <= end` and `p` lies in the slab's 64 KiB, so `d < 2^17`, where the test is exact.
-        // The two halves of `check` are read as two 32-bit operands (x86-64 is little-endian: `M` first).
-        let d = ((*slab).end - a) as u32;
+        // One multiply and one compare decide "a block start below carve" (see `check_word`). The two
+        // halves of `check` are read as two 32-bit operands (x86-64 is little-endian: `M` first).
         let w = core::ptr::addr_of!((*slab).check) as *const u32;
-        if d.wrapping_mul(*w) > *w.add(1) {
+        if (p as usize as u16 as u32).wrapping_mul(*w) >= *w.add(1) {
             return false;
         }
         *(p as *const usize).add(1) != k
@@ -480,7 +491,7 @@ unsafe fn small(h: *mut Heap, a: usize, call: Call) {
         };
         if !assigned || bs == 0 || a < start || a >= end {
             // A block of an emptied slab still carries its key: name a double free as one.
-            if (a & 15) == 0 && (a & (CHUNK - 1)) >= HEADER && read_key_word(a) == key() {
+            if (a & 15) == 0 && (a & (CHUNK - 1)) < CHUNK - HEADER && read_key_word(a) == key() {
                 report(call, Misuse::DoubleFree, a, desc);
             }
             report(call, Misuse::NoBlock, a, desc);
@@ -1029,24 +1040,132 @@ pub fn report_mid(p: usize) -> ! {
 mod tests {
     use super::*;
 
+    /// The fast test of `check_word(bs, ncarved)` on the slab-relative address `x`.
+    fn fast(w: u64, x: u32) -> bool {
+        x.wrapping_mul(w as u32) < (w >> 32) as u32
+    }
+
     #[test]
-    fn block_start_test_matches_the_remainder_in_every_slab() {
-        use crate::superslab::{HEADER, SLAB_SIZE};
+    fn block_start_test_is_exact_for_every_class_offset_and_carve() {
+        use crate::superslab::SLAB_SIZE;
         for cls in 0..NUM_CLASSES {
-            let bs = block_size(cls) as usize;
-            // slab 0 (blocks after the header) and any other slab (from its base), slab-relative addresses
-            for start in [HEADER, 0] {
-                let cap = (SLAB_SIZE - start) / bs;
-                let end = start + cap * bs;
-                let w = check_word(bs as u32, cap as u32);
-                for a in 0..end {
-                    let pass = ((end - a) as u32).wrapping_mul(w as u32) <= (w >> 32) as u32;
-                    let want = a >= start && (a - start) % bs == 0;
-                    assert_eq!(
-                        pass, want,
-                        "class {cls} bs {bs} slab start {start} offset {a}"
-                    );
+            let bs = block_size(cls);
+            let m = div_of(bs);
+            assert!(
+                m as usize > SLAB_SIZE,
+                "class {cls}: M = {m} must exceed every limit"
+            );
+            // slab 0..30 (64 KiB of blocks) and slab 31 (the header takes its last 4 KiB)
+            for area in [SLAB_SIZE, SLAB_SIZE - HEADER] {
+                let cap = (area / bs as usize) as u32;
+                assert!(cap >= 1, "class {cls}: no block fits");
+                for ncarved in [0, 1, 2.min(cap), cap - 1, cap] {
+                    let w = check_word(bs, ncarved);
+                    assert!(((w >> 32) as usize) <= SLAB_SIZE);
+                    for x in 0..SLAB_SIZE as u32 {
+                        let want = x % bs == 0 && x / bs < ncarved;
+                        assert_eq!(
+                            fast(w, x),
+                            want,
+                            "class {cls} bs {bs} area {area} ncarved {ncarved} offset {x}"
+                        );
+                    }
+                    if area < SLAB_SIZE {
+                        // slab 31: nothing in the header page passes
+                        for x in (SLAB_SIZE - HEADER) as u32..SLAB_SIZE as u32 {
+                            assert!(!fast(w, x), "class {cls} header offset {x} passes");
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn carved_step_keeps_the_word_in_step_with_carve() {
+        for cls in 0..NUM_CLASSES {
+            let bs = block_size(cls);
+            let cap = (crate::superslab::SLAB_SIZE / bs as usize) as u32;
+            // SAFETY: an all-zero Slab is a valid value of the plain-data struct.
+            let mut slab: Slab = unsafe { core::mem::zeroed() };
+            slab.block_size = bs;
+            slab.check = check_word(bs, 0);
+            for n in 1..=cap {
+                slab.check += carved_step(&slab);
+                assert_eq!(slab.check, check_word(bs, n), "class {cls} ncarved {n}");
+            }
+            for n in (0..cap).rev() {
+                slab.check -= carved_step(&slab);
+                assert_eq!(slab.check, check_word(bs, n), "class {cls} ncarved {n}");
+            }
+        }
+    }
+
+    /// A real SuperSlab: every slab assigned to one class, each carved to a different depth; the owner's fast
+    /// test and the shared one pass exactly the carved block starts at every 16-byte address of the chunk,
+    /// header page included, and the layout invariants hold.
+    #[test]
+    fn fast_tests_on_a_mapped_superslab_pass_exactly_the_carved_block_starts() {
+        use crate::superslab::{self as ss_box, SLABS};
+        let k = 0x5a5a_5a5a_5a5a_5a50usize;
+        for cls in [0, 1, 3, 12, 20, 21, 28, 33, 37, NUM_CLASSES - 1] {
+            let base = os::map(CHUNK, false);
+            assert!(!base.is_null());
+            // SAFETY: a fresh zeroed CHUNK-aligned mapping, ours alone; the slabs' areas are its memory.
+            unsafe {
+                let ss = ss_box::format(base, 1);
+                assert_eq!(ss_box::superslab_of(base as usize), ss);
+                assert_eq!(ss_box::base_of(ss), base as usize);
+                assert_eq!(ss as usize, base as usize + CHUNK - HEADER);
+                let mut out = vec![core::ptr::null_mut(); 4096];
+                for i in 0..SLABS {
+                    let slab = ss_box::slab_assign(ss, cls);
+                    assert_eq!((*slab).index as usize, i);
+                    let cap = (*slab).capacity as usize;
+                    let want = [0, 1, cap / 2, cap.saturating_sub(1), cap][i % 5];
+                    let got =
+                        ss_box::slab_take(slab, out.as_mut_ptr(), want, core::ptr::null_mut());
+                    assert_eq!(got, want);
+                    if i % 5 == 3 && got > 0 {
+                        // un-carve the frontier block (as a cache flush does) and free another one
+                        let top = (*slab).carve - (*slab).block_size as usize;
+                        ss_box::slab_push_local::<false>(slab, top as *mut u8);
+                    }
+                    ss_box::check_slab(slab).unwrap();
+                }
+                ss_box::check_invariants(ss).unwrap();
+                assert_eq!(ss_box::slab_limit(ss, SLABS - 1), ss as usize);
+                for a in (base as usize..base as usize + CHUNK).step_by(16) {
+                    let slab = ss_box::slab_of(a);
+                    let start = ss_box::slab_start(ss, (*slab).index as usize);
+                    let bs = (*slab).block_size as usize;
+                    let want = a < (*slab).carve && (a - start).is_multiple_of(bs);
+                    assert_eq!(
+                        small_free_test(slab, a as *mut u8, k),
+                        want,
+                        "class {cls} address {:#x}",
+                        a - base as usize
+                    );
+                    let w = core::ptr::read_volatile(core::ptr::addr_of!((*slab).check));
+                    assert_eq!(fast(w, (a & 0xffff) as u32), want);
+                }
+                // every slab empties back to unassigned (the check word goes to 0)
+                for i in 0..SLABS {
+                    let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
+                    let bs = (*slab).block_size as usize;
+                    let start = ss_box::slab_start(ss, i);
+                    let mut a = start;
+                    while a < (*slab).carve {
+                        ss_box::slab_push_local::<false>(slab, a as *mut u8);
+                        a += bs;
+                    }
+                    ss_box::slab_unassign(slab);
+                    assert_eq!((*slab).check, 0);
+                }
+                ss_box::check_invariants(ss).unwrap();
+                assert_eq!(ss_box::purge(ss), CHUNK - HEADER);
+                assert_eq!((*ss).magic, ss_box::MAGIC, "the purge kept the header page");
+                os::unmap(base, CHUNK);
             }
         }
     }

@@ -2,7 +2,10 @@
 //! aligned allocation, usable size.
 //!
 //! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop; in `libhakmem.so`
-//! they are the exported `malloc` and `free`, 15 and 24 instructions, 30 with the misuse checks):
+//! they are the exported `malloc` and `free`, 15 and 25 instructions on a hit, `ret` included, 32 with the
+//! misuse checks — the checked free skips the unchecked one's second token compare and adds 9: the
+//! block-start test `movzwl; imul; cmp; jae`, the key load, compare, branch and store, and a jump to the shared
+//! push):
 //! - `malloc(n ≤ 1024)`: thread-local heap load (initial-exec), one compare with the heap's `tiny_end`, the
 //!   cache offset table, cache pop, the key word cleared — no atomics, no init or check-level test.
 //! - `free(p)`: chunk-map byte (`p >> 21`) compared with the thread heap's owner token (`check_token` first:
@@ -209,11 +212,14 @@ unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
         if kind == (*h).check_token {
             // Ours, misuse checks on: a block start below `carve` without the freed key gets it, else the
             // cold check.
+            // The class byte is read before the test (the header is mapped whatever `p` is), with the same
+            // base + index addressing as the test's loads: no slab pointer is materialised.
             let slab = slab_of(a);
+            let cls = (*slab).class as usize;
             if !check::small_free_mark(slab, p, (*h).key) {
                 return free_checked::<RAW>(h, p, kind);
             }
-            return free_push(h, (*slab).class as usize, p);
+            return free_push(h, cls, p);
         }
         if kind == (*h).token {
             // Ours, misuse checks off (`HAKMEM_CHECK=0`).

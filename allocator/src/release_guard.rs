@@ -14,7 +14,7 @@
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::superslab::SuperSlab;
+use crate::superslab::{self, SuperSlab};
 use crate::{config, os, tier};
 
 static mut HEAD: *mut SuperSlab = null_mut(); // oldest
@@ -100,7 +100,7 @@ unsafe fn release(ss: *mut SuperSlab) {
         debug_assert_eq!((*ss).owner.load(Ordering::Relaxed), 0);
         tier::set(ss, tier::RELEASED);
         os::set_chunk_kind(ss as usize, os::KIND_NONE);
-        os::unmap(ss as *mut u8, os::CHUNK);
+        os::unmap(superslab::base_of(ss) as *mut u8, os::CHUNK);
     }
     RELEASED.fetch_add(1, Ordering::Relaxed);
 }

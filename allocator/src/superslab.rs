@@ -1,15 +1,22 @@
-//! The SuperSlab box: 2 MiB regions aligned to 2 MiB, header at the base, split into 32 slabs of 64 KiB.
+//! The SuperSlab box: 2 MiB regions aligned to 2 MiB, split into 32 slabs of 64 KiB, header in the last 4 KiB.
 //!
 //! Entrance: the slab operations below ([`slab_take`], [`slab_push_local`], [`remote_push`],
-//! [`slab_collect`], [`slab_assign`], [`slab_unassign`]); a block's SuperSlab is found by masking its address
-//! (`addr & !(2 MiB - 1)`) and its slab by `(addr >> 16) & 31` — no per-block header.
+//! [`slab_collect`], [`slab_assign`], [`slab_unassign`]); a block's SuperSlab header is found by masking its
+//! address (`(addr & !(2 MiB - 1)) + 2 MiB - 4 KiB`, [`superslab_of`]) and its slab by `(addr >> 16) & 31` — no
+//! per-block header.
 //!
 //! ```text
-//!  base ─┬─ SuperSlab header (owner, tier, lists, 32 × Slab) ── 4 KiB
-//!        ├─ slab 0 blocks                                     ── up to 64 KiB
-//!        ├─ slab 1 blocks (64 KiB) … slab 31 blocks (64 KiB)
+//!  base ──────────── slab 0 blocks (64 KiB)
+//!  base + 64 KiB ─── slab 1 blocks (64 KiB) … slab 30 blocks (64 KiB)
+//!  base + 31×64 KiB ─ slab 31 blocks (60 KiB)
+//!  base + 2 MiB − 4 KiB ─ SuperSlab header (owner, tier, lists, 32 × Slab) ── 4 KiB
 //!  base + 2 MiB
 //! ```
+//!
+//! The header sits at the end so that every slab's blocks start at its 64 KiB boundary: the block at
+//! `a` is block `j` of its slab exactly when `(a & 0xffff) == j * block_size`, which the misuse checks' fast
+//! test uses (`Slab::check`). The header pointer ([`superslab_of`], the `*mut SuperSlab` every box passes
+//! around) is therefore not the mapping's base: [`base_of`] gives that (for `munmap` and the slab areas).
 //!
 //! Ownership: `owner` (a heap address, or 0 when abandoned/free) is the only thread allowed to touch the
 //! non-atomic slab fields; while `owner == 0` the Shared Pool lock holder has that right. Any thread may push
@@ -20,7 +27,9 @@
 //! `used + |free| + (end - carve) / block_size == capacity` and `|remote| <= used` (a block on the remote
 //! list still counts as used until its owner collects it),
 //! `start <= carve <= end`, every block on `free`/`remote` lies in `[start, carve)` at a multiple of
-//! `block_size`; `assigned` bit i ⇔ `slabs[i].assigned`.
+//! `block_size`; `check == check::check_word(block_size, (carve - start) / block_size)` (0 while unassigned);
+//! `assigned` bit i ⇔ `slabs[i].assigned`; slab i's blocks lie in `[base + i × 64 KiB, min(base + (i + 1) ×
+//! 64 KiB, header))`.
 
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
@@ -34,7 +43,7 @@ pub const SLAB_SHIFT: usize = 16;
 pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
 /// Slabs per SuperSlab.
 pub const SLABS: usize = CHUNK / SLAB_SIZE;
-/// Bytes reserved for the header at the start of slab 0 (keeps every slab area 4 KiB aligned).
+/// Bytes reserved for the header at the end of slab 31 (the last page of the chunk).
 pub const HEADER: usize = 4096;
 /// Marks a SuperSlab header.
 pub const MAGIC: usize = 0x4841_4b4d_5353_4c42; // "HAKMSSLB"
@@ -53,9 +62,11 @@ pub struct Block {
 pub struct Slab {
     /// Local free list (owner only).
     pub free: *mut Block,
-    /// The misuse checks' block-start word, `M | capacity * e << 32` (see `check::check_word`); read by the
-    /// owner's free fast path on this line. (The remote list lives in `SuperSlab::remote`, away from the
-    /// fields the owner writes, so that remote frees do not bounce this line.)
+    /// The misuse checks' block-start word, `M | ncarved * e << 32` with `ncarved = (carve - start) /
+    /// block_size` (see `check::check_word`): kept in step with `carve` by every change of it (assign, carve,
+    /// un-carve, unassign). Read by the owner's free fast path on this line. (The remote list lives in
+    /// `SuperSlab::remote`, away from the fields the owner writes, so that remote frees do not bounce this
+    /// line.)
     pub check: u64,
     /// Next never-handed-out address.
     pub carve: usize,
@@ -79,7 +90,7 @@ pub struct Slab {
     pub index: u8,
 }
 
-/// The header at the base of every SuperSlab.
+/// The header in the last [`HEADER`] bytes of every SuperSlab.
 #[repr(C)]
 pub struct SuperSlab {
     /// Owning heap address, 0 when abandoned or free.
@@ -126,10 +137,16 @@ pub fn remote_of(slab: *mut Slab) -> &'static AtomicPtr<Block> {
     }
 }
 
-/// The SuperSlab containing `addr`.
+/// The header of the SuperSlab containing `addr` (the last [`HEADER`] bytes of its chunk).
 #[inline(always)]
 pub fn superslab_of(addr: usize) -> *mut SuperSlab {
-    (addr & !(CHUNK - 1)) as *mut SuperSlab
+    ((addr & !(CHUNK - 1)) + CHUNK - HEADER) as *mut SuperSlab
+}
+
+/// The base of the mapping whose header is `ss` (slab 0's first block).
+#[inline(always)]
+pub fn base_of(ss: *mut SuperSlab) -> usize {
+    ss as usize - (CHUNK - HEADER)
 }
 
 /// The slab containing `addr` (which must lie in a SuperSlab).
@@ -144,12 +161,12 @@ pub fn slab_of(addr: usize) -> *mut Slab {
     }
 }
 
-/// Prepares a freshly mapped (zero) region as a SuperSlab owned by `owner`.
+/// Prepares a freshly mapped (zero) region as a SuperSlab owned by `owner`; returns its header.
 ///
 /// # Safety
 /// `base` is a fresh, zeroed, CHUNK-aligned mapping of CHUNK bytes.
 pub unsafe fn format(base: *mut u8, owner: usize) -> *mut SuperSlab {
-    let ss = base as *mut SuperSlab;
+    let ss = superslab_of(base as usize);
     // SAFETY: the header lies inside the fresh mapping; zero is a valid state for every field.
     unsafe {
         (*ss).magic = MAGIC;
@@ -161,10 +178,16 @@ pub unsafe fn format(base: *mut u8, owner: usize) -> *mut SuperSlab {
     ss
 }
 
-/// Start of slab `i`'s block area.
+/// Start of slab `i`'s block area: its 64 KiB boundary.
 #[inline]
 pub fn slab_start(ss: *mut SuperSlab, i: usize) -> usize {
-    ss as usize + if i == 0 { HEADER } else { i * SLAB_SIZE }
+    base_of(ss) + i * SLAB_SIZE
+}
+
+/// End of slab `i`'s area (not of its blocks): the next slab's start, or the header for slab 31.
+#[inline]
+pub fn slab_limit(ss: *mut SuperSlab, i: usize) -> usize {
+    (base_of(ss) + (i + 1) * SLAB_SIZE).min(ss as usize)
 }
 
 /// Assigns the first unassigned slab of `ss` to class `cls`; null if all are taken.
@@ -182,7 +205,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         let slab = core::ptr::addr_of_mut!((*ss).slabs[i]);
         let bs = crate::check::block_size(cls) as usize; // 16 for the 8 B class
         let start = slab_start(ss, i);
-        let cap = (ss as usize + (i + 1) * SLAB_SIZE - start) / bs;
+        let cap = (slab_limit(ss, i) - start) / bs;
         debug_assert!(remote_of(slab).load(Ordering::Relaxed).is_null());
         (*slab).free = null_mut();
         (*slab).carve = start;
@@ -192,7 +215,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
         (*slab).used = 0;
         (*slab).capacity = cap as u32;
         (*slab).block_size = bs as u32;
-        (*slab).check = crate::check::check_word(bs as u32, cap as u32);
+        (*slab).check = crate::check::check_word(bs as u32, 0);
         (*slab).class = cls as u8;
         (*slab).assigned = true;
         (*ss).assigned = mask | (1 << i);
@@ -202,7 +225,7 @@ pub unsafe fn slab_assign(ss: *mut SuperSlab, cls: usize) -> *mut Slab {
 }
 
 /// Gives the pages of every unassigned, dirty slab of `ss` back to the kernel (`MADV_DONTNEED`, one call per
-/// run of adjacent slabs; slab 0 keeps the header page). Returns the bytes purged.
+/// run of adjacent slabs; a run ending with slab 31 stops before the header page). Returns the bytes purged.
 ///
 /// A SuperSlab whose owner exited keeps only its slabs with live blocks resident, so a dead thread costs
 /// the pages of its live blocks' slabs, not the 2 MiB it once touched. The purged slabs read as zero when
@@ -219,7 +242,7 @@ pub unsafe fn purge(ss: *mut SuperSlab) -> usize {
             let first = mask.trailing_zeros() as usize;
             let run = (mask >> first).trailing_ones() as usize;
             let start = slab_start(ss, first);
-            let end = ss as usize + (first + run) * SLAB_SIZE;
+            let end = slab_limit(ss, first + run - 1);
             crate::os::discard(start as *mut u8, end - start);
             bytes += end - start;
             let bits = if run == 32 {
@@ -272,6 +295,7 @@ pub unsafe fn slab_unassign(slab: *mut Slab) {
         crate::check::on_slab_unassign(slab); // misuse checks (level 2): forget this geometry's poison tags
         (*slab).assigned = false;
         (*slab).free = null_mut();
+        (*slab).check = 0; // no block start passes the fast test
         (*ss).assigned &= !(1u32 << (*slab).index);
     }
 }
@@ -444,6 +468,7 @@ unsafe fn take<const ENCODED: bool>(
             }
             got += n;
             (*slab).carve = c + n * bs;
+            (*slab).check += check::carved_step(&*slab) * n as u64;
         }
         (*slab).used += got as u32;
         got
@@ -476,6 +501,7 @@ pub unsafe fn slab_push_local<const ENCODED: bool>(slab: *mut Slab, p: *mut u8) 
     unsafe {
         if p as usize + (*slab).block_size as usize == (*slab).carve {
             (*slab).carve = p as usize;
+            (*slab).check -= check::carved_step(&*slab);
             (*slab).used -= 1;
             return;
         }
@@ -520,13 +546,30 @@ pub unsafe fn check_slab(slab: *mut Slab) -> Result<(), &'static str> {
     // SAFETY: exclusive access per contract; the lists only hold blocks of this slab (checked as we walk).
     unsafe {
         if !(*slab).assigned {
+            if (*slab).check != 0 {
+                return Err("unassigned slab with a nonzero check word");
+            }
             return Ok(());
         }
         let ss = superslab_of(slab as usize);
-        let start = slab_start(ss, (*slab).index as usize);
+        let i = (*slab).index as usize;
+        let start = slab_start(ss, i);
         let bs = (*slab).block_size as usize;
+        if bs == 0 || (*slab).end != start + (*slab).capacity as usize * bs {
+            return Err("end != start + capacity * block_size");
+        }
+        if (*slab).end > slab_limit(ss, i) || slab_limit(ss, i) - (*slab).end >= bs {
+            return Err("block area does not fill the slab's area");
+        }
         if (*slab).carve < start || (*slab).carve > (*slab).end {
             return Err("carve outside the slab");
+        }
+        if !((*slab).carve - start).is_multiple_of(bs) {
+            return Err("carve not at a block start");
+        }
+        let ncarved = ((*slab).carve - start) / bs;
+        if (*slab).check != check::check_word(bs as u32, ncarved as u32) {
+            return Err("check word out of step with carve");
         }
         let mut counts = [0usize; 2];
         for (k, head) in [(*slab).free, remote_of(slab).load(Ordering::Acquire)]
