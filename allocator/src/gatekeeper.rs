@@ -2,10 +2,9 @@
 //! aligned allocation, usable size.
 //!
 //! Fast paths (inlined into the caller; fat LTO makes them part of the replayer's loop; in `libhakmem.so`
-//! they are the exported `malloc` and `free`, 15 and 25 instructions on a hit, `ret` included, 32 with the
-//! misuse checks — the checked free skips the unchecked one's second token compare and adds 9: the
-//! block-start test `movzwl; imul; cmp; jae`, the key load, compare, branch and store, and a jump to the shared
-//! push):
+//! they are the exported `malloc` and `free`, 15 and 25 instructions on a hit, `ret` included, 31 with the
+//! misuse checks — the checked free skips the unchecked one's second token compare and adds 8: the
+//! block-start test `movzwl; imul; cmp; jae` and the key load, compare, branch and store):
 //! - `malloc(n ≤ 1024)`: thread-local heap load (initial-exec), one compare with the heap's `tiny_end`, the
 //!   cache offset table, cache pop, the key word cleared — no atomics, no init or check-level test.
 //! - `free(p)`: chunk-map byte (`p >> 21`) compared with the thread heap's owner token (`check_token` first:
@@ -219,7 +218,14 @@ unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
             if !check::small_free_mark(slab, p, (*h).key) {
                 return free_checked::<RAW>(h, p, kind);
             }
-            return free_push(h, cls, p);
+            if unified_cache::push(heap::cache_of(h, cls), p) {
+                // No instruction: it keeps this push's tail apart from the unchecked path's identical one
+                // (LLVM merges them otherwise), so that the default level falls through to its `ret`
+                // instead of jumping into the other's.
+                core::arch::asm!("", options(nomem, nostack, preserves_flags));
+                return;
+            }
+            return unified_cache::flush_and_push(heap::caches(h), cls, p);
         }
         if kind == (*h).token {
             // Ours, misuse checks off (`HAKMEM_CHECK=0`).
