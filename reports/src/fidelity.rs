@@ -3,24 +3,26 @@
 //! Entry point: [`Fidelity::compute`] over the summaries of a live workload (`hakmem live`) and of the
 //! replay of its recording (`hakmem live --record`), matched by configuration label.
 //!
-//! The model (share-scaled): the program's own work is the same under every allocator; only the
-//! allocator's share of the time moves. With `live(X)` the median live wall seconds and `replay(X)` the
-//! median replayed wall seconds of configuration X (the allocator's time on the recorded calls, plus the
-//! harness's own per-call work), the baseline gives the share of the program spent in allocation calls,
-//! and each configuration's replay scales that share:
+//! The model (additive, as issue 10 states it): the program's own work is the same under every allocator;
+//! only the time spent in the allocator moves. With `live(X)` the median live wall seconds and `replay(X)`
+//! the median replayed wall seconds of configuration X (the allocator's time on the recorded calls, plus
+//! the harness's own per-call work, which is the same for every X and cancels):
 //!
 //! ```text
-//! share s = replay(base) / live(base)                       (meaningful only when s < 1)
-//! predicted ratio(A) = 1 + s · (replay(A) / replay(base) − 1)      predicted(A) = live(base) · ratio(A)
-//!                    (= (live(base) − replay(base) + replay(A)) / live(base): the additive form)
+//! predicted(A) = live(base) − replay(base) + replay(A)
+//! predicted ratio(A) = predicted(A) / live(base) = 1 + s · (replay(A) / replay(base) − 1),
+//!                      s = replay(base) / live(base)                     (the share-scaled form)
 //! live ratio(A) = live(A) / live(base)
 //! error(A) = |predicted ratio(A) − live ratio(A)|             (0.05 = 5 % of the baseline's time)
 //! ```
 //!
-//! When the replay of the baseline takes as long as the program or longer (`s ≥ 1`: the harness's
-//! per-call work is not negligible against the program's own, or the replay ran slower for another
-//! reason), the share cannot be told and no time is predicted: [`Fidelity::not_meaningful`] says so and
-//! the ratio errors are `None` (the additive form would predict negative or absurd times there).
+//! `s` is the allocator's share of the program only when the harness's work is small; the prediction
+//! does not need it to be (a replay of the baseline that takes as long as the program, because the
+//! harness's per-call work is comparable with the program's own, still predicts: the line says so).
+//! When some configuration's predicted time is not positive (the replay's differences exceed the
+//! program's whole time: measured on bintrees when the harness decoded the workload inside the timed
+//! loop, replay 2.7 s against the program's 1.04 s), no time is predicted: [`Fidelity::not_meaningful`]
+//! says why and the ratio errors are `None`.
 //!
 //! Ranking needs no model: any prediction increasing in `replay(A)` orders the configurations as the
 //! replay times do, so `pairs` = pairs that live separates significantly (Mann-Whitney U over the
@@ -63,10 +65,11 @@ pub struct Fidelity {
     pub baseline: String,
     /// One per configuration measured both live and replayed, in the live table's order.
     pub predictions: Vec<Prediction>,
-    /// `replay(base) / live(base)`: the share of the program's time the replay accounts for.
+    /// `replay(base) / live(base)`: the share of the program's time the replay accounts for (above 1 when the
+    /// harness's per-call work is comparable with the program's own).
     #[serde(default)]
     pub share: f64,
-    /// Why no time is predicted (the replay of the baseline is not shorter than the program), if so.
+    /// Why no time is predicted (some configuration's predicted time is not positive), if so.
     #[serde(default)]
     pub not_meaningful: Option<String>,
     /// Pairs of configurations whose live times differ significantly.
@@ -129,21 +132,33 @@ impl Fidelity {
             .unwrap_or(0);
         let (live_base, replay_base) = (common[base].1, common[base].3);
         let share = replay_base / live_base;
-        let not_meaningful = (share >= 1.0).then(|| {
-            format!(
-                "replay slower than the program: the replay of {} took {:.3} s, the program {:.3} s \
-                 ({:.2}×), so the allocator's share of the program cannot be told from it; time \
-                 predictions not meaningful (the ordering is still compared)",
-                common[base].0, replay_base, live_base, share
-            )
-        });
+        let ratios: Vec<f64> = common
+            .iter()
+            .map(|c| predicted_ratio(share, c.3 / replay_base))
+            .collect();
+        let not_meaningful = ratios
+            .iter()
+            .zip(&common)
+            .find(|(r, _)| **r <= 0.0)
+            .map(|(_, c)| {
+                format!(
+                    "the additive prediction gives {} a non-positive time: its replay is {:.3} s shorter \
+                     than {}'s ({:.3} s replayed), the program took {:.3} s; the replay's differences \
+                     exceed the program's time, so time predictions are not meaningful (the ordering is \
+                     still compared)",
+                    c.0,
+                    replay_base - c.3,
+                    common[base].0,
+                    replay_base,
+                    live_base
+                )
+            });
         let predictions: Vec<Prediction> = common
             .iter()
-            .map(|(config, ls, _, rs)| {
+            .zip(&ratios)
+            .map(|((config, ls, _, rs), r)| {
                 let live_ratio = ls / live_base;
-                let predicted_ratio = not_meaningful
-                    .is_none()
-                    .then(|| predicted_ratio(share, *rs / replay_base));
+                let predicted_ratio = not_meaningful.is_none().then_some(*r);
                 Prediction {
                     config: (*config).to_owned(),
                     live_seconds: *ls,
@@ -225,10 +240,17 @@ impl Fidelity {
         }
         if let Some(e) = self.ratio_error_median {
             s.push_str(&format!(
-                ", median |predicted − live| time ratio error {:.1}% (anchored on {}, allocator share {:.0}%)",
+                ", median |predicted − live| time ratio error {:.1}% (anchored on {}, whose replay took {:.0}% \
+                 of its live time{})",
                 e * 100.0,
                 self.baseline,
-                self.share * 100.0
+                self.share * 100.0,
+                if self.share >= 1.0 {
+                    ": the harness's per-call work is comparable with the program's own; it cancels in the \
+                     prediction"
+                } else {
+                    ""
+                }
             ));
         }
         if let Some(why) = &self.not_meaningful {
@@ -238,10 +260,10 @@ impl Fidelity {
     }
 }
 
-/// The share-scaled prediction of a time ratio: `1 + share · (replay_ratio − 1)`, for `share` in
-/// `[0, 1)` (the caller checks it) and a positive `replay_ratio = replay(A) / replay(base)`. Positive
-/// whenever its arguments are: the smallest value, `1 − share`, is the program without any allocator
-/// time.
+/// The predicted time ratio `1 + share · (replay_ratio − 1)` (the additive model in its share-scaled
+/// form), with `replay_ratio = replay(A) / replay(base)`. For `share` in `[0, 1)` it is positive whenever
+/// `replay_ratio` is (the smallest value, `1 − share`, is the program without any allocator time); for a
+/// larger share it can be zero or negative, which [`Fidelity::compute`] reports as not meaningful.
 pub fn predicted_ratio(share: f64, replay_ratio: f64) -> f64 {
     1.0 + share * (replay_ratio - 1.0)
 }
@@ -287,7 +309,7 @@ impl FidelityTotals {
         }
         if self.not_meaningful > 0 {
             s.push_str(&format!(
-                " ({} program(s) without a time prediction: replay slower than the program)",
+                " ({} program(s) without a time prediction: a non-positive predicted time)",
                 self.not_meaningful
             ));
         }

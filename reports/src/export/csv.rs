@@ -4,7 +4,7 @@
 //! before samples carried `baseline_rss_bytes`). Live workloads (`hakmem live`) fill the live columns (`kind`
 //! is `live`: user/system CPU, major faults, exit status, stdout hash); a live workload with a replay of
 //! its recording also fills the prediction columns (`predicted_seconds`, `predicted_ratio`, `live_ratio`,
-//! `ratio_error`, empty when the replay is slower than the program) and the workload's fidelity
+//! `ratio_error`, empty when a predicted time would not be positive) and the workload's fidelity
 //! (`fidelity_pairs`, `fidelity_agree`, `fidelity_kendall_tau`, `fidelity_ratio_error_median`).
 
 use super::Exporter;
