@@ -14,6 +14,7 @@ repeats, quick = int(os.environ["FID_REPEATS"]), os.environ["FID_QUICK"] == "1"
 only = [p for p in os.environ["FID_ONLY"].split(",") if p]
 allocs = [a for a in os.environ["FID_ALLOCS"].split(",") if a]
 hakmem, report_only = os.environ["FID_HAKMEM"], os.environ["FID_REPORT_ONLY"] == "1"
+agreement = os.environ.get("FID_AGREEMENT") == "1"
 extra = sys.argv[1:]
 
 def load():
@@ -31,17 +32,17 @@ def subst(s):
              .replace("{data}", os.path.join(target, "bench", "data"))
              .replace("{bench}", os.path.join(root, "bench")))
 
-def independent(name, argv, stdin, env, path):
+def independent(name, argv, stdin, env, path, rounds=None, ref=None):
     """The independent measurement: `/usr/bin/time -f '%e %U %S %M'` of the same command under the same
     preloads (LD_PRELOAD set the way `hakmem live` sets it: in front of any LD_PRELOAD of the environment),
     `repeats` rounds interleaved over the allocators in the same order, one run at a time, right after the
-    program's live runs so that both see the same machine. Writes one JSON line per run to `path`;
-    returns {alloc: [wall seconds, …]} of the runs whose exit status and stdout match the system run's."""
+    program's live runs so that both see the same machine. Appends one JSON line per run to `path`;
+    `rounds` (default: all `repeats`) numbers them; `ref` is the system run's (exit, stdout hash) if known.
+    Returns that reference: runs whose exit status and stdout differ from it are marked not ok."""
     sos = dict(default_allocators(os.path.join(target, "release")))
-    walls, ref = {a: [] for a in allocs}, None
-    with open(path, "w") as log, tempfile.TemporaryDirectory() as tmp:
+    with open(path, "a") as log, tempfile.TemporaryDirectory() as tmp:
         tf = os.path.join(tmp, "time")
-        for r in range(repeats):
+        for r in (range(repeats) if rounds is None else rounds):
             for a in allocs:
                 if a not in sos:
                     continue  # a configuration such as hakmem:KNOB=V: no plain preload to compare with
@@ -62,9 +63,56 @@ def independent(name, argv, stdin, env, path):
                 log.write(json.dumps({"program": name, "alloc": a, "repeat": r, "wall_s": wall,
                                       "outer_wall_s": outer, "user_s": user, "sys_s": sys_s,
                                       "maxrss_kib": rss, "exit": p.returncode, "ok": ok}) + "\n")
-                if ok:
-                    walls[a].append(wall)
-    return walls
+    return ref
+
+
+def need_time():
+    if not os.access(TIME, os.X_OK):
+        print(f"error: {TIME} is missing (apt-get install time)", file=sys.stderr)
+        sys.exit(2)
+
+
+def agreement_runs(name, p, argv, env):
+    """--agreement: R rounds, each one `hakmem live --repeats 1` (all allocators) then one /usr/bin/time
+    round of the same command under the same preloads, so that both measurements see the same minutes of
+    this machine (its speed drifts by more than 5 % between minutes). Live bundles go to
+    OUT/NAME/live-R, the /usr/bin/time runs to OUT/NAME/independent.jsonl."""
+    need_time()
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "independent.jsonl")
+    if os.path.exists(path):
+        os.remove(path)
+    ref = None
+    for r in range(repeats):
+        cmd = [hakmem, "live", "--repeats", "1", "--timeout", "600", "-o", os.path.join(d, f"live-{r}")]
+        for a in allocs:
+            cmd += ["--alloc", a]
+        if "stdin" in p:
+            cmd += ["--stdin", subst(p["stdin"])]
+        rc = subprocess.run(cmd + extra + ["--"] + argv, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL).returncode
+        if rc not in (0, 1):
+            print(f"error: hakmem live failed on {name} (exit {rc})", file=sys.stderr)
+            sys.exit(1)
+        ref = independent(name, argv, subst(p["stdin"]) if "stdin" in p else None, env, path, [r], ref)
+
+
+def live_seconds(name):
+    """{config: [wall seconds of the ok live samples]} of a program: its `hakmem live --record` bundle, or
+    the rounds of --agreement."""
+    secs, d = {}, os.path.join(out, name)
+    files = [os.path.join(d, "samples.jsonl")]
+    if os.path.isdir(d):
+        files += [os.path.join(d, sub, "samples.jsonl") for sub in sorted(os.listdir(d)) if sub.startswith("live-")]
+    for f in files:
+        if os.path.exists(f):
+            for line in open(f):
+                x = json.loads(line)
+                if x.get("kind") == "live" and x.get("status") == "ok":
+                    secs.setdefault(x["config"], []).append(x["seconds"])
+    return secs
+
 
 load_start = load()
 if not report_only:
@@ -80,21 +128,28 @@ if not report_only:
         cmd += extra + ["--"] + argv
         env = dict(os.environ, **{k: subst(v) for k, v in p.get("env", {}).items()})
         print(f"== {name}: {' '.join(argv)} (load {load():.1f})", file=sys.stderr, flush=True)
+        if agreement:
+            agreement_runs(name, p, argv, env)
+            continue
         r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
         if r.returncode not in (0, 1):
             print(f"error: hakmem live failed on {name} (exit {r.returncode})", file=sys.stderr)
             sys.exit(1)
         if os.environ["FID_INDEPENDENT"] == "1":
-            if not os.access(TIME, os.X_OK):
-                print(f"error: {TIME} is missing (apt-get install time)", file=sys.stderr)
-                sys.exit(2)
+            need_time()
+            path = os.path.join(out, name, "independent.jsonl")
+            if os.path.exists(path):
+                os.remove(path)
             print(f"== {name}: /usr/bin/time, same preloads (load {load():.1f})", file=sys.stderr, flush=True)
             independent(name, argv, subst(p["stdin"]) if "stdin" in p else None, env,
                         os.path.join(out, name, "independent.jsonl"))
 
 rows, errors, live_ratios = [], [], {}
 pairs = agree = 0
-for name in only:
+for name in only if agreement else []:
+    if live_seconds(name).get("system"):
+        live_ratios[name] = {}
+for name in [] if agreement else only:
     bundle = os.path.join(out, name)
     if not os.path.isdir(bundle):
         print(f"warning: no bundle for {name} in {out}", file=sys.stderr)
@@ -116,8 +171,9 @@ for name in only:
         agree += f["agree"]
         rows.append((name, w["info"].get("ops", 0), f))
 
-print(f"Fidelity of `hakmem live --record` ({repeats} repeats; {', '.join(allocs)}; bundles in {out})")
-print(f"{'program':<10} {'calls':>11} {'pairs':>5} {'agree':>5} {'tau':>6} {'error':>7}  worst (config: predicted/live ratio)")
+if not agreement:
+    print(f"Fidelity of `hakmem live --record` ({repeats} repeats; {', '.join(allocs)}; bundles in {out})")
+    print(f"{'program':<10} {'calls':>11} {'pairs':>5} {'agree':>5} {'tau':>6} {'error':>7}  worst (config: predicted/live ratio)")
 for name, ops, f in rows:
     tau = "-" if f.get("kendall_tau") is None else f"{f['kendall_tau']:.2f}"
     err = "-" if f.get("ratio_error_median") is None else f"{100 * f['ratio_error_median']:.1f}%"
@@ -129,7 +185,8 @@ for name, ops, f in rows:
         print(f"{'':<10} {f['not_meaningful']}")
 share = f"{100 * agree / pairs:.0f}%" if pairs else "-"
 med = f"{100 * statistics.median(errors):.1f}%" if errors else "-"
-print(f"{'total':<10} {'':>11} {pairs:>5} {agree:>5} {'':>6} {med:>7}  ({share} of the separated pairs agree; targets: >= 80%, error <= 5%)")
+if not agreement:
+    print(f"{'total':<10} {'':>11} {pairs:>5} {agree:>5} {'':>6} {med:>7}  ({share} of the separated pairs agree; targets: >= 80%, error <= 5%)")
 
 indep = {}
 for name in live_ratios:
@@ -141,21 +198,25 @@ for name in live_ratios:
                 indep.setdefault(name, {}).setdefault(x["alloc"], []).append((x["wall_s"], x["outer_wall_s"]))
 if indep:
     print()
-    print("Live ratios to system: hakmem live vs /usr/bin/time (independent, same preloads, run right after)")
+    how = "alternating round by round" if agreement else "run right after"
+    print(f"Live ratios to system: hakmem live vs /usr/bin/time (independent, same preloads, {how})")
+    print("(ratios of medians over the repeats, as `hakmem report` gives them)")
     print(f"{'program':<10} {'allocator':<10} {'live':>7} {'time':>7} {'diff':>7}")
     diffs = []
-    for name, lr in live_ratios.items():
+    for name in live_ratios:
         w = indep.get(name, {})
-        if not w.get("system"):
+        ls = live_seconds(name)
+        if not w.get("system") or not ls.get("system"):
             continue
         # /usr/bin/time's %e has a resolution of 10 ms: below half a second the wall time measured around
         # /usr/bin/time (its own start-up included, about a millisecond) is used instead.
         k = 0 if statistics.median(x[0] for x in w["system"]) >= 0.5 else 1
         base = statistics.median(x[k] for x in w["system"])
-        for a, r in lr.items():
-            if a == "system" or not w.get(a):
+        lbase = statistics.median(ls["system"])
+        for a in allocs:
+            if a == "system" or not w.get(a) or not ls.get(a):
                 continue
-            m = statistics.median(x[k] for x in w[a]) / base
+            r, m = statistics.median(ls[a]) / lbase, statistics.median(x[k] for x in w[a]) / base
             d = r / m - 1
             diffs.append(abs(d))
             print(f"{name:<10} {a:<10} {r:>7.3f} {m:>7.3f} {100 * d:>+6.1f}%")

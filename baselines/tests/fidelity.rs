@@ -76,3 +76,68 @@ fn quick_fidelity_of_one_program_prints_the_prediction_and_the_usr_bin_time_comp
     );
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+#[test]
+fn agreement_alternates_live_rounds_and_usr_bin_time_rounds() {
+    let target = target_dir();
+    let built = Command::new(repo().join("bench/build.sh"))
+        .arg("--no-data")
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "bench/build.sh failed: {built:?}");
+    let out_dir =
+        std::env::temp_dir().join(format!("hakmem-agreement-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = Command::new(repo().join("scripts/fidelity.sh"))
+        .args([
+            "--quick",
+            "--no-build",
+            "--agreement",
+            "--repeats",
+            "2",
+            "--only",
+            "workq",
+        ])
+        .args(["--alloc", "system,hakmem", "--out"])
+        .arg(&out_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fidelity.sh --agreement failed: {out:?}"
+    );
+    assert!(stdout.contains("alternating round by round"), "{stdout}");
+    assert!(stdout.contains("\nworkq      hakmem "), "{stdout}");
+    // No recording and no fidelity table: only the comparison.
+    assert!(!stdout.contains("Fidelity of"), "{stdout}");
+    for r in 0..2 {
+        let live =
+            std::fs::read_to_string(out_dir.join(format!("workq/live-{r}/samples.jsonl"))).unwrap();
+        assert_eq!(
+            live.lines().count(),
+            2,
+            "one live sample per allocator: {live}"
+        );
+    }
+    let log = std::fs::read_to_string(out_dir.join("workq/independent.jsonl")).unwrap();
+    let repeats: Vec<&str> = log
+        .lines()
+        .map(|l| &l[l.find("\"repeat\"").unwrap()..][..11])
+        .collect();
+    assert_eq!(
+        repeats,
+        [
+            "\"repeat\": 0",
+            "\"repeat\": 0",
+            "\"repeat\": 1",
+            "\"repeat\": 1"
+        ],
+        "{log}"
+    );
+    assert!(log.lines().all(|l| l.contains("\"ok\": true")), "{log}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
