@@ -172,7 +172,8 @@ for name in [] if agreement else only:
         rows.append((name, w["info"].get("ops", 0), f))
 
 if not agreement:
-    print(f"Fidelity of `hakmem live --record` ({repeats} repeats; {', '.join(allocs)}; bundles in {out})")
+    reps = "repeats as run" if report_only else f"{repeats} repeats"
+    print(f"Fidelity of `hakmem live --record` ({reps}; {', '.join(allocs)}; bundles in {out})")
     print(f"{'program':<10} {'calls':>11} {'pairs':>5} {'agree':>5} {'tau':>6} {'error':>7}  worst (config: predicted/live ratio)")
 for name, ops, f in rows:
     tau = "-" if f.get("kendall_tau") is None else f"{f['kendall_tau']:.2f}"
