@@ -2,21 +2,10 @@
 //! them, runs each under `system` and `hakmem` (LD_PRELOAD of libhakmem.so), checks that outputs match, and
 //! writes the table and the JSON. Shapes and output checks only: timings never decide a verdict here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `target/` of this build: the test binary is `target/<profile>/deps/tests-HASH`.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors().nth(3).unwrap().to_path_buf()
-}
+use crate::{repo, target_dir};
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir()

@@ -108,21 +108,26 @@ fn a_workload_of_a_few_calls_is_too_short_to_rank_and_greyed() {
     assert!(html.contains("too-short"));
 }
 
-/// bintrees, measured when the harness decoded the workload inside the timed loop: the replay of the
-/// baseline took 2.7 s, the program 1.04 s, and the additive model predicted negative times. Here the
-/// replays take 15× the fixture's (system 4.50 s, mimalloc 3.00 s against live 1.00 s: predicted −0.50).
-#[test]
-fn a_non_positive_predicted_time_predicts_no_time_but_still_ranks() {
+/// The fixture with every replay sample `k` times slower.
+fn slower_replays(k: f64) -> reports::Bundle {
     let mut b = live_bundle();
     for s in b
         .samples
         .iter_mut()
         .filter(|s| s.workload == "prog (replay)")
     {
-        s.seconds *= 15.0;
-        s.ops_per_sec /= 15.0;
+        s.seconds *= k;
+        s.ops_per_sec /= k;
     }
-    let r = Report::build(&[b], None);
+    b
+}
+
+/// bintrees, measured when the harness decoded the workload inside the timed loop: the replay of the
+/// baseline took 2.7 s, the program 1.04 s, and the additive model predicted negative times. Here the
+/// replays take 15× the fixture's (system 4.50 s, mimalloc 3.00 s against live 1.00 s: predicted −0.50).
+#[test]
+fn a_non_positive_predicted_time_predicts_no_time_but_still_ranks() {
+    let r = Report::build(&[slower_replays(15.0)], None);
     let s = &r.sections[0];
     let live = s.workloads.iter().find(|w| w.workload == "prog").unwrap();
     let f = live.fidelity.as_ref().unwrap();
@@ -154,16 +159,7 @@ fn a_non_positive_predicted_time_predicts_no_time_but_still_ranks() {
 /// Replays 4× the fixture's: system 1.20, hakmem 0.88, mimalloc 0.80 against live 1.00, 0.90, 0.95.
 #[test]
 fn a_replay_slower_than_the_program_still_predicts_additively() {
-    let mut b = live_bundle();
-    for s in b
-        .samples
-        .iter_mut()
-        .filter(|s| s.workload == "prog (replay)")
-    {
-        s.seconds *= 4.0;
-        s.ops_per_sec /= 4.0;
-    }
-    let r = Report::build(&[b], None);
+    let r = Report::build(&[slower_replays(4.0)], None);
     let f = r.sections[0].workloads[0].fidelity.clone().unwrap();
     assert!(close(f.share, 1.20));
     assert!(f.not_meaningful.is_none());
