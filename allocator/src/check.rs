@@ -184,6 +184,13 @@ pub const fn check_word(bs: u32, ncarved: u32) -> u64 {
     m as u64 | ((ncarved * e) as u64) << 32
 }
 
+/// The fast block-start test of a slab with block-start word `M | lim << 32` on the address `a`: only its
+/// low 16 bits count (see [`check_word`]).
+#[inline(always)]
+pub fn block_start_passes(a: usize, m: u32, lim: u32) -> bool {
+    (a as u16 as u32).wrapping_mul(m) < lim
+}
+
 /// What one more carved block adds to the slab's [`check_word`] (`e << 32`).
 #[inline(always)]
 pub fn carved_step(slab: &Slab) -> u64 {
@@ -246,7 +253,7 @@ pub unsafe fn shared_free_mark(slab: *mut Slab, p: *mut u8) -> bool {
     // `carve` (a mapped block of at least 16 bytes, below the header).
     unsafe {
         let w = core::ptr::read_volatile(core::ptr::addr_of!((*slab).check));
-        if ((a & 0xffff) as u32).wrapping_mul(w as u32) >= (w >> 32) as u32 {
+        if !block_start_passes(a, w as u32, (w >> 32) as u32) {
             return false;
         }
         if read_key_word(a) == k {
@@ -265,7 +272,7 @@ unsafe fn small_free_test(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
         // One multiply and one compare decide "a block start below carve" (see `check_word`). The two
         // halves of `check` are read as two 32-bit operands (x86-64 is little-endian: `M` first).
         let w = core::ptr::addr_of!((*slab).check) as *const u32;
-        if (p as usize as u16 as u32).wrapping_mul(*w) >= *w.add(1) {
+        if !block_start_passes(p as usize, *w, *w.add(1)) {
             return false;
         }
         *(p as *const usize).add(1) != k
@@ -1042,7 +1049,7 @@ mod tests {
 
     /// The fast test of `check_word(bs, ncarved)` on the slab-relative address `x`.
     fn fast(w: u64, x: u32) -> bool {
-        x.wrapping_mul(w as u32) < (w >> 32) as u32
+        block_start_passes(x as usize, w as u32, (w >> 32) as u32)
     }
 
     #[test]
