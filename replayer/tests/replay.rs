@@ -561,6 +561,34 @@ fn samples_carry_the_harness_baseline_rss_and_the_table_shows_the_heap_peak() {
     }
 }
 
+/// `--warmup` takes its value only after `=`: a workload path right after it stays the workload.
+#[test]
+fn warmup_flag_does_not_swallow_the_workload() {
+    let d = scratch("warmup-flag");
+    let w = d.join("w.hkw");
+    gen_random_mixed(&w, 2000);
+    for flag in ["--warmup", "--warmup=false"] {
+        let out = d.join(flag.trim_start_matches('-').replace('=', "-"));
+        let o = run_ok(&[
+            "replay",
+            flag,
+            w.to_str().unwrap(),
+            "--alloc",
+            "system",
+            "--repeats",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let (m, samples) = bundle(&out);
+        assert_eq!(samples.len(), 1, "{}", String::from_utf8_lossy(&o.stderr));
+        let noted = m.notes.iter().any(|n| n.starts_with("replay warm-up:"));
+        assert_eq!(noted, flag == "--warmup", "{flag}: {:?}", m.notes);
+    }
+    let bad = run(&["replay", "--warmup=maybe", w.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 #[test]
 fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
     let d = scratch("auto");

@@ -85,7 +85,7 @@ pub struct Args {
     pub(crate) touch: Touch,
     /// Warm-up of the replays of `--record` (as `hakmem replay --warmup`): each replay thread makes one
     /// malloc and one free per size class it allocates before the start barrier (`--warmup=false`: off).
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", value_name = "BOOL")]
     pub(crate) warmup: bool,
     /// The program and its arguments (after `--`).
     #[arg(

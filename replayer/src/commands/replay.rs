@@ -51,7 +51,7 @@ pub struct Args {
     /// allocates (up to 32 KiB): its heap's creation and the first touch of the allocator's per-class
     /// metadata are then outside the timed region, and a short workload ranks the allocators as a long
     /// one does (`--warmup=false`: time them too).
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
     warmup: bool,
     /// Bundle directory [default: ./hakmem-results/replay-DATE].
     #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
