@@ -98,6 +98,7 @@ pub fn run(
                     check: false,
                     latency_every: 0,
                     warmup: false,
+                    pace_ns: 0,
                     cpus: Vec::new(),
                 },
                 workload: info.name.clone(),

@@ -48,6 +48,9 @@ pub struct Job {
     /// [`crate::engine::Options::warmup`]); ignored by the live benchmarks.
     #[serde(default)]
     pub warmup: bool,
+    /// Busy wait before each replayed op, ns (see [`crate::engine::Options::pace_ns`]); 0 = off.
+    #[serde(default)]
+    pub pace_ns: u32,
     /// CPUs to pin to (empty = no pinning).
     pub cpus: Vec<u32>,
 }
@@ -82,6 +85,7 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         check: job.check,
         latency_every: job.latency_every,
         warmup: job.warmup,
+        pace_ns: job.pace_ns,
     };
     // The engine reads the baseline RSS and resets VmHWM right before its timed region (after its own
     // allocations); this early reset only matters if that one fails.

@@ -93,6 +93,9 @@ pub struct Options {
     /// will allocate ([`warmup_sizes`]), so that its heap's creation and the first touch of the
     /// allocator's per-class metadata are not timed.
     pub warmup: bool,
+    /// Pacing: each replay thread busy-waits this many nanoseconds before each op, inside the timed
+    /// region ([`Pace`]); 0 = off, the ops back to back. Ignored by the live benchmarks.
+    pub pace_ns: u32,
 }
 
 /// What a run measured.
@@ -166,6 +169,65 @@ fn ns_per_tick(spans: &[Span]) -> f64 {
         ns / ticks
     } else {
         1.0
+    }
+}
+
+/// A fixed busy wait between a replay thread's ops (`--pace NS`): a program does work between its
+/// allocator calls, and a replay that makes the calls back to back lets the threads contend for the
+/// allocator's locks and lines more often than the program does. The wait is a loop of `iters` dependent
+/// increments, calibrated once per run ([`Pace::calibrate`]): no clock read and no system call per op
+/// (`rdtsc` costs about 15 ns on the machines this runs on, more than the waits it would time), no
+/// memory traffic, and it stays on the CPU as the program's work does. Calibration keeps the fastest of
+/// several rounds, so a round slowed by preemption does not shorten the waits: each wait takes at least
+/// `ns` unless the CPU runs faster than during calibration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    /// Loop iterations per wait (at least 1).
+    pub iters: u64,
+    /// Nanoseconds per iteration as calibrated.
+    pub ns_per_iter: f64,
+}
+
+/// Iterations of one calibration round of [`Pace::calibrate`] (about 0.1–0.2 ms).
+const PACE_CALIBRATION_ITERS: u64 = 1 << 16;
+
+/// How long [`Pace::calibrate`] runs its rounds at least.
+const PACE_CALIBRATION_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Pace {
+    /// The loop of `ns` nanoseconds on this CPU: the fastest of the timed rounds of
+    /// [`PACE_CALIBRATION_TIME`] (at least 8), long enough for a CPU that was idle to reach its speed.
+    pub fn calibrate(ns: u32) -> Pace {
+        let begin = Instant::now();
+        let mut ns_per_iter = f64::INFINITY;
+        let mut rounds = 0;
+        while rounds < 8 || begin.elapsed() < PACE_CALIBRATION_TIME {
+            let start = Instant::now();
+            spin(PACE_CALIBRATION_ITERS);
+            let t = start.elapsed().as_nanos() as f64 / PACE_CALIBRATION_ITERS as f64;
+            ns_per_iter = ns_per_iter.min(t);
+            rounds += 1;
+        }
+        let ns_per_iter = ns_per_iter.max(1e-3);
+        Pace {
+            iters: ((ns as f64 / ns_per_iter).ceil() as u64).max(1),
+            ns_per_iter,
+        }
+    }
+
+    /// One wait. Cost: `iters` iterations of a load, an add and a store (the `black_box`), nothing else.
+    #[inline(always)]
+    fn wait(self) {
+        spin(self.iters);
+    }
+}
+
+/// `n` iterations of a loop the compiler cannot remove or shorten.
+#[inline(always)]
+fn spin(n: u64) {
+    let mut i = 0u64;
+    while i < n {
+        i = std::hint::black_box(i) + 1;
     }
 }
 
@@ -697,6 +759,26 @@ fn exec<A: Allocator, const CHECK: bool>(
     }
 }
 
+/// Waits for the block a sampled op consumes before its latency bracket opens: a sync wait is not the
+/// allocator's latency.
+#[inline(always)]
+fn wait_before_timing(op: &Op, table: &[AtomicUsize]) {
+    if op.wait() {
+        let i = if op.kind() == Kind::Realloc {
+            op.old()
+        } else {
+            op.obj
+        };
+        if i != NO_OBJECT {
+            // SAFETY: Program::validate guaranteed i < table.len().
+            let slot = unsafe { table.get_unchecked(i as usize) };
+            if slot.load(Ordering::Acquire) == 0 {
+                wait_published(slot);
+            }
+        }
+    }
+}
+
 /// The timed loop of one thread: chunks of `every` ops, the first of each chunk timed.
 fn run_ops<A: Allocator, const CHECK: bool, const T: u8>(
     ops: &[Op],
@@ -714,26 +796,47 @@ fn run_ops<A: Allocator, const CHECK: bool, const T: u8>(
     }
     for chunk in ops.chunks(every as usize) {
         let (first, rest) = chunk.split_first().expect("chunks are non-empty");
-        if first.wait() {
-            // Wait outside the timed bracket: a sync wait is not the allocator's latency.
-            let i = if first.kind() == Kind::Realloc {
-                first.old()
-            } else {
-                first.obj
-            };
-            if i != NO_OBJECT {
-                // SAFETY: Program::validate guaranteed i < table.len().
-                let slot = unsafe { table.get_unchecked(i as usize) };
-                if slot.load(Ordering::Acquire) == 0 {
-                    wait_published(slot);
-                }
-            }
-        }
+        wait_before_timing(first, table);
         let t0 = ticks();
         exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
         let t1 = ticks();
         lat.push(first.kind(), t1.wrapping_sub(t0));
         for op in rest {
+            exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
+        }
+    }
+    failures
+}
+
+/// [`run_ops`] with a [`Pace`] wait before every op, outside the latency bracket (a separate loop, so
+/// that the unpaced loop keeps no pacing test).
+fn run_ops_paced<A: Allocator, const CHECK: bool, const T: u8>(
+    ops: &[Op],
+    table: &[AtomicUsize],
+    every: u32,
+    lat: &mut LatencyBuf,
+    ck: &Checker,
+    pace: Pace,
+) -> u64 {
+    let mut failures = 0;
+    let every = if every == 0 {
+        usize::MAX
+    } else {
+        every as usize
+    };
+    for chunk in ops.chunks(every) {
+        let (first, rest) = chunk.split_first().expect("chunks are non-empty");
+        pace.wait();
+        if every == usize::MAX {
+            exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
+        } else {
+            wait_before_timing(first, table);
+            let t0 = ticks();
+            exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
+            lat.push(first.kind(), ticks().wrapping_sub(t0));
+        }
+        for op in rest {
+            pace.wait();
             exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
         }
     }
@@ -838,6 +941,7 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
         .map(|t| LatencyBuf::with_capacity(program.thread_ops(t), every))
         .collect();
     let blocks = program.blocks.as_deref();
+    let pace = (opts.pace_ns > 0).then(|| Pace::calibrate(opts.pace_ns));
     let (before, base, results) = std::thread::scope(|s| {
         let (table, ck, barrier) = (&table[..], &ck, &barrier);
         let handles: Vec<_> = program
@@ -860,13 +964,17 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
                     } else {
                         0
                     };
+                    let mut run = |ops: &[Op]| match pace {
+                        None => run_ops::<A, CHECK, T>(ops, table, every, lat, ck),
+                        Some(p) => run_ops_paced::<A, CHECK, T>(ops, table, every, lat, ck, p),
+                    };
                     barrier.wait();
                     let start = Instant::now();
                     let t0 = ticks();
-                    let mut f = run_ops::<A, CHECK, T>(ops, table, every, lat, ck);
+                    let mut f = run(ops);
                     if let Some((cursor, buf)) = &mut more {
                         while cursor.refill(buf) {
-                            f += run_ops::<A, CHECK, T>(buf, table, every, lat, ck);
+                            f += run(buf);
                         }
                     }
                     let t1 = ticks();
@@ -1314,6 +1422,7 @@ mod tests {
                 check: false,
                 latency_every: 0,
                 warmup,
+                pace_ns: 0,
             };
             let o = replay::<Logged>(&program, opts);
             (o, std::mem::take(&mut *LOG.lock().unwrap()))
@@ -1331,6 +1440,97 @@ mod tests {
         let mut expected = vec![32, 304, 5120, F, F, F];
         expected.extend(program_calls);
         assert_eq!(log, expected);
+    }
+
+    /// The system allocator, counting calls (for the paced replay's test; its own counters, so that it
+    /// does not race with the tests that read [`LOG`]).
+    struct Counted;
+
+    static COUNTED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+    impl Allocator for Counted {
+        const NAME: &'static str = "counted";
+        unsafe fn malloc(size: usize) -> *mut u8 {
+            COUNTED[0].fetch_add(1, Ordering::Relaxed);
+            // SAFETY: plain C call.
+            unsafe { libc::malloc(size).cast() }
+        }
+        unsafe fn calloc(nmemb: usize, size: usize) -> *mut u8 {
+            // SAFETY: plain C call.
+            unsafe { libc::calloc(nmemb, size).cast() }
+        }
+        unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+            // SAFETY: the caller passes a live block of this allocator (libc's).
+            unsafe { libc::realloc(p.cast(), size).cast() }
+        }
+        unsafe fn free(p: *mut u8) {
+            COUNTED[1].fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the caller passes a live block of this allocator (libc's).
+            unsafe { libc::free(p.cast()) }
+        }
+        unsafe fn aligned(_kind: AlignedKind, align: usize, size: usize) -> *mut u8 {
+            // SAFETY: plain C call with a power-of-two alignment.
+            unsafe { libc::memalign(align, size).cast() }
+        }
+        unsafe fn usable_size(p: *mut u8) -> usize {
+            // SAFETY: the caller passes a live block of this allocator (libc's).
+            unsafe { libc::malloc_usable_size(p.cast()) }
+        }
+    }
+
+    #[test]
+    fn a_paced_replay_makes_every_call_with_its_sync_points() {
+        // Thread 0 allocates 300 blocks and frees the first 100; thread 1 frees the rest (sync marks).
+        // Paced, with and without latency sampling (the paced loop's two branches), and checked.
+        let t0: Vec<Op> = (0..300)
+            .map(|i| op(Kind::Malloc, i, 16 + i as u64, 0, NO_OBJECT))
+            .chain((0..100).map(|i| op(Kind::Free, i, 0, 0, NO_OBJECT)))
+            .collect();
+        let t1: Vec<Op> = (100..300)
+            .map(|i| Op::new(Kind::Free, i, 0, 0, NO_OBJECT, true))
+            .collect();
+        let program = Program {
+            threads: vec![t0, t1],
+            object_slots: 300,
+            blocks: None,
+        };
+        program.validate().unwrap();
+        for (latency_every, check) in [(0, false), (7, false), (0, true)] {
+            let before = COUNTED.each_ref().map(|c| c.load(Ordering::Relaxed));
+            let o = replay::<Counted>(
+                &program,
+                Options {
+                    touch: Touch::Use,
+                    check,
+                    latency_every,
+                    warmup: false,
+                    pace_ns: 50,
+                },
+            );
+            let calls = COUNTED
+                .each_ref()
+                .map(|c| c.load(Ordering::Relaxed))
+                .into_iter()
+                .zip(before)
+                .map(|(a, b)| a - b)
+                .collect::<Vec<_>>();
+            assert_eq!(calls, [300, 300], "latency every {latency_every}");
+            assert_eq!((o.ops, o.alloc_failures, o.violation_count), (600, 0, 0));
+            assert_eq!(o.latency_ns.is_empty(), latency_every == 0);
+        }
+    }
+
+    #[test]
+    fn pace_calibration_covers_the_requested_wait() {
+        for ns in [1, 5, 1000, 10_000_000] {
+            let p = Pace::calibrate(ns);
+            assert!(p.iters >= 1 && p.ns_per_iter > 0.0, "{p:?}");
+            assert!(p.iters as f64 * p.ns_per_iter >= ns as f64, "{ns}: {p:?}");
+            assert!(
+                (p.iters - 1) as f64 * p.ns_per_iter < ns as f64,
+                "{ns}: more than one iteration too many: {p:?}"
+            );
+        }
     }
 
     #[test]
@@ -1352,6 +1552,7 @@ mod tests {
             check: true,
             latency_every: 0,
             warmup: false,
+            pace_ns: 0,
         };
         let o = replay::<Broken>(&program, opts);
         assert_eq!(o.ops, 5);
@@ -1391,6 +1592,7 @@ mod tests {
                 check: false,
                 latency_every: 0,
                 warmup: false,
+                pace_ns: 0,
             },
         );
         assert_eq!((o.ops, o.alloc_failures), (800, 0));
@@ -1420,6 +1622,7 @@ mod tests {
                 check: true,
                 latency_every: 8,
                 warmup: false,
+                pace_ns: 0,
             },
         );
         assert_eq!(o.ops, 400);

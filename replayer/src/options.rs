@@ -217,6 +217,17 @@ pub fn chunk_kb(s: &str) -> Result<u32, String> {
     integer(s, 4, 1_048_576, "KiB").map(to_u32)
 }
 
+/// Longest `--pace` wait before each replayed op: 10 ms (a workload of a million ops then takes hours).
+pub const MAX_PACE_NS: u64 = 10_000_000;
+
+/// `--pace`: nanoseconds of busy wait before each replayed op, or `off` (= 0).
+pub fn pace(s: &str) -> Result<u32, String> {
+    if s.trim() == "off" {
+        return Ok(0);
+    }
+    integer(s, 0, MAX_PACE_NS, "nanoseconds per op (or `off`)").map(to_u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +278,7 @@ mod tests {
             let _ = chunk_kb(s);
             let _ = timeout(s);
             let _ = fraction(s);
+            let _ = pace(s);
         }
     }
 
@@ -306,6 +318,12 @@ mod tests {
         assert!(seed("-1").unwrap_err().contains("negative") || seed("-1").is_err());
         assert!(block_size("18446744073709551615").is_err());
         assert_eq!(latency_every("0"), Ok(0));
+        assert_eq!(
+            (pace("off"), pace("0"), pace("250")),
+            (Ok(0), Ok(0), Ok(250))
+        );
+        assert!(pace("1e8").unwrap_err().contains("at most 10000000"));
+        assert!(pace("fast").is_err());
     }
 
     #[test]

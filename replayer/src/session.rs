@@ -53,6 +53,8 @@ pub struct Session {
     pub latency_every: u32,
     /// Warm each replay thread's allocator up before the start barrier.
     pub warmup: bool,
+    /// Busy wait before each replayed op, ns (`--pace`; 0 = off).
+    pub pace_ns: u32,
     /// Bundle directory.
     pub out: Option<PathBuf>,
     /// `--export-json` target.
@@ -97,6 +99,11 @@ pub fn self_exe() -> anyhow::Result<PathBuf> {
         .context("cannot find the hakmem executable through /proc/self/exe")
 }
 
+/// The manifest's note of a replay with `--pace NS`.
+pub fn pace_note(ns: u32) -> String {
+    format!("replay pacing: each replay thread busy-waited {ns} ns (a calibrated loop) before each call, inside the timed region")
+}
+
 /// The manifest's note of a replay with `--warmup`.
 pub const WARMUP_NOTE: &str = "replay warm-up: before the start barrier each replay thread made one malloc and one free per size class it allocates (up to 32 KiB), outside the timed region";
 
@@ -130,11 +137,12 @@ impl Session {
             jobs: jobs as u32,
             touch: self.touch.name().to_string(),
             check: self.check,
-            notes: if self.warmup {
-                vec![WARMUP_NOTE.to_string()]
-            } else {
-                Vec::new()
-            },
+            notes: self
+                .warmup
+                .then(|| WARMUP_NOTE.to_string())
+                .into_iter()
+                .chain((self.pace_ns > 0).then(|| pace_note(self.pace_ns)))
+                .collect(),
         }
     }
 
@@ -161,6 +169,7 @@ impl Session {
                                 check: self.check,
                                 latency_every: self.latency_every,
                                 warmup: self.warmup,
+                                pace_ns: self.pace_ns,
                                 cpus: Vec::new(),
                             },
                             workload: input.info.name.clone(),

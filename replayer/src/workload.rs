@@ -397,6 +397,7 @@ mod tests {
             check: true,
             latency_every: 16,
             warmup: true,
+            pace_ns: 0,
         };
         let o = replay::<crate::backend::System>(&p, opts);
         assert_eq!(o.ops, p.total_ops());

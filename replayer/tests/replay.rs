@@ -589,6 +589,55 @@ fn warmup_flag_does_not_swallow_the_workload() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// `--pace NS`: the replay thread busy-waits NS before each of its ops, inside the timed region, so a
+/// one-thread replay takes at least ops × NS (the wait is a loop calibrated on the fastest of its rounds;
+/// 10 % of slack covers a CPU that runs a little faster than during calibration). `off` replays without
+/// waits and without the manifest's note; a bad value is a usage error.
+#[test]
+fn a_paced_replay_takes_at_least_the_sum_of_its_waits() {
+    let d = scratch("pace");
+    let w = d.join("w.hkw");
+    gen_random_mixed(&w, 2000);
+    const PACE_NS: u64 = 100_000;
+    for pace in ["off", "100000"] {
+        let out = d.join(pace);
+        let o = run_ok(&[
+            "replay",
+            w.to_str().unwrap(),
+            "--alloc",
+            "system",
+            "--repeats",
+            "1",
+            "--pace",
+            pace,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let (m, samples) = bundle(&out);
+        assert_eq!(samples.len(), 1, "{}", String::from_utf8_lossy(&o.stderr));
+        let s = &samples[0];
+        assert_eq!(s.status, Some(Status::Ok), "{}", s.error);
+        assert_eq!(s.ops, ops_of(&m, &s.workload));
+        let note = m.notes.iter().find(|n| n.starts_with("replay pacing:"));
+        if pace == "off" {
+            assert!(note.is_none(), "{:?}", m.notes);
+        } else {
+            assert!(note.unwrap().contains("100000 ns"), "{note:?}");
+            let waits = s.ops as f64 * PACE_NS as f64 * 1e-9;
+            assert!(
+                s.seconds >= 0.9 * waits,
+                "{} ops paced at {PACE_NS} ns took {} s, less than their waits' {waits} s",
+                s.ops,
+                s.seconds
+            );
+        }
+    }
+    for bad in ["fast", "-1", "1e9"] {
+        let o = run(&["replay", "--pace", bad, w.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "--pace {bad}");
+    }
+}
+
 #[test]
 fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
     let d = scratch("auto");

@@ -87,6 +87,10 @@ pub struct Args {
     /// malloc and one free per size class it allocates before the start barrier (`--warmup=false`: off).
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", value_name = "BOOL")]
     pub(crate) warmup: bool,
+    /// Pacing of the replays of `--record` (as `hakmem replay --pace`): each replay thread busy-waits NS
+    /// nanoseconds before each call (`off` = 0: back to back).
+    #[arg(long, default_value = "off", value_name = "NS|off", value_parser = replayer::options::pace)]
+    pub(crate) pace: u32,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -359,6 +363,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 replayer::session::WARMUP_NOTE
             ))?;
         }
+        if args.pace > 0 {
+            bundle.note(format!(
+                "{}: {}",
+                input.info.name,
+                replayer::session::pace_note(args.pace)
+            ))?;
+        }
         bundle.note(format!(
             "{}: the replays call the allocators {}",
             input.info.name,
@@ -382,6 +393,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             check: false,
             latency_every: 64,
             warmup: args.warmup,
+            pace_ns: args.pace,
             out: None,
             export_json: None,
             baseline: None,

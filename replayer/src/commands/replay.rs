@@ -53,6 +53,12 @@ pub struct Args {
     /// one does (`--warmup=false`: time them too).
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
     warmup: bool,
+    /// Busy-wait NS nanoseconds before each replayed call, in every replay thread (a calibrated loop,
+    /// inside the timed region), as a stand-in for the program's work between its calls: the threads of a
+    /// back-to-back replay contend for the allocator more than the program's do. `off` = 0 = the calls
+    /// back to back. An experiment (docs/experiments/harness.md, "Pacing"): it changes every time measured.
+    #[arg(long, default_value = "off", value_name = "NS|off", value_parser = options::pace)]
+    pace: u32,
     /// Bundle directory [default: ./hakmem-results/replay-DATE].
     #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
     out: Option<PathBuf>,
@@ -114,6 +120,7 @@ pub fn session(args: Args) -> anyhow::Result<Session> {
         check: args.check,
         latency_every: args.latency_every,
         warmup: args.warmup,
+        pace_ns: args.pace,
         out: args.out,
         export_json: args.export_json,
         baseline: args.baseline,

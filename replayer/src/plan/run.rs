@@ -58,6 +58,7 @@ pub fn task(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Task> {
             check: plan.check,
             latency_every: plan.latency_every,
             warmup: plan.warmup,
+            pace_ns: plan.pace_ns,
             cpus: Vec::new(),
         },
         workload: w.name.clone(),
