@@ -69,6 +69,7 @@ fn small_workload(d: &Path) -> PathBuf {
 const NUMERIC: &[&str] = &[
     "N",
     "N|auto",
+    "NS|off",
     "SECONDS",
     "BYTES",
     "FRACTION",
