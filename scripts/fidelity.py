@@ -98,20 +98,37 @@ def agreement_runs(name, p, argv, env):
         ref = independent(name, argv, subst(p["stdin"]) if "stdin" in p else None, env, path, [r], ref)
 
 
-def live_seconds(name):
-    """{config: [wall seconds of the ok live samples]} of a program: its `hakmem live --record` bundle, or
-    the rounds of --agreement."""
-    secs, d = {}, os.path.join(out, name)
-    files = [os.path.join(d, "samples.jsonl")]
+def live_rounds(name):
+    """{config: {round: wall seconds}} of the ok live samples of a program: its `hakmem live --record`
+    bundle (round = the sample's repeat), or the rounds of --agreement (round = R of OUT/NAME/live-R).
+    A round seen twice for one config is dropped (it names no single round)."""
+    secs, seen, d = {}, set(), os.path.join(out, name)
+    files = [(os.path.join(d, "samples.jsonl"), None)]
     if os.path.isdir(d):
-        files += [os.path.join(d, sub, "samples.jsonl") for sub in sorted(os.listdir(d)) if sub.startswith("live-")]
-    for f in files:
+        files += [(os.path.join(d, sub, "samples.jsonl"), int(sub[5:])) for sub in sorted(os.listdir(d))
+                  if sub.startswith("live-") and sub[5:].isdigit()]
+    for f, rnd in files:
         if os.path.exists(f):
             for line in open(f):
                 x = json.loads(line)
                 if x.get("kind") == "live" and x.get("status") == "ok":
-                    secs.setdefault(x["config"], []).append(x["seconds"])
+                    k = (x["config"], x["repeat"] if rnd is None else rnd)
+                    if k in seen:
+                        secs[k[0]].pop(k[1], None)
+                    else:
+                        seen.add(k)
+                        secs.setdefault(k[0], {})[k[1]] = x["seconds"]
     return secs
+
+
+def paired(d, a, base="system"):
+    """Time ratio of a to base: the median over the rounds both ran of the ratio within the round (the
+    rounds are interleaved, so this cancels the machine's drift between rounds, as `hakmem report`'s
+    paired ratio does); the ratio of the medians with fewer than 3 common rounds."""
+    common = sorted(set(d[a]) & set(d[base]))
+    if len(common) >= 3:
+        return statistics.median(d[a][r] / d[base][r] for r in common)
+    return statistics.median(d[a].values()) / statistics.median(d[base].values())
 
 
 load_start = load()
@@ -147,7 +164,7 @@ if not report_only:
 rows, errors, live_ratios = [], [], {}
 pairs = agree = 0
 for name in only if agreement else []:
-    if live_seconds(name).get("system"):
+    if live_rounds(name).get("system"):
         live_ratios[name] = {}
 for name in [] if agreement else only:
     bundle = os.path.join(out, name)
@@ -196,28 +213,27 @@ for name in live_ratios:
         for line in open(path):
             x = json.loads(line)
             if x["ok"]:
-                indep.setdefault(name, {}).setdefault(x["alloc"], []).append((x["wall_s"], x["outer_wall_s"]))
+                indep.setdefault(name, {}).setdefault(x["alloc"], {})[x["repeat"]] = (x["wall_s"], x["outer_wall_s"])
 if indep:
     print()
     how = "alternating round by round" if agreement else "run right after"
     print(f"Live ratios to system: hakmem live vs /usr/bin/time (independent, same preloads, {how})")
-    print("(ratios of medians over the repeats, as `hakmem report` gives them)")
+    print("(each the median over the rounds of the ratio within the round)")
     print(f"{'program':<10} {'allocator':<10} {'live':>7} {'time':>7} {'diff':>7}")
     diffs = []
     for name in live_ratios:
         w = indep.get(name, {})
-        ls = live_seconds(name)
+        ls = live_rounds(name)
         if not w.get("system") or not ls.get("system"):
             continue
         # /usr/bin/time's %e has a resolution of 10 ms: below half a second the wall time measured around
         # /usr/bin/time (its own start-up included, about a millisecond) is used instead.
-        k = 0 if statistics.median(x[0] for x in w["system"]) >= 0.5 else 1
-        base = statistics.median(x[k] for x in w["system"])
-        lbase = statistics.median(ls["system"])
+        k = 0 if statistics.median(x[0] for x in w["system"].values()) >= 0.5 else 1
+        t = {a: {r: x[k] for r, x in v.items()} for a, v in w.items()}
         for a in allocs:
-            if a == "system" or not w.get(a) or not ls.get(a):
+            if a == "system" or not t.get(a) or not ls.get(a):
                 continue
-            r, m = statistics.median(ls[a]) / lbase, statistics.median(x[k] for x in w[a]) / base
+            r, m = paired(ls, a), paired(t, a)
             d = r / m - 1
             diffs.append(abs(d))
             print(f"{name:<10} {a:<10} {r:>7.3f} {m:>7.3f} {100 * d:>+6.1f}%")

@@ -16,6 +16,10 @@
 //! error(A) = |predicted ratio(A) − live ratio(A)|             (0.05 = 5 % of the baseline's time)
 //! ```
 //!
+//! The ratios `live(A) / live(base)` and `replay(A) / replay(base)` are **paired by round** when every row
+//! allows it ([`paired_ratio`]: the median over the interleaved rounds of the ratio within each round, which
+//! cancels the machine's drift between rounds), else ratios of the medians; [`Fidelity::paired`] says which.
+//!
 //! `s` is the allocator's share of the program only when the harness's work is small; the prediction
 //! does not need it to be (a replay of the baseline that takes as long as the program, because the
 //! harness's per-call work is comparable with the program's own, still predicts: the line says so).
@@ -34,7 +38,7 @@
 //! time; a prediction is `None` exactly when `not_meaningful` is set; predictions are positive.
 
 use crate::stats::{mann_whitney, median};
-use crate::summary::{WorkloadSummary, ALPHA};
+use crate::summary::{paired_ratio, ConfigSummary, WorkloadSummary, ALPHA};
 use serde::{Deserialize, Serialize};
 
 /// One configuration's live and predicted times.
@@ -48,8 +52,12 @@ pub struct Prediction {
     pub replay_seconds: f64,
     /// `live(base) · predicted_ratio` (`None` when the prediction is not meaningful).
     pub predicted_seconds: Option<f64>,
-    /// `live(config) / live(base)`.
+    /// `live(config) / live(base)`: the paired ratio (the median over the rounds of the ratio within each
+    /// round) when [`Fidelity::paired`], else the ratio of the medians.
     pub live_ratio: f64,
+    /// `replay(config) / replay(base)`, paired or of medians as `live_ratio`.
+    #[serde(default)]
+    pub replay_ratio: f64,
     /// `1 + s · (replay(config) / replay(base) − 1)` (`None` when not meaningful).
     pub predicted_ratio: Option<f64>,
     /// `|predicted_ratio − live_ratio|` (`None` when not meaningful).
@@ -69,6 +77,11 @@ pub struct Fidelity {
     /// harness's per-call work is comparable with the program's own).
     #[serde(default)]
     pub share: f64,
+    /// Whether the live and replayed ratios are paired by round ([`crate::summary::paired_ratio`]: every
+    /// row has at least [`crate::summary::MIN_PAIRS`] rounds in common with the baseline), not ratios of
+    /// medians.
+    #[serde(default)]
+    pub paired: bool,
     /// Why no time is predicted (some configuration's predicted time is not positive), if so.
     #[serde(default)]
     pub not_meaningful: Option<String>,
@@ -103,23 +116,15 @@ pub struct FidelityTotals {
 impl Fidelity {
     /// Sets `replay` against `live`; `None` when they share no configuration with successful samples on
     /// both sides.
-    pub fn compute(live: &WorkloadSummary, replay: &WorkloadSummary) -> Option<Fidelity> {
-        // (config, live seconds median, live per-repeat seconds, replay seconds median)
-        let common: Vec<(&str, f64, Vec<f64>, f64)> = live
+    pub fn compute<'a>(live: &'a WorkloadSummary, replay: &'a WorkloadSummary) -> Option<Fidelity> {
+        // (live row, replay row)
+        let common: Vec<(&'a ConfigSummary, &'a ConfigSummary)> = live
             .rows
             .iter()
             .filter_map(|l| {
                 let r = replay.row(&l.config)?;
                 let (ls, rs) = (l.seconds?, r.seconds?);
-                (l.ok > 0 && r.ok > 0 && ls > 0.0 && rs > 0.0).then(|| {
-                    let per: Vec<f64> = l
-                        .ops_per_sec_values
-                        .iter()
-                        .filter(|&&v| v > 0.0)
-                        .map(|v| 1.0 / v)
-                        .collect();
-                    (l.config.as_str(), ls, per, rs)
-                })
+                (l.ok > 0 && r.ok > 0 && ls > 0.0 && rs > 0.0).then_some((l, r))
             })
             .collect();
         if common.is_empty() {
@@ -128,27 +133,60 @@ impl Fidelity {
         let base = live
             .baseline
             .as_deref()
-            .and_then(|b| common.iter().position(|c| c.0 == b))
+            .and_then(|b| common.iter().position(|c| c.0.config == b))
             .unwrap_or(0);
-        let (live_base, replay_base) = (common[base].1, common[base].3);
+        let (lb, rb) = common[base];
+        let (live_base, replay_base) = (lb.seconds.unwrap_or(0.0), rb.seconds.unwrap_or(0.0));
+        // Time ratios to the baseline: paired by round when every row allows it (see `paired_ratio`; the time
+        // ratio A/base is the baseline's ops/s over A's), else ratios of the medians.
+        let side = |c: &(&'a ConfigSummary, &'a ConfigSummary), replayed: bool| {
+            if replayed {
+                c.1
+            } else {
+                c.0
+            }
+        };
+        let paired_all = |replayed: bool| {
+            let b = side(&common[base], replayed);
+            common
+                .iter()
+                .map(|c| paired_ratio(b, side(c, replayed)))
+                .collect::<Option<Vec<f64>>>()
+        };
+        let live_paired = paired_all(false);
+        let replay_paired = paired_all(true);
+        let paired = live_paired.is_some() && replay_paired.is_some();
+        let live_ratios: Vec<f64> = live_paired.filter(|_| paired).unwrap_or_else(|| {
+            common
+                .iter()
+                .map(|c| c.0.seconds.unwrap_or(0.0) / live_base)
+                .collect()
+        });
+        let replay_ratios: Vec<f64> = replay_paired.filter(|_| paired).unwrap_or_else(|| {
+            common
+                .iter()
+                .map(|c| c.1.seconds.unwrap_or(0.0) / replay_base)
+                .collect()
+        });
         let share = replay_base / live_base;
-        let ratios: Vec<f64> = common
+        let ratios: Vec<f64> = replay_ratios
             .iter()
-            .map(|c| predicted_ratio(share, c.3 / replay_base))
+            .map(|&rr| predicted_ratio(share, rr))
             .collect();
         let not_meaningful = ratios
             .iter()
             .zip(&common)
-            .find(|(r, _)| **r <= 0.0)
-            .map(|(_, c)| {
+            .zip(&replay_ratios)
+            .find(|((r, _), _)| **r <= 0.0)
+            .map(|((_, c), rr)| {
                 format!(
                     "the additive prediction gives {} a non-positive time: its replay is {:.3} s shorter \
                      than {}'s ({:.3} s replayed), the program took {:.3} s; the replay's differences \
                      exceed the program's time, so time predictions are not meaningful (the ordering is \
                      still compared)",
-                    c.0,
-                    replay_base - c.3,
-                    common[base].0,
+                    c.0.config,
+                    replay_base * (1.0 - rr),
+                    lb.config,
                     replay_base,
                     live_base
                 )
@@ -156,15 +194,16 @@ impl Fidelity {
         let predictions: Vec<Prediction> = common
             .iter()
             .zip(&ratios)
-            .map(|((config, ls, _, rs), r)| {
-                let live_ratio = ls / live_base;
-                let predicted_ratio = not_meaningful.is_none().then_some(*r);
+            .zip(live_ratios.iter().zip(&replay_ratios))
+            .map(|(((l, r), pr), (&live_ratio, &replay_ratio))| {
+                let predicted_ratio = not_meaningful.is_none().then_some(*pr);
                 Prediction {
-                    config: (*config).to_owned(),
-                    live_seconds: *ls,
-                    replay_seconds: *rs,
+                    config: l.config.clone(),
+                    live_seconds: l.seconds.unwrap_or(0.0),
+                    replay_seconds: r.seconds.unwrap_or(0.0),
                     predicted_seconds: predicted_ratio.map(|r| r * live_base),
                     live_ratio,
+                    replay_ratio,
                     predicted_ratio,
                     ratio_error: predicted_ratio.map(|r| (r - live_ratio).abs()),
                 }
@@ -174,18 +213,21 @@ impl Fidelity {
         for i in 0..common.len() {
             for j in i + 1..common.len() {
                 all += 1;
-                let dl = predictions[i].live_seconds - predictions[j].live_seconds;
-                // Any prediction increasing in replay(A) orders as the replay times do.
-                let dp = predictions[i].replay_seconds - predictions[j].replay_seconds;
+                let dl = predictions[i].live_ratio - predictions[j].live_ratio;
+                // Any prediction increasing in replay(A) orders as the replay ratios do.
+                let dp = predictions[i].replay_ratio - predictions[j].replay_ratio;
                 let same = dl.signum() == dp.signum() && dl != 0.0 && dp != 0.0;
                 if dl * dp > 0.0 {
                     concordant += 1;
                 } else if dl * dp < 0.0 {
                     discordant += 1;
                 }
-                let separated = mann_whitney(&common[i].2, &common[j].2).is_some_and(|m| {
-                    common[i].2.len() >= 2 && common[j].2.len() >= 2 && m.p < ALPHA
-                });
+                let (a, b) = (
+                    &common[i].0.ops_per_sec_values,
+                    &common[j].0.ops_per_sec_values,
+                );
+                let separated =
+                    mann_whitney(a, b).is_some_and(|m| a.len() >= 2 && b.len() >= 2 && m.p < ALPHA);
                 if separated {
                     pairs += 1;
                     if same {
@@ -202,9 +244,10 @@ impl Fidelity {
             .collect();
         let f = Fidelity {
             replay_workload: replay.workload.clone(),
-            baseline: common[base].0.to_owned(),
+            baseline: lb.config.clone(),
             predictions,
             share,
+            paired,
             not_meaningful,
             pairs,
             agree,
@@ -252,6 +295,9 @@ impl Fidelity {
                     ""
                 }
             ));
+        }
+        if self.paired {
+            s.push_str("; ratios paired by round");
         }
         if let Some(why) = &self.not_meaningful {
             s.push_str(&format!("; {why}"));

@@ -106,6 +106,10 @@ pub struct ConfigSummary {
     pub ops_per_sec: Option<Quartiles>,
     /// Ops/s of each successful sample, in file order (what the quartiles and the U test are computed from).
     pub ops_per_sec_values: Vec<f64>,
+    /// The repeat index of each value of `ops_per_sec_values`, in the same order (what [`paired_ratio`]
+    /// pairs by). Empty in summaries written before this field.
+    #[serde(default)]
+    pub repeats: Vec<u32>,
     /// Peak RSS in bytes.
     pub peak_rss: Option<Quartiles>,
     /// RSS after the workload, in bytes.
@@ -180,6 +184,10 @@ pub struct Comparison {
     pub p_value: Option<f64>,
     /// How sure the difference is.
     pub significance: Significance,
+    /// The paired ratio ([`paired_ratio`]): the median over the rounds of the ratio within each round
+    /// (`None` with fewer than [`MIN_PAIRS`] rounds that both configurations ran once).
+    #[serde(default)]
+    pub paired_ratio: Option<f64>,
 }
 
 /// How sure a difference is.
@@ -584,16 +592,13 @@ impl WorkloadSummary {
                         high: 1.0,
                         p_value: None,
                         significance: Significance::Baseline,
+                        paired_ratio: paired_ratio(row, &base),
                     });
                     continue;
                 }
-                row.vs_baseline = Some(compare(
-                    &base.config,
-                    &bq,
-                    &base_values,
-                    &q,
-                    &row.ops_per_sec_values,
-                ));
+                let mut c = compare(&base.config, &bq, &base_values, &q, &row.ops_per_sec_values);
+                c.paired_ratio = paired_ratio(row, &base);
+                row.vs_baseline = Some(c);
             }
         }
         let fastest = rows
@@ -826,7 +831,49 @@ fn compare(
         high,
         p_value,
         significance,
+        paired_ratio: None,
     }
+}
+
+/// Fewest rounds a [`paired_ratio`] is computed over.
+pub const MIN_PAIRS: usize = 3;
+
+/// The paired throughput ratio of `a` over `b` (above 1: `a` faster): the median, over the repeats both
+/// measured exactly once, of `a`'s ops/s over `b`'s in the same repeat; `None` with fewer than
+/// [`MIN_PAIRS`] such repeats, or when a repeat index occurs twice in either row (bundles of separate runs
+/// merged, whose repeat numbers do not name one round).
+///
+/// Repeats are interleaved: round `r` runs repeat `r` of every configuration before any runs repeat
+/// `r + 1`, so the two samples of a pair ran seconds apart. On this workspace's VMs the machine's speed
+/// drifts by ±15–25 % between rounds; a ratio within each round cancels the drift that a ratio of the two
+/// medians keeps. Measured (docs/experiments/harness.md, "Paired ratios"): 11 live rounds of 4 programs ×
+/// 5 allocators split into halves, the halves' ratios differed by a median 16.7 % as ratios of medians and
+/// 8.5 % paired (machine loaded by two builds).
+pub fn paired_ratio(a: &ConfigSummary, b: &ConfigSummary) -> Option<f64> {
+    fn by_repeat(r: &ConfigSummary) -> Option<BTreeMap<u32, f64>> {
+        if r.repeats.len() != r.ops_per_sec_values.len() {
+            return None;
+        }
+        let mut m = BTreeMap::new();
+        for (&k, &v) in r.repeats.iter().zip(&r.ops_per_sec_values) {
+            if m.insert(k, v).is_some() {
+                return None;
+            }
+        }
+        Some(m)
+    }
+    let (ma, mb) = (by_repeat(a)?, by_repeat(b)?);
+    let ratios: Vec<f64> = ma
+        .iter()
+        .filter_map(|(k, &x)| {
+            let y = *mb.get(k)?;
+            (x > 0.0 && y > 0.0).then(|| x / y)
+        })
+        .collect();
+    if ratios.len() < MIN_PAIRS {
+        return None;
+    }
+    median(&ratios)
 }
 
 impl ConfigSummary {
@@ -893,6 +940,7 @@ impl ConfigSummary {
             failed: samples.len() - ok.len(),
             ops_per_sec: Quartiles::of(&f(&|s| s.ops_per_sec)),
             ops_per_sec_values: f(&|s| s.ops_per_sec),
+            repeats: ok.iter().map(|s| s.repeat).collect(),
             peak_rss: Quartiles::of(&f(&|s| s.peak_rss_bytes as f64)),
             post_rss: Quartiles::of(&f(&|s| s.post_rss_bytes as f64)),
             heap_peak: Quartiles::of(&f(&|s| {

@@ -196,3 +196,116 @@ fn the_share_scaled_prediction_is_positive_and_exact_at_the_ends() {
     assert!(close(predicted_ratio(0.9, 0.0), 0.1));
     assert!(close(predicted_ratio(0.3, 3.0), 1.6));
 }
+
+/// The fixture with the live seconds of `config` replaced, round by round.
+fn with_live(mut b: reports::Bundle, config: &str, seconds: [f64; 5]) -> reports::Bundle {
+    for s in b
+        .samples
+        .iter_mut()
+        .filter(|s| s.workload == "prog" && s.config == config)
+    {
+        s.seconds = seconds[s.repeat as usize];
+        s.ops_per_sec = 1.0 / s.seconds;
+    }
+    b
+}
+
+/// A machine whose speed drifts between rounds (1.0, 1.3, 0.8, 1.25, 0.85), hakmem 0.8× system in every
+/// round but one, where something else slowed it by 1.4: the ratio of the medians reads 0.896, the ratio
+/// within each round 0.8 four times out of five.
+fn drifting() -> reports::Bundle {
+    let drift = [1.0, 1.3, 0.8, 1.25, 0.85];
+    let b = with_live(live_bundle(), "system", drift);
+    let hakmem = [0.8, 0.8 * 1.3, 0.8 * 0.8 * 1.4, 0.8 * 1.25, 0.8 * 0.85];
+    let b = with_live(b, "hakmem", hakmem);
+    with_live(b, "mimalloc", drift.map(|d| 0.95 * d))
+}
+
+#[test]
+fn live_and_replay_ratios_are_paired_by_round() {
+    let r = Report::build(&[drifting()], None);
+    let live = r.sections[0]
+        .workloads
+        .iter()
+        .find(|w| w.workload == "prog")
+        .unwrap();
+    let hak = live.row("hakmem").unwrap();
+    let c = hak.vs_baseline.as_ref().unwrap();
+    // Throughput ratios (above 1: faster): of the medians 1 / 0.896, paired 1 / 0.8.
+    assert!(close(c.ratio, 1.0 / 0.896), "{}", c.ratio);
+    assert!(close(c.paired_ratio, 1.25), "{:?}", c.paired_ratio);
+    assert!(close(
+        live.row("system")
+            .unwrap()
+            .vs_baseline
+            .as_ref()
+            .unwrap()
+            .paired_ratio,
+        1.0
+    ));
+    let f = live.fidelity.as_ref().unwrap();
+    assert!(f.paired);
+    let p = |c: &str| f.predictions.iter().find(|p| p.config == c).unwrap();
+    assert!(
+        close(p("hakmem").live_ratio, 0.8),
+        "{}",
+        p("hakmem").live_ratio
+    );
+    assert!(close(p("mimalloc").live_ratio, 0.95));
+    // Replay rounds (fixture): hakmem 0.22/0.30, 0.22/0.31, 0.21/0.29, 0.23/0.30, 0.22/0.30 → median 0.2200/0.30.
+    assert!(close(p("hakmem").replay_ratio, 0.22 / 0.30));
+    // Predicted 1 + 0.30 · (0.22/0.30 − 1) = 0.92 against the paired live 0.8.
+    assert!(close(p("hakmem").ratio_error, 0.12));
+    assert!(f.check_invariants());
+}
+
+#[test]
+fn repeats_that_do_not_name_one_round_fall_back_to_the_medians() {
+    // Two runs' bundles merged: every repeat index of the live rows occurs twice.
+    let mut b = drifting();
+    let again: Vec<_> = b
+        .samples
+        .iter()
+        .filter(|s| s.workload == "prog")
+        .cloned()
+        .collect();
+    b.samples.extend(again);
+    let r = Report::build(&[b], None);
+    let live = r.sections[0]
+        .workloads
+        .iter()
+        .find(|w| w.workload == "prog")
+        .unwrap();
+    assert_eq!(
+        live.row("hakmem")
+            .unwrap()
+            .vs_baseline
+            .as_ref()
+            .unwrap()
+            .paired_ratio,
+        None
+    );
+    let f = live.fidelity.as_ref().unwrap();
+    assert!(!f.paired);
+    let p = f.predictions.iter().find(|p| p.config == "hakmem").unwrap();
+    assert!(close(p.live_ratio, 0.896), "{}", p.live_ratio);
+    // Fewer than three rounds in common: no paired ratio either.
+    let mut b = drifting();
+    b.samples.retain(|s| s.workload != "prog" || s.repeat < 2);
+    let r = Report::build(&[b], None);
+    let live = &r.sections[0]
+        .workloads
+        .iter()
+        .find(|w| w.workload == "prog")
+        .unwrap();
+    assert_eq!(
+        live.row("hakmem")
+            .unwrap()
+            .vs_baseline
+            .as_ref()
+            .unwrap()
+            .paired_ratio,
+        None
+    );
+    assert!(!live.fidelity.as_ref().unwrap().paired);
+}
