@@ -161,7 +161,7 @@ if not report_only:
             independent(name, argv, subst(p["stdin"]) if "stdin" in p else None, env,
                         os.path.join(out, name, "independent.jsonl"))
 
-rows, errors, live_ratios = [], [], {}
+rows, errors, additive, live_ratios = [], [], [], {}
 pairs = agree = 0
 for name in only if agreement else []:
     if live_rounds(name).get("system"):
@@ -184,6 +184,8 @@ for name in [] if agreement else only:
         errs = [p["ratio_error"] for p in f["predictions"]
                 if p["config"] != f["baseline"] and p.get("ratio_error") is not None]
         errors += errs
+        additive += [abs(p["additive_ratio"] - p["live_ratio"]) for p in f["predictions"]
+                     if p["config"] != f["baseline"] and p.get("additive_ratio") is not None]
         pairs += f["pairs"]
         agree += f["agree"]
         rows.append((name, w["info"].get("ops", 0), f))
@@ -191,20 +193,25 @@ for name in [] if agreement else only:
 if not agreement:
     reps = "repeats as run" if report_only else f"{repeats} repeats"
     print(f"Fidelity of `hakmem live --record` ({reps}; {', '.join(allocs)}; bundles in {out})")
-    print(f"{'program':<10} {'calls':>11} {'pairs':>5} {'agree':>5} {'tau':>6} {'error':>7}  worst (config: predicted/live ratio)")
+    print(f"{'program':<10} {'calls':>11} {'pairs':>5} {'agree':>5} {'tau':>6} {'error':>7} {'additive':>8}  model, worst (config: predicted/live ratio)")
 for name, ops, f in rows:
     tau = "-" if f.get("kendall_tau") is None else f"{f['kendall_tau']:.2f}"
     err = "-" if f.get("ratio_error_median") is None else f"{100 * f['ratio_error_median']:.1f}%"
     ps = [p for p in f["predictions"] if p.get("ratio_error") is not None and p["config"] != f["baseline"]]
     worst = max(ps, key=lambda p: p["ratio_error"], default=None)
     w = f"{worst['config']}: {worst['predicted_ratio']:.3f}/{worst['live_ratio']:.3f}" if worst else ""
-    print(f"{name:<10} {ops:>11,} {f['pairs']:>5} {f['agree']:>5} {tau:>6} {err:>7}  {w}")
+    add = "-" if f.get("additive_error_median") is None else f"{100 * f['additive_error_median']:.1f}%"
+    model = f.get("model") or "additive"
+    if f.get("scale"):
+        model += f" k={f['scale']:.2f} s={f['share']:.2f}"
+    print(f"{name:<10} {ops:>11,} {f['pairs']:>5} {f['agree']:>5} {tau:>6} {err:>7} {add:>8}  {model}, {w}")
     if f.get("not_meaningful"):
         print(f"{'':<10} {f['not_meaningful']}")
 share = f"{100 * agree / pairs:.0f}%" if pairs else "-"
 med = f"{100 * statistics.median(errors):.1f}%" if errors else "-"
 if not agreement:
-    print(f"{'total':<10} {'':>11} {pairs:>5} {agree:>5} {'':>6} {med:>7}  ({share} of the separated pairs agree; targets: >= 80%, error <= 5%)")
+    amed = f"{100 * statistics.median(additive):.1f}%" if additive else "-"
+    print(f"{'total':<10} {'':>11} {pairs:>5} {agree:>5} {'':>6} {med:>7} {amed:>8}  ({share} of the separated pairs agree; targets: >= 80%, error <= 5%)")
 
 indep = {}
 for name in live_ratios:

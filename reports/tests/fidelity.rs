@@ -20,25 +20,38 @@ fn fidelity_matches_the_hand_computed_prediction() {
         .as_ref()
         .expect("the live workload has a fidelity");
     assert_eq!(f.baseline, "system");
-    // Medians: live system 1.00, hakmem 0.90, mimalloc 0.95; replay 0.30, 0.22, 0.20.
-    // Share s = 0.30 / 1.00; predicted ratio(A) = 1 + s·(replay(A)/0.30 − 1): hakmem 0.92, mimalloc 0.90.
+    // Live ratios to system (paired by round, here equal to the ratios of the medians): hakmem 0.90,
+    // mimalloc 0.95; replay ratios 0.22/0.30 and 0.20/0.30.
+    // Calibrated, leave one out: hakmem's k from mimalloc alone, (0.95 − 1) / (2/3 − 1) = 0.15, predicts
+    // 1 + 0.15 · (0.22/0.30 − 1) = 0.96; mimalloc's k from hakmem, (0.90 − 1) / (0.22/0.30 − 1) = 0.375,
+    // predicts 1 − 0.375 / 3 = 0.875. Additive, s = 0.30: hakmem 0.92, mimalloc 0.90.
+    assert_eq!(f.model, "calibrated");
     let p = |c: &str| f.predictions.iter().find(|p| p.config == c).unwrap();
     assert!(close(p("system").predicted_seconds, 1.00));
-    assert!(close(p("hakmem").predicted_seconds, 0.92));
-    assert!(close(p("mimalloc").predicted_seconds, 0.90));
-    assert!(close(p("hakmem").live_ratio, 0.90) && close(p("hakmem").predicted_ratio, 0.92));
-    assert!(close(p("hakmem").ratio_error, 0.02));
-    assert!(close(p("mimalloc").ratio_error, 0.05));
+    assert!(close(p("hakmem").predicted_seconds, 0.96));
+    assert!(close(p("mimalloc").predicted_seconds, 0.875));
+    assert!(close(p("hakmem").live_ratio, 0.90) && close(p("hakmem").predicted_ratio, 0.96));
+    assert!(close(p("hakmem").ratio_error, 0.06));
+    assert!(close(p("mimalloc").ratio_error, 0.075));
+    assert!(close(p("hakmem").additive_ratio, 0.92) && close(p("mimalloc").additive_ratio, 0.90));
+    assert!(close(f.additive_error_median, 0.035));
+    // k over both: the slope through the origin of (−0.1, −0.05) on (−4/15, −1/3).
+    let (x1, x2) = (0.22 / 0.30 - 1.0, 0.20 / 0.30 - 1.0);
+    assert!(close(
+        f.scale,
+        (x1 * -0.1 + x2 * -0.05) / (x1 * x1 + x2 * x2)
+    ));
     // Every live pair is fully separated (5 vs 5: p = 2/252); the prediction swaps hakmem and mimalloc.
     assert_eq!((f.pairs, f.agree), (3, 2));
     assert!(close(f.kendall_tau.unwrap(), 1.0 / 3.0));
-    assert!(close(f.ratio_error_median.unwrap(), 0.035));
+    assert!(close(f.ratio_error_median.unwrap(), 0.0675));
     assert!(close(f.share, 0.30));
     assert!(f.not_meaningful.is_none());
     assert!(f.check_invariants());
     let totals = s.fidelity.as_ref().unwrap();
     assert_eq!((totals.programs, totals.pairs, totals.agree), (1, 3, 2));
-    assert!(close(totals.ratio_error_median.unwrap(), 0.035));
+    assert!(close(totals.ratio_error_median.unwrap(), 0.0675));
+    assert!(close(totals.additive_error_median, 0.035));
     // The replay workload carries the same figures.
     let replay = s
         .workloads
@@ -60,7 +73,11 @@ fn every_format_shows_live_predicted_and_the_fidelity_line() {
         md.contains("2/3 significant live pairs ordered the same way"),
         "{md}"
     );
-    assert!(md.contains("3.5%"), "{md}");
+    assert!(
+        md.contains("calibrated: each allocator predicted from the others' live runs"),
+        "{md}"
+    );
+    assert!(md.contains("the additive model's error 3.5%"), "{md}");
     let html = exporter_for("html").unwrap().render(&r);
     assert!(
         html.contains(r#"<p class="fidelity">"#),
@@ -124,13 +141,19 @@ fn slower_replays(k: f64) -> reports::Bundle {
 
 /// bintrees, measured when the harness decoded the workload inside the timed loop: the replay of the
 /// baseline took 2.7 s, the program 1.04 s, and the additive model predicted negative times. Here the
-/// replays take 15× the fixture's (system 4.50 s, mimalloc 3.00 s against live 1.00 s: predicted −0.50).
+/// replays take 15× the fixture's (system 4.50 s, mimalloc 3.00 s against live 1.00 s: additive −0.50).
+/// With system and mimalloc only there is nothing to calibrate on, so no time is predicted; with hakmem
+/// too the calibrated model predicts (its ratios do not depend on the replay's length), and the additive
+/// ratios are left out.
 #[test]
 fn a_non_positive_predicted_time_predicts_no_time_but_still_ranks() {
-    let r = Report::build(&[slower_replays(15.0)], None);
+    let mut b = slower_replays(15.0);
+    b.samples.retain(|s| s.config != "hakmem");
+    let r = Report::build(&[b], None);
     let s = &r.sections[0];
     let live = s.workloads.iter().find(|w| w.workload == "prog").unwrap();
     let f = live.fidelity.as_ref().unwrap();
+    assert_eq!(f.model, "additive");
     assert!(close(f.share, 4.50));
     let why = f
         .not_meaningful
@@ -139,11 +162,11 @@ fn a_non_positive_predicted_time_predicts_no_time_but_still_ranks() {
     assert!(why.contains("non-positive time"), "{why}");
     assert!(f.predictions.iter().all(|p| p.predicted_seconds.is_none()
         && p.predicted_ratio.is_none()
+        && p.additive_ratio.is_none()
         && p.ratio_error.is_none()));
     assert_eq!(f.ratio_error_median, None);
-    // The order does not depend on the model: the same pairs agree as with the short replay.
-    assert_eq!((f.pairs, f.agree), (3, 2));
-    assert!(close(f.kendall_tau.unwrap(), 1.0 / 3.0));
+    // The order does not depend on the model.
+    assert_eq!((f.pairs, f.agree), (1, 1));
     assert!(f.check_invariants());
     let totals = s.fidelity.as_ref().unwrap();
     assert_eq!((totals.programs, totals.not_meaningful), (1, 1));
@@ -152,6 +175,17 @@ fn a_non_positive_predicted_time_predicts_no_time_but_still_ranks() {
     let md = exporter_for("markdown").unwrap().render(&r);
     assert!(md.contains("n/a"), "{md}");
     assert!(!md.contains("-0."), "no negative prediction: {md}");
+
+    let r = Report::build(&[slower_replays(15.0)], None);
+    let f = r.sections[0].workloads[0].fidelity.clone().unwrap();
+    assert_eq!(f.model, "calibrated");
+    assert!(f.not_meaningful.is_none());
+    assert!(f.predictions.iter().all(|p| p.additive_ratio.is_none()));
+    assert_eq!(f.additive_error_median, None);
+    assert!(close(f.ratio_error_median.unwrap(), 0.0675));
+    assert_eq!((f.pairs, f.agree), (3, 2));
+    assert!(close(f.kendall_tau.unwrap(), 1.0 / 3.0));
+    assert!(f.check_invariants());
 }
 
 /// A replay of the baseline a little slower than the program (the harness's per-call work about the
@@ -171,18 +205,65 @@ fn a_replay_slower_than_the_program_still_predicts_additively() {
             .clone()
     };
     // predicted(A) = live(base) − replay(base) + replay(A) = 1.00 − 1.20 + 0.88 (hakmem), + 0.80 (mimalloc).
-    assert!(close(p("hakmem").predicted_seconds, 0.68));
-    assert!(close(p("mimalloc").predicted_seconds, 0.60));
-    assert!(close(p("hakmem").ratio_error, 0.22));
-    assert!(close(p("mimalloc").ratio_error, 0.35));
-    assert!(close(f.ratio_error_median.unwrap(), 0.285));
+    assert!(close(p("hakmem").additive_ratio, 0.68));
+    assert!(close(p("mimalloc").additive_ratio, 0.60));
+    assert!(close(f.additive_error_median.unwrap(), 0.285));
+    // The calibrated model does not see the replay's length: the same predictions as the fixture's.
+    assert!(close(p("hakmem").predicted_seconds, 0.96));
+    assert!(close(f.ratio_error_median.unwrap(), 0.0675));
     assert!(f.check_invariants());
+    assert!(
+        f.line().contains("the additive model's error 28.5%"),
+        "{}",
+        f.line()
+    );
+    // Without the calibration (two configurations), the additive line says why the replay may be longer.
+    let mut b = slower_replays(4.0);
+    b.samples.retain(|s| s.config != "hakmem");
+    let r = Report::build(&[b], None);
+    let f = r.sections[0].workloads[0].fidelity.clone().unwrap();
+    assert_eq!(f.model, "additive");
+    assert!(close(f.predictions[1].predicted_seconds, 0.60));
     assert!(
         f.line()
             .contains("took 120% of its live time: the harness's per-call work"),
         "{}",
         f.line()
     );
+}
+
+/// Allocators whose calls all run the same factor slower inside the program than in the replay (live ratio
+/// = 1 + k · (replay ratio − 1) with one k): the calibrated model predicts them exactly, the additive one
+/// (k = the replay's share, 0.30) does not.
+#[test]
+fn the_calibrated_model_is_exact_when_the_allocators_share_one_scale() {
+    let (hak, mim) = (
+        1.0 + 0.5 * (0.22 / 0.30 - 1.0),
+        1.0 + 0.5 * (0.20 / 0.30 - 1.0),
+    );
+    let b = with_live(live_bundle(), "system", [1.0; 5]);
+    let b = with_live(b, "hakmem", [hak; 5]);
+    let b = with_live(b, "mimalloc", [mim; 5]);
+    let r = Report::build(&[b], None);
+    let f = r.sections[0].workloads[0].fidelity.clone().unwrap();
+    assert_eq!(f.model, "calibrated");
+    assert!(close(f.scale, 0.5), "{:?}", f.scale);
+    assert!(f.ratio_error_median.unwrap() < 1e-9);
+    // Additive: hakmem 0.92 against 0.8667, mimalloc 0.90 against 0.8333.
+    assert!(close(
+        f.additive_error_median,
+        ((0.92 - hak) + (0.90 - mim)) / 2.0
+    ));
+    assert!(
+        f.line()
+            .contains("its calls take 1.7× their replayed time inside the program"),
+        "{}",
+        f.line()
+    );
+    use reports::fidelity::calibrated_scale;
+    // Live and replay pointing opposite ways: nothing to calibrate on.
+    assert_eq!(calibrated_scale([(0.5, 1.2), (0.8, 1.1)].into_iter()), None);
+    assert_eq!(calibrated_scale([(1.0, 0.9)].into_iter()), None);
 }
 
 #[test]
@@ -254,8 +335,10 @@ fn live_and_replay_ratios_are_paired_by_round() {
     assert!(close(p("mimalloc").live_ratio, 0.95));
     // Replay rounds (fixture): hakmem 0.22/0.30, 0.22/0.31, 0.21/0.29, 0.23/0.30, 0.22/0.30 → median 0.2200/0.30.
     assert!(close(p("hakmem").replay_ratio, 0.22 / 0.30));
-    // Predicted 1 + 0.30 · (0.22/0.30 − 1) = 0.92 against the paired live 0.8.
-    assert!(close(p("hakmem").ratio_error, 0.12));
+    // Additive: 1 + 0.30 · (0.22/0.30 − 1) = 0.92 against the paired live 0.8.
+    assert!(close(p("hakmem").additive_ratio, 0.92));
+    // Calibrated on mimalloc: k = (0.95 − 1) / (2/3 − 1) = 0.15, 0.96 against 0.8.
+    assert!(close(p("hakmem").ratio_error, 0.16));
     assert!(f.check_invariants());
 }
 
