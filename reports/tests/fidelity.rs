@@ -342,6 +342,11 @@ fn live_and_replay_ratios_are_paired_by_round() {
     assert!(f.check_invariants());
 }
 
+/// hakmem's paired throughput ratio to the baseline in `live`.
+fn hakmem_paired(live: &reports::summary::WorkloadSummary) -> Option<f64> {
+    live.row("hakmem")?.vs_baseline.as_ref()?.paired_ratio
+}
+
 #[test]
 fn repeats_that_do_not_name_one_round_fall_back_to_the_medians() {
     // Two runs' bundles merged: every repeat index of the live rows occurs twice.
@@ -359,15 +364,7 @@ fn repeats_that_do_not_name_one_round_fall_back_to_the_medians() {
         .iter()
         .find(|w| w.workload == "prog")
         .unwrap();
-    assert_eq!(
-        live.row("hakmem")
-            .unwrap()
-            .vs_baseline
-            .as_ref()
-            .unwrap()
-            .paired_ratio,
-        None
-    );
+    assert_eq!(hakmem_paired(live), None);
     let f = live.fidelity.as_ref().unwrap();
     assert!(!f.paired);
     let p = f.predictions.iter().find(|p| p.config == "hakmem").unwrap();
@@ -381,14 +378,6 @@ fn repeats_that_do_not_name_one_round_fall_back_to_the_medians() {
         .iter()
         .find(|w| w.workload == "prog")
         .unwrap();
-    assert_eq!(
-        live.row("hakmem")
-            .unwrap()
-            .vs_baseline
-            .as_ref()
-            .unwrap()
-            .paired_ratio,
-        None
-    );
+    assert_eq!(hakmem_paired(live), None);
     assert!(!live.fidelity.as_ref().unwrap().paired);
 }
