@@ -15,6 +15,7 @@ only = [p for p in os.environ["FID_ONLY"].split(",") if p]
 allocs = [a for a in os.environ["FID_ALLOCS"].split(",") if a]
 hakmem, report_only = os.environ["FID_HAKMEM"], os.environ["FID_REPORT_ONLY"] == "1"
 agreement = os.environ.get("FID_AGREEMENT") == "1"
+same_run = os.environ.get("FID_SAME_RUN") == "1"
 extra = sys.argv[1:]
 
 def load():
@@ -98,6 +99,73 @@ def agreement_runs(name, p, argv, env):
         ref = independent(name, argv, subst(p["stdin"]) if "stdin" in p else None, env, path, [r], ref)
 
 
+SAME_RUN_TIME = "same-run.time"  # /usr/bin/time's lines of --same-run, in OUT/NAME
+SAME_RUN_LIVE = "same-run"       # the live bundle of --same-run, in OUT/NAME
+
+
+def same_run_runs(name, p, argv, env):
+    """--same-run: one `hakmem live --repeats R` (all allocators) of `/usr/bin/time CMD`, so that both tools
+    time the same runs. sh puts the run's LD_PRELOAD (as hakmem live set it) into /usr/bin/time's format,
+    which appends one line per run to OUT/NAME/same-run.time: `PRELOAD %e %U %S %M`. The runs happen one at a
+    time (--jobs 1), the reference run first."""
+    need_time()
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, SAME_RUN_TIME)
+    if os.path.exists(path):
+        os.remove(path)
+    wrap = ["/bin/sh", "-c", 'exec ' + TIME + ' -a -o "$0" -f "${LD_PRELOAD:-system} %e %U %S %M" "$@"', path]
+    cmd = [hakmem, "live", "--repeats", str(repeats), "--jobs", "1", "--timeout", "600",
+           "-o", os.path.join(d, SAME_RUN_LIVE)]
+    for a in allocs:
+        cmd += ["--alloc", a]
+    if "stdin" in p:
+        cmd += ["--stdin", subst(p["stdin"])]
+    rc = subprocess.run(cmd + extra + ["--"] + wrap + argv, env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL).returncode
+    if rc not in (0, 1):
+        print(f"error: hakmem live failed on {name} (exit {rc})", file=sys.stderr)
+        sys.exit(1)
+
+
+def same_run_pairs(name):
+    """{allocator: {repeat: (live wall s, /usr/bin/time %e s)}} of a --same-run of a program, or {} if it
+    has none. /usr/bin/time's lines come in run order: the reference run (system) first, then the rounds;
+    each allocator's k-th line is its repeat k (after the reference for system). A line whose preload is
+    none of the allocators' is ignored; an allocator whose line count does not match its samples is left out
+    (the pairing would be a guess)."""
+    d = os.path.join(out, name)
+    path, samples = os.path.join(d, SAME_RUN_TIME), os.path.join(d, SAME_RUN_LIVE, "samples.jsonl")
+    if not (os.path.exists(path) and os.path.exists(samples)):
+        return {}
+    sos = {os.path.realpath(so): a for a, so in default_allocators(os.path.join(target, "release")) if so}
+    times = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) < 5:
+            continue
+        pre, wall = f[0], float(f[-4])
+        first = os.path.realpath(pre.split(":")[0])  # hakmem live puts its preload in front
+        a = "system" if pre == "system" else sos.get(first)
+        if a:
+            times.setdefault(a, []).append(wall)
+    if times.get("system"):
+        times["system"] = times["system"][1:]  # the reference run
+    live = {}
+    for line in open(samples):
+        x = json.loads(line)
+        if x.get("kind") == "live":
+            live.setdefault(x["config"], {})[x["repeat"]] = x["seconds"] if x.get("status") == "ok" else None
+    pairs = {}
+    for a, reps in live.items():
+        t = times.get(a, [])
+        if len(t) != len(reps):
+            continue
+        # Below 50 ms, %e's 10 ms step is a fifth of the run: not a measurement to compare ratios with.
+        pairs[a] = {r: (reps[r], t[r]) for r in sorted(reps) if reps[r] is not None and r < len(t) and t[r] >= 0.05}
+    return pairs
+
+
 def live_rounds(name):
     """{config: {round: wall seconds}} of the ok live samples of a program: its `hakmem live --record`
     bundle (round = the sample's repeat), or the rounds of --agreement (round = R of OUT/NAME/live-R).
@@ -148,6 +216,9 @@ if not report_only:
         if agreement:
             agreement_runs(name, p, argv, env)
             continue
+        if same_run:
+            same_run_runs(name, p, argv, env)
+            continue
         r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
         if r.returncode not in (0, 1):
             print(f"error: hakmem live failed on {name} (exit {r.returncode})", file=sys.stderr)
@@ -166,7 +237,7 @@ pairs = agree = 0
 for name in only if agreement else []:
     if live_rounds(name).get("system"):
         live_ratios[name] = {}
-for name in [] if agreement else only:
+for name in [] if agreement or same_run else only:
     bundle = os.path.join(out, name)
     if not os.path.isdir(bundle):
         print(f"warning: no bundle for {name} in {out}", file=sys.stderr)
@@ -190,7 +261,7 @@ for name in [] if agreement else only:
         agree += f["agree"]
         rows.append((name, w["info"].get("ops", 0), f))
 
-if not agreement:
+if not (agreement or same_run):
     reps = "repeats as run" if report_only else f"{repeats} repeats"
     print(f"Fidelity of `hakmem live --record` ({reps}; {', '.join(allocs)}; bundles in {out})")
     print(f"{'program':<10} {'calls':>11} {'pairs':>5} {'agree':>5} {'tau':>6} {'error':>7} {'additive':>8}  model, worst (config: predicted/live ratio)")
@@ -209,7 +280,7 @@ for name, ops, f in rows:
         print(f"{'':<10} {f['not_meaningful']}")
 share = f"{100 * agree / pairs:.0f}%" if pairs else "-"
 med = f"{100 * statistics.median(errors):.1f}%" if errors else "-"
-if not agreement:
+if not (agreement or same_run):
     amed = f"{100 * statistics.median(additive):.1f}%" if additive else "-"
     print(f"{'total':<10} {'':>11} {pairs:>5} {agree:>5} {'':>6} {med:>7} {amed:>8}  ({share} of the separated pairs agree; targets: >= 80%, error <= 5%)")
 
@@ -227,7 +298,7 @@ if indep:
     print(f"Live ratios to system: hakmem live vs /usr/bin/time (independent, same preloads, {how})")
     print("(each the median over the rounds of the ratio within the round)")
     print(f"{'program':<10} {'allocator':<10} {'live':>7} {'time':>7} {'diff':>7}")
-    diffs = []
+    diffs, floor = [], []
     for name in live_ratios:
         w = indep.get(name, {})
         ls = live_rounds(name)
@@ -244,7 +315,46 @@ if indep:
             d = r / m - 1
             diffs.append(abs(d))
             print(f"{name:<10} {a:<10} {r:>7.3f} {m:>7.3f} {100 * d:>+6.1f}%")
+            # The independent measurement against itself: its even rounds' ratio against its odd rounds'.
+            halves = [{c: {x: v for x, v in t[c].items() if x % 2 == k} for c in (a, "system")} for k in (0, 1)]
+            if all(len(set(h[a]) & set(h["system"])) >= 3 for h in halves):
+                floor.append(abs(paired(halves[0], a) / paired(halves[1], a) - 1))
     if diffs:
         within = sum(d <= 0.05 for d in diffs)
         print(f"{'total':<10} {'':<10} {'':>7} {'':>7} median |diff| {100 * statistics.median(diffs):.1f}%, max {100 * max(diffs):.1f}%, {within}/{len(diffs)} within 5% (target)")
+    if floor:
+        within = sum(d <= 0.05 for d in floor)
+        print(f"{'noise':<10} /usr/bin/time against itself (its even rounds' ratios against its odd rounds'): median |diff| {100 * statistics.median(floor):.1f}%, {within}/{len(floor)} within 5%")
+same = {name: same_run_pairs(name) for name in only}
+same = {n: v for n, v in same.items() if v.get("system")}
+for name in only:
+    if same_run and name not in same:
+        print(f"warning: {name}: no same-run pairs (runs under 50 ms, or /usr/bin/time's lines do not match the samples)", file=sys.stderr)
+if same:
+    print()
+    print("Live ratios to system on the same runs: hakmem live's wall time vs /usr/bin/time's %e of each run")
+    print("(each the median over the rounds of the ratio within the round; 'gap' = median live − %e of a run)")
+    print(f"{'program':<10} {'allocator':<10} {'live':>7} {'time':>7} {'diff':>7} {'gap':>8}")
+    diffs, gaps = [], []
+    for name, v in same.items():
+        lv = {a: {r: x[0] for r, x in reps.items()} for a, reps in v.items()}
+        tv = {a: {r: x[1] for r, x in reps.items()} for a, reps in v.items()}
+        for a in allocs:
+            if a not in v:
+                continue
+            if not v[a] or not v.get("system"):
+                continue
+            gap = statistics.median(x[0] - x[1] for x in v[a].values())
+            gaps.append(gap)
+            if a == "system":
+                print(f"{name:<10} {a:<10} {'':>7} {'':>7} {'':>7} {1000 * gap:>6.1f}ms")
+                continue
+            r, m = paired(lv, a), paired(tv, a)
+            d = r / m - 1
+            diffs.append(abs(d))
+            print(f"{name:<10} {a:<10} {r:>7.3f} {m:>7.3f} {100 * d:>+6.1f}% {1000 * gap:>6.1f}ms")
+    if diffs:
+        within = sum(d <= 0.05 for d in diffs)
+        print(f"{'total':<10} {'':<10} {'':>7} {'':>7} median |diff| {100 * statistics.median(diffs):.1f}%, max {100 * max(diffs):.1f}%, {within}/{len(diffs)} within 5%; median gap {1000 * statistics.median(gaps):.1f} ms (live's time includes sh's and /usr/bin/time's start-up; %e truncates to 10 ms)")
+
 print(f"load average: {load_start:.1f} at the start, {load():.1f} at the end")

@@ -3,7 +3,7 @@
 # of real programs, and whether the live ratios agree with an independent measurement (/usr/bin/time).
 #
 # Usage: scripts/fidelity.sh [--repeats R] [--quick] [--only NAME,…] [--alloc NAME,…] [--out DIR]
-#                            [--no-build] [--no-independent] [--agreement] [--report DIR]
+#                            [--no-build] [--no-independent] [--agreement] [--same-run] [--report DIR]
 #                            [-- EXTRA hakmem live ARGS…]
 #
 #   --repeats R       interleaved repeats per allocator, live and replay [5]
@@ -15,6 +15,9 @@
 #   --no-independent  skip the comparison with /usr/bin/time
 #   --agreement       only the live-vs-/usr/bin/time comparison, alternating round by round: R times
 #                     `hakmem live --repeats 1` then one /usr/bin/time round (no recording, no replay)
+#   --same-run        only the live-vs-/usr/bin/time comparison on the same runs: `hakmem live --repeats R`
+#                     of `/usr/bin/time CMD` (through sh, which tags each line with the run's LD_PRELOAD),
+#                     so both tools time every run; their ratios can differ only by how they measure
 #   --report DIR      run nothing: print the tables of an earlier run's DIR (e.g. after a model change)
 #   -- ARGS           passed to every `hakmem live` (e.g. `-- --replay-calls preload,linked --touch line`)
 #
@@ -32,7 +35,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 repeats=5 quick=0 only="bintrees,wordfreq,workq,py_dict"
 allocs="system,hakmem,mimalloc,mimalloc2,jemalloc,tcmalloc"
-out="" build=1 independent=1 agreement=0 report_only=""
+out="" build=1 independent=1 agreement=0 same_run=0 report_only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --repeats) repeats="${2:?--repeats needs a number}"; shift 2 ;;
@@ -43,9 +46,10 @@ while [ $# -gt 0 ]; do
     --no-build) build=0; shift ;;
     --no-independent) independent=0; shift ;;
     --agreement) agreement=1; shift ;;
+    --same-run) same_run=1; shift ;;
     --report) report_only="${2:?--report needs a directory}"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,5 +72,5 @@ hakmem="$target/release/hakmem"
 
 export FID_ROOT="$root" FID_TARGET="$target" FID_OUT="$out" FID_REPEATS="$repeats" FID_QUICK="$quick"
 export FID_ONLY="$only" FID_ALLOCS="$allocs" FID_INDEPENDENT="$independent" FID_REPORT_ONLY="${report_only:+1}"
-export FID_HAKMEM="$hakmem" FID_AGREEMENT="$agreement"
+export FID_HAKMEM="$hakmem" FID_AGREEMENT="$agreement" FID_SAME_RUN="$same_run"
 exec python3 "$root/scripts/fidelity.py" "$@"
