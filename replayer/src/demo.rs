@@ -10,8 +10,9 @@
 //! 3. `hakmem replay` of all workloads through HAKMEM ([`DEFAULT_ALLOCS`]: default, Page Box off, Page Box on
 //!    C5–C7, a C7 capacity sweep), system malloc and mimalloc, with progress read from the growing
 //!    `samples.jsonl`;
-//! 4. where python3 exists, `hakmem live --record` of the threaded python3 script under system, mimalloc
-//!    and hakmem: live times, the replay's predicted times and its fidelity (bundle `DIR/live`);
+//! 4. where python3 exists, `hakmem live --record` of the threaded python3 script under system, mimalloc 3
+//!    and 2 and hakmem: live times, the replay's predicted times and its fidelity (bundle `DIR/live`; three
+//!    configurations besides the baseline, so that the calibrated model has two to fit each one's scale on);
 //! 5. the report, in process: HTML, Markdown, CSV and JSON beside the bundles, and the terminal summary.
 //!
 //! Invariant: a step that fails stops the demo with its command and the tail of its stderr, except the
@@ -450,7 +451,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
     ));
 
     // 3b. The ground truth for one real program: the threaded python3 script run live under system,
-    // mimalloc and hakmem, recorded and replayed into the same bundle (`hakmem live --record`), so the
+    // mimalloc 3 and 2 and hakmem, recorded and replayed into the same bundle (`hakmem live --record`), so the
     // report shows live times, predicted times and the replay's fidelity.
     let mut bundles = vec![bundle.clone()];
     if which("python3").is_some() {
@@ -468,6 +469,8 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
             "system",
             "--alloc",
             "mimalloc",
+            "--alloc",
+            "mimalloc2",
             "--alloc",
             "hakmem",
             "--repeats",
@@ -497,7 +500,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutcome, DemoError> {
                     .map_err(io_err(&log))?;
                 bundles.push(live);
                 bar.finish(&format!(
-                    "ran threaded python3 live (5 repeats × 3 allocators), recorded and replayed it in {:.1}s",
+                    "ran threaded python3 live (5 repeats × 4 allocators), recorded and replayed it in {:.1}s",
                     bar.elapsed().as_secs_f64()
                 ));
             }
