@@ -351,6 +351,26 @@ impl Fidelity {
             })
     }
 
+    /// Why the additive model is in use: too few configurations ran live to calibrate, or a configuration's
+    /// scale fitted on the others was not positive (live orders them against the replay).
+    fn why_additive(&self) -> String {
+        let others = self
+            .predictions
+            .iter()
+            .filter(|p| p.config != self.baseline)
+            .count();
+        if others < MIN_CALIBRATION {
+            format!(
+                "the calibrated model, usually far closer, needs live runs of at least {MIN_CALIBRATION} \
+                 configurations besides the baseline ({others} here)"
+            )
+        } else {
+            "the calibrated model is not used: fitted on the others, some configuration's scale or \
+             prediction is not positive (their live ratios go against their replay ratios)"
+                .to_string()
+        }
+    }
+
     /// The fidelity line for readers.
     pub fn line(&self) -> String {
         let mut s = format!(
@@ -380,7 +400,7 @@ impl Fidelity {
                     }
                 )),
                 _ => s.push_str(&format!(
-                    " (additive, anchored on {}, whose replay took {:.0}% of its live time{})",
+                    " (additive, anchored on {}, whose replay took {:.0}% of its live time{}; {})",
                     self.baseline,
                     self.share * 100.0,
                     if self.share >= 1.0 {
@@ -388,7 +408,8 @@ impl Fidelity {
                          in the prediction"
                     } else {
                         ""
-                    }
+                    },
+                    self.why_additive()
                 )),
             }
         }

@@ -230,6 +230,29 @@ fn a_replay_slower_than_the_program_still_predicts_additively() {
         "{}",
         f.line()
     );
+    assert!(
+        f.line()
+            .contains("needs live runs of at least 2 configurations besides the baseline (1 here)"),
+        "{}",
+        f.line()
+    );
+}
+
+/// A configuration faster than the baseline in the replay but slower live gives the others' leave-one-out
+/// scale a negative sign: the additive model is used, and its line says so.
+#[test]
+fn a_scale_against_the_replay_falls_back_to_the_additive_model_and_says_why() {
+    let b = with_live(live_bundle(), "system", [1.0; 5]);
+    let b = with_live(b, "hakmem", [0.9; 5]);
+    let b = with_live(b, "mimalloc", [1.05; 5]);
+    let r = Report::build(&[b], None);
+    let f = r.sections[0].workloads[0].fidelity.clone().unwrap();
+    assert_eq!(f.model, "additive");
+    assert!(
+        f.line().contains("the calibrated model is not used"),
+        "{}",
+        f.line()
+    );
 }
 
 /// Allocators whose calls all run the same factor slower inside the program than in the replay (live ratio
