@@ -959,15 +959,22 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
                         buf.clear();
                         (b.cursor(t, ops.len()), buf)
                     });
-                    let warm = if opts.warmup {
-                        warm_up::<A>(&warmup_sizes(ops))
+                    let sizes = if opts.warmup {
+                        warmup_sizes(ops)
                     } else {
-                        0
+                        Vec::new()
                     };
                     let mut run = |ops: &[Op]| match pace {
                         None => run_ops::<A, CHECK, T>(ops, table, every, lat, ck),
                         Some(p) => run_ops_paced::<A, CHECK, T>(ops, table, every, lat, ck, p),
                     };
+                    // Set up (the scan for the warm-up's sizes reads every op); the driver reads the
+                    // baseline RSS. The warm-up's blocks are the allocator's memory and count in its
+                    // heap peak (a THP allocator faults in huge pages there); its time does not: the
+                    // driver reads the CPU time after it, then the start.
+                    barrier.wait();
+                    let warm = if opts.warmup { warm_up::<A>(&sizes) } else { 0 };
+                    barrier.wait();
                     barrier.wait();
                     let start = Instant::now();
                     let t0 = ticks();
@@ -991,7 +998,11 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
                 })
             })
             .collect();
+        // The baseline RSS once every thread is set up (the harness's pages are not the allocator's),
+        // the CPU time once every thread has warmed up (start-up is not the replay's time).
+        barrier.wait();
         let base = start_baseline();
+        barrier.wait();
         let before = usage();
         barrier.wait();
         let results: Vec<(u64, Span, u64)> = handles
