@@ -15,6 +15,7 @@ pub mod elf;
 pub mod engine;
 pub mod files;
 pub mod hakmem_backend;
+pub mod harness_alloc;
 pub mod live;
 pub mod options;
 pub mod orchestrate;

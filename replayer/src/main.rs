@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 mod commands;
 
+/// The harness's own memory stays in glibc's heap, whatever allocator a replay child has preloaded
+/// (see `replayer::harness_alloc`).
+#[global_allocator]
+static HARNESS: replayer::harness_alloc::GlibcHarness = replayer::harness_alloc::GlibcHarness;
+
 /// Record, compile, replay and report allocation workloads; compare HAKMEM with other allocators.
 #[derive(Parser)]
 #[command(name = "hakmem", version, about, propagate_version = true)]
