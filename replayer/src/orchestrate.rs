@@ -144,7 +144,7 @@ pub fn run_parallel<T: Send>(
 /// Runs one child and classifies its end.
 pub fn run_one(task: &Task, cpus: Vec<u32>, runner: &Runner) -> Sample {
     let mut sample = classify(task, &cpus, runner);
-    sample.allocator = task.job.alloc.backend.name().to_string();
+    sample.allocator = task.job.alloc.allocator_name().to_string();
     sample.config = task.job.alloc.label.clone();
     sample.workload = task.workload.clone();
     sample.repeat = task.repeat;

@@ -122,7 +122,7 @@ impl Session {
                 .configs
                 .iter()
                 .map(|c| AllocatorInfo {
-                    allocator: c.backend.name().to_string(),
+                    allocator: c.allocator_name().to_string(),
                     config: c.label.clone(),
                     knobs: c.knobs.iter().cloned().collect(),
                     version: allocator_version(c),
@@ -177,7 +177,7 @@ impl Session {
                             threads: input.info.threads.max(1),
                         }),
                         Err(reason) => failed_early.push(Sample {
-                            allocator: spec.backend.name().to_string(),
+                            allocator: spec.allocator_name().to_string(),
                             config: spec.label.clone(),
                             workload: input.info.name.clone(),
                             repeat,

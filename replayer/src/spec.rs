@@ -126,6 +126,22 @@ pub fn preloaded(spec: &AllocSpec) -> Result<AllocSpec, SpecError> {
     })
 }
 
+impl AllocSpec {
+    /// The allocator as results name it (a sample's and the manifest's `allocator`): the backend's name,
+    /// except that a preloaded `libhakmem.so` is `hakmem` (however it was asked for: `hakmem` replayed
+    /// through its preload, or `preload:…/libhakmem.so`), so that reports find HAKMEM's rows — its
+    /// verdict, knob sweeps and per-box statistics — whichever way it was called.
+    pub fn allocator_name(&self) -> &'static str {
+        let hakmem_so = WORKSPACE_LIBRARIES[0].1;
+        match (&self.backend, &self.path) {
+            (BackendKind::Preload, Some(p)) if p.file_name().is_some_and(|f| f == hakmem_so) => {
+                BackendKind::Hakmem.name()
+            }
+            (b, _) => b.name(),
+        }
+    }
+}
+
 /// One allocator configuration to measure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllocSpec {

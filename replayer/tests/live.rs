@@ -165,12 +165,18 @@ fn record_replays_the_recording_into_the_same_bundle_with_its_fidelity() {
         .workloads
         .iter()
         .any(|w| w.name == format!("{name} (replay, linked)")));
-    // The preloaded replay of hakmem runs libhakmem.so; the linked one the crate.
+    // The preloaded replay of hakmem runs libhakmem.so (still `hakmem` in results, with the preload's
+    // per-box statistics); the linked one the crate.
     let pre = replay
         .iter()
         .find(|x| x.workload == rec.name && x.config == "hakmem")
         .unwrap();
-    assert_eq!(pre.allocator, "preload");
+    assert_eq!(pre.allocator, "hakmem");
+    assert!(!pre.box_stats.is_empty(), "{pre:?}");
+    assert!(m
+        .allocators
+        .iter()
+        .any(|a| a.config == "hakmem" && a.path.ends_with("/libhakmem.so")));
     assert!(replay
         .iter()
         .any(|x| x.workload.ends_with("linked)") && x.allocator == "hakmem"));

@@ -168,10 +168,13 @@ fn multithreaded_workloads_with_sync_points_replay_on_every_backend() {
     let lib = libhakmem();
     let preload = format!("preload:{}", lib.display());
     let out = d.join("bundle");
+    // Linked calls for `hakmem` and `mimalloc`, and the same libhakmem.so preloaded beside them.
     run_ok(&[
         "replay",
         pc.to_str().unwrap(),
         th.to_str().unwrap(),
+        "--calls",
+        "linked",
         "--alloc",
         "system",
         "--alloc",
@@ -683,4 +686,61 @@ fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--repeats auto:"));
     let bad = run(&["replay", w.to_str().unwrap(), "--repeats", "sometimes"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `hakmem replay` calls every allocator the way programs do unless told otherwise: `hakmem` and `mimalloc`
+/// go through their preloaded libraries (the manifest names the file), HAKMEM's rows stay HAKMEM's (its
+/// per-box statistics come through the preload); `--calls linked` links them into the harness instead.
+#[test]
+fn replay_preloads_every_allocator_by_default_and_links_them_on_request() {
+    let d = scratch("calls");
+    let w = d.join("rm.hkw");
+    run_ok(&[
+        "gen",
+        "random-mixed",
+        "--iters",
+        "20000",
+        "-o",
+        w.to_str().unwrap(),
+    ]);
+    for (calls, preloaded) in [(None, true), (Some("linked"), false)] {
+        let out = d.join(format!("b-{preloaded}"));
+        let mut args = vec!["replay", w.to_str().unwrap()];
+        if let Some(c) = calls {
+            args.extend(["--calls", c]);
+        }
+        args.extend([
+            "--alloc",
+            "mimalloc",
+            "--alloc",
+            "hakmem:HAKMEM_TINY_UNIFIED_C7=64",
+            "--repeats",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        run_ok(&args);
+        let (m, samples) = bundle(&out);
+        let path_of = |config: &str| {
+            m.allocators
+                .iter()
+                .find(|a| a.config == config)
+                .unwrap()
+                .path
+                .clone()
+        };
+        let (hak, mim) = (
+            path_of("hakmem:HAKMEM_TINY_UNIFIED_C7=64"),
+            path_of("mimalloc"),
+        );
+        assert_eq!(hak.ends_with("/libhakmem.so"), preloaded, "{hak}");
+        assert_eq!(mim.ends_with("/libhakmem_mimalloc.so"), preloaded, "{mim}");
+        let h = samples
+            .iter()
+            .find(|s| s.config.starts_with("hakmem"))
+            .unwrap();
+        assert_eq!(h.status, Some(Status::Ok), "{h:?}");
+        assert_eq!(h.allocator, "hakmem");
+        assert!(!h.box_stats.is_empty(), "{h:?}");
+    }
 }

@@ -69,7 +69,7 @@ pub struct Args {
     pub(crate) record: bool,
     /// How the replays of `--record` call the allocators: `preload` (every configuration through its
     /// preloaded .so and the C library's symbols, as the live runs do) or `linked` (hakmem and mimalloc
-    /// linked into the harness, as `hakmem replay` does by default).
+    /// linked into the harness, as `hakmem replay --calls linked` does).
     /// Several, comma-separated, replay the recording once per convention (the first one's prediction
     /// is shown beside the live times; each replay gets its own fidelity line).
     #[arg(
@@ -119,7 +119,7 @@ fn parse_repeats(s: &str) -> Result<Repeats, String> {
         .map_err(|e| format!("{e}; or `auto`"))
 }
 
-/// How `--record` replays call the allocators.
+/// How replays call the allocators (`hakmem replay --calls`, `hakmem live --replay-calls`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReplayCalls {
     /// Through preloaded .so files, as the program does.
@@ -375,7 +375,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             input.info.name,
             match calls {
                 ReplayCalls::Preload => "through their preloaded .so files and the C library's symbols, as the live runs do",
-                ReplayCalls::Linked => "as `hakmem replay` does: hakmem and mimalloc linked into the harness",
+                ReplayCalls::Linked => "as `hakmem replay --calls linked` does: hakmem and mimalloc linked into the harness",
             }
         ))?;
         let threads = input.info.threads.max(1);

@@ -1,6 +1,7 @@
 //! `hakmem replay WORKLOAD… --alloc SPEC …`: replays workloads through allocator configurations, each
 //! sample a fresh child process, and writes a result bundle plus a summary table.
 
+use super::live::ReplayCalls;
 use replayer::engine::Touch;
 use replayer::options;
 use replayer::session::Session;
@@ -59,6 +60,14 @@ pub struct Args {
     /// back to back. An experiment (docs/experiments/harness.md, "Pacing"): it changes every time measured.
     #[arg(long, default_value = "off", value_name = "NS|off", value_parser = options::pace)]
     pace: u32,
+    /// How the replay calls the allocators: `preload` runs every configuration through its preloaded .so
+    /// and the C library's symbols (`hakmem` = libhakmem.so with the spec's knobs in the environment,
+    /// `mimalloc` = libhakmem_mimalloc.so, the same vendored version), as programs call them, so that
+    /// every backend pays the same call; `linked` calls hakmem and mimalloc linked into the harness
+    /// (HAKMEM's Rust code inlined into the replay loop by LTO, mimalloc's C code not: faster for HAKMEM
+    /// than as deployed, docs/experiments/harness.md).
+    #[arg(long, value_enum, default_value_t = ReplayCalls::Preload, value_name = "CALLS")]
+    calls: ReplayCalls,
     /// Bundle directory [default: ./hakmem-results/replay-DATE].
     #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
     out: Option<PathBuf>,
@@ -95,6 +104,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// knobs and limits checked, workloads described (an unreadable one is reported here).
 pub fn session(args: Args) -> anyhow::Result<Session> {
     let configs = super::checked_run_setup(&args.allocs, args.baseline.as_deref())?;
+    let configs = match args.calls {
+        ReplayCalls::Linked => configs,
+        ReplayCalls::Preload => configs
+            .iter()
+            .map(replayer::spec::preloaded)
+            .collect::<Result<_, _>>()?,
+    };
     let timeout = args.timeout;
     if let Some(out) = &args.out {
         replayer::files::check_output_dir(out, "--out")?;
