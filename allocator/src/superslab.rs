@@ -516,6 +516,50 @@ pub unsafe fn slab_push_local<const ENCODED: bool>(slab: *mut Slab, p: *mut u8) 
     }
 }
 
+/// Gives back the leading run of `blocks[0..n)` that lies in `slab` (owner, plain links): the blocks are
+/// chained and spliced onto the local free list, with one update of `free`, `carve`, `check` and `used` for
+/// the run; a block just below the carve frontier is un-carved, as [`slab_push_local`] does. Returns the run's
+/// length (at least 1). Cost per block: its load, the same-slab test, the frontier test and one store (13
+/// instructions in the loop, against 18 for [`slab_push_local`] one block at a time).
+///
+/// # Safety
+/// The caller owns the SuperSlab; `n >= 1`; `slab == slab_of(blocks[0])`; every block of the run is counted
+/// in `used`; links are stored plainly (`!links_encoded()`).
+#[inline]
+pub unsafe fn slab_push_run(slab: *mut Slab, blocks: *const *mut u8, n: usize) -> usize {
+    // SAFETY: owner-only fields; the blocks are free blocks we may overwrite, `blocks[0..n)` is readable.
+    unsafe {
+        debug_assert!(n >= 1 && slab_of(*blocks as usize) == slab);
+        let key = *blocks as usize >> SLAB_SHIFT;
+        let bs = (*slab).block_size as usize;
+        let mut carve = (*slab).carve;
+        let mut head = (*slab).free;
+        let mut uncarved = 0u64;
+        let mut i = 0;
+        while i < n {
+            let p = *blocks.add(i);
+            // Same 64 KiB area ⇔ same slab (slabs start at their 64 KiB boundaries).
+            if p as usize >> SLAB_SHIFT != key {
+                break;
+            }
+            if p as usize + bs == carve {
+                carve = p as usize;
+                uncarved += 1;
+            } else {
+                let b = p as *mut Block;
+                (*b).next = head;
+                head = b;
+            }
+            i += 1;
+        }
+        (*slab).free = head;
+        (*slab).carve = carve;
+        (*slab).check -= check::carved_step(&*slab) * uncarved;
+        (*slab).used -= i as u32;
+        i
+    }
+}
+
 /// Pushes a block freed by a non-owner onto its slab's remote list: one CAS, no lock.
 ///
 /// # Safety

@@ -354,9 +354,7 @@ unsafe fn flush_range(u: *mut Caches, cls: usize, from: usize, n: usize) {
                 page_box::give_back::<true>(pages(u), *slots.add(i));
             }
         } else {
-            for i in from..from + n {
-                page_box::give_back::<false>(pages(u), *slots.add(i));
-            }
+            page_box::give_back_plain(pages(u), cls, slots.add(from), n);
         }
     }
 }

@@ -146,6 +146,55 @@ fn invariants_hold_after_allocating_and_freeing_every_class() {
     hk::check_invariants().unwrap();
 }
 
+/// Cache flushes give blocks back one run of same-slab blocks at a time (`page_box::give_back_plain`): runs of
+/// every length — whole trees freed in order, blocks of three slabs interleaved one by one, un-carved blocks at
+/// the frontier — must leave every slab's count exact and hand no block out twice.
+#[test]
+fn flushes_of_interleaved_and_contiguous_runs_keep_slab_counts_exact() {
+    const N: usize = 3 * 4096 + 100; // 16-byte blocks over four slabs
+    for order in 0..3 {
+        // SAFETY: fresh blocks, each freed exactly once below.
+        let mut live: Vec<*mut u8> = (0..N).map(|_| unsafe { hk::malloc(16) }).collect();
+        assert!(live.iter().all(|p| !p.is_null()));
+        hk::check_invariants().unwrap();
+        match order {
+            0 => {}
+            // One block of each slab in turn: runs of length 1.
+            1 => {
+                let third = N / 3;
+                live = (0..third)
+                    .flat_map(|i| [live[i], live[i + third], live[i + 2 * third]])
+                    .chain(live[3 * third..].iter().copied())
+                    .collect()
+            }
+            // Newest first: the blocks nearest the carve frontier come back first.
+            _ => live.reverse(),
+        }
+        for (i, &p) in live.iter().enumerate() {
+            // SAFETY: live block, freed once.
+            unsafe { hk::free(p) };
+            if i % 1000 == 999 {
+                hk::check_invariants().unwrap();
+            }
+        }
+        hk::check_invariants().unwrap();
+        // SAFETY: fresh blocks, freed below.
+        let again: Vec<*mut u8> = (0..N).map(|_| unsafe { hk::malloc(16) }).collect();
+        let distinct: std::collections::HashSet<usize> =
+            again.iter().map(|&p| p as usize).collect();
+        assert_eq!(
+            distinct.len(),
+            N,
+            "a block was handed out twice (order {order})"
+        );
+        for p in again {
+            // SAFETY: live block, freed once.
+            unsafe { hk::free(p) };
+        }
+        hk::check_invariants().unwrap();
+    }
+}
+
 #[test]
 fn stats_snapshot_names_every_box_and_counts_misses_and_hits() {
     let mut v = Vec::new();
