@@ -114,7 +114,7 @@ impl Config {
     /// The documented defaults (see [`KNOBS`]).
     pub const DEFAULT: Config = Config {
         page_box_classes: 0xff,
-        unified_cap: [128, 128, 128, 128, 128, 64, 64, 256],
+        unified_cap: [128, 2048, 128, 128, 128, 64, 64, 256],
         pool_cap: 16,
         refill_batch: 128,
         ss_prefault: false,
@@ -148,7 +148,7 @@ pub struct Knob {
 pub static KNOBS: &[Knob] = &[
     Knob { name: "HAKMEM_TINY_PAGE_BOX_CLASSES", default: "0-7", doc: "memo classes C0..C7 refilled through the Page Box (`5,6,7`, `5+6+7`, `5-7`, `all`; `none` = every class refills by the Warm Pool scan)" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C0", default: "128", doc: "Unified Cache capacity (blocks) of the 8 B class" },
-    Knob { name: "HAKMEM_TINY_UNIFIED_C1", default: "128", doc: "Unified Cache capacity of the 16 B class" },
+    Knob { name: "HAKMEM_TINY_UNIFIED_C1", default: "2048", doc: "Unified Cache capacity of the 16 B class (32 KiB: programs that free whole structures of two-pointer nodes, docs/experiments/bintrees.md)" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C2", default: "128", doc: "Unified Cache capacity of the 32 B class" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C3", default: "128", doc: "Unified Cache capacity of each class in 33..64 B" },
     Knob { name: "HAKMEM_TINY_UNIFIED_C4", default: "128", doc: "Unified Cache capacity of each class in 65..128 B" },
