@@ -367,7 +367,18 @@ pub unsafe fn give_back_plain(pb: *mut Pages, cls: usize, blocks: *const *mut u8
     unsafe {
         let mut i = 0;
         while i < n {
-            let slab = superslab::slab_of(*blocks.add(i) as usize);
+            let p = *blocks.add(i);
+            // A lone block (the next one lies in another slab) takes the one-block path: a run's set-up and
+            // write-back cost more than [`give_back`] for one block (programs that free interleaved
+            // structures, wordfreq, give the cache mostly runs of one).
+            if i + 1 == n
+                || (p as usize ^ *blocks.add(i + 1) as usize) >> superslab::SLAB_SHIFT != 0
+            {
+                give_back::<false>(pb, p);
+                i += 1;
+                continue;
+            }
+            let slab = superslab::slab_of(p as usize);
             i += superslab::slab_push_run(slab, blocks.add(i), n - i);
             if (*slab).used == 0 && (*pb).rings[cls].current != slab {
                 retire(pb, cls, slab);
