@@ -695,14 +695,7 @@ fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
 fn replay_preloads_every_allocator_by_default_and_links_them_on_request() {
     let d = scratch("calls");
     let w = d.join("rm.hkw");
-    run_ok(&[
-        "gen",
-        "random-mixed",
-        "--iters",
-        "20000",
-        "-o",
-        w.to_str().unwrap(),
-    ]);
+    gen_random_mixed(&w, 20000);
     for (calls, preloaded) in [(None, true), (Some("linked"), false)] {
         let out = d.join(format!("b-{preloaded}"));
         let mut args = vec!["replay", w.to_str().unwrap()];
