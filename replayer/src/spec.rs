@@ -132,11 +132,13 @@ impl AllocSpec {
     /// through its preload, or `preload:…/libhakmem.so`), so that reports find HAKMEM's rows — its
     /// verdict, knob sweeps and per-box statistics — whichever way it was called.
     pub fn allocator_name(&self) -> &'static str {
-        let hakmem_so = WORKSPACE_LIBRARIES[0].1;
+        let is_hakmem = |p: &PathBuf| {
+            WORKSPACE_LIBRARIES.iter().any(|(name, file, _)| {
+                *name == "hakmem" && p.file_name().is_some_and(|f| f == *file)
+            })
+        };
         match (&self.backend, &self.path) {
-            (BackendKind::Preload, Some(p)) if p.file_name().is_some_and(|f| f == hakmem_so) => {
-                BackendKind::Hakmem.name()
-            }
+            (BackendKind::Preload, Some(p)) if is_hakmem(p) => BackendKind::Hakmem.name(),
             (b, _) => b.name(),
         }
     }

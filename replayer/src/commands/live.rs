@@ -129,6 +129,18 @@ pub enum ReplayCalls {
 }
 
 impl ReplayCalls {
+    /// `configs` as this convention calls them: as given (`linked`), or each through its preloaded library
+    /// (`preload`; an error names a missing library and the command that builds it).
+    pub(crate) fn specs(
+        self,
+        configs: &[AllocSpec],
+    ) -> Result<Vec<AllocSpec>, replayer::spec::SpecError> {
+        match self {
+            ReplayCalls::Linked => Ok(configs.to_vec()),
+            ReplayCalls::Preload => configs.iter().map(replayer::spec::preloaded).collect(),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             ReplayCalls::Preload => "preload",
@@ -214,14 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         if conventions.iter().any(|c| c.0 == *calls) {
             continue;
         }
-        let specs = match calls {
-            ReplayCalls::Linked => configs.clone(),
-            ReplayCalls::Preload => configs
-                .iter()
-                .map(replayer::spec::preloaded)
-                .collect::<Result<_, _>>()?,
-        };
-        conventions.push((*calls, specs));
+        conventions.push((*calls, calls.specs(&configs)?));
     }
     let name = cmd.name();
     let allowed = sysinfo::allowed_cpus();

@@ -104,13 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// knobs and limits checked, workloads described (an unreadable one is reported here).
 pub fn session(args: Args) -> anyhow::Result<Session> {
     let configs = super::checked_run_setup(&args.allocs, args.baseline.as_deref())?;
-    let configs = match args.calls {
-        ReplayCalls::Linked => configs,
-        ReplayCalls::Preload => configs
-            .iter()
-            .map(replayer::spec::preloaded)
-            .collect::<Result<_, _>>()?,
-    };
+    let configs = args.calls.specs(&configs)?;
     let timeout = args.timeout;
     if let Some(out) = &args.out {
         replayer::files::check_output_dir(out, "--out")?;
