@@ -1352,15 +1352,20 @@ mod tests {
         Op::new(kind, obj, size, arg, old, false)
     }
 
-    /// The system allocator, logging every malloc's size (and a free as `usize::MAX`) in call order.
-    struct Logged;
+    /// What a test allocator notes of each malloc (its size) and free.
+    trait Observe {
+        const NAME: &'static str;
+        fn malloc(size: usize);
+        fn free();
+    }
 
-    static LOG: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    /// The system allocator, telling `H` of every malloc and free.
+    struct Observed<H>(std::marker::PhantomData<H>);
 
-    impl Allocator for Logged {
-        const NAME: &'static str = "logged";
+    impl<H: Observe> Allocator for Observed<H> {
+        const NAME: &'static str = H::NAME;
         unsafe fn malloc(size: usize) -> *mut u8 {
-            LOG.lock().unwrap().push(size);
+            H::malloc(size);
             // SAFETY: plain C call.
             unsafe { libc::malloc(size).cast() }
         }
@@ -1373,7 +1378,7 @@ mod tests {
             unsafe { libc::realloc(p.cast(), size).cast() }
         }
         unsafe fn free(p: *mut u8) {
-            LOG.lock().unwrap().push(usize::MAX);
+            H::free();
             // SAFETY: the caller passes a live block of this allocator (libc's).
             unsafe { libc::free(p.cast()) }
         }
@@ -1386,6 +1391,23 @@ mod tests {
             unsafe { libc::malloc_usable_size(p.cast()) }
         }
     }
+
+    /// Logs every malloc's size (and a free as `usize::MAX`) in call order.
+    struct Log;
+
+    static LOG: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+    impl Observe for Log {
+        const NAME: &'static str = "logged";
+        fn malloc(size: usize) {
+            LOG.lock().unwrap().push(size);
+        }
+        fn free() {
+            LOG.lock().unwrap().push(usize::MAX);
+        }
+    }
+
+    type Logged = Observed<Log>;
 
     #[test]
     fn warmup_classes_are_16_byte_steps_then_quarter_powers_of_two() {
@@ -1453,41 +1475,23 @@ mod tests {
         assert_eq!(log, expected);
     }
 
-    /// The system allocator, counting calls (for the paced replay's test; its own counters, so that it
-    /// does not race with the tests that read [`LOG`]).
-    struct Counted;
+    /// Counts mallocs and frees (for the paced replay's test; its own counters, so that it does not race
+    /// with the tests that read [`LOG`]).
+    struct Count;
 
     static COUNTED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
-    impl Allocator for Counted {
+    impl Observe for Count {
         const NAME: &'static str = "counted";
-        unsafe fn malloc(size: usize) -> *mut u8 {
+        fn malloc(_size: usize) {
             COUNTED[0].fetch_add(1, Ordering::Relaxed);
-            // SAFETY: plain C call.
-            unsafe { libc::malloc(size).cast() }
         }
-        unsafe fn calloc(nmemb: usize, size: usize) -> *mut u8 {
-            // SAFETY: plain C call.
-            unsafe { libc::calloc(nmemb, size).cast() }
-        }
-        unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
-            // SAFETY: the caller passes a live block of this allocator (libc's).
-            unsafe { libc::realloc(p.cast(), size).cast() }
-        }
-        unsafe fn free(p: *mut u8) {
+        fn free() {
             COUNTED[1].fetch_add(1, Ordering::Relaxed);
-            // SAFETY: the caller passes a live block of this allocator (libc's).
-            unsafe { libc::free(p.cast()) }
-        }
-        unsafe fn aligned(_kind: AlignedKind, align: usize, size: usize) -> *mut u8 {
-            // SAFETY: plain C call with a power-of-two alignment.
-            unsafe { libc::memalign(align, size).cast() }
-        }
-        unsafe fn usable_size(p: *mut u8) -> usize {
-            // SAFETY: the caller passes a live block of this allocator (libc's).
-            unsafe { libc::malloc_usable_size(p.cast()) }
         }
     }
+
+    type Counted = Observed<Count>;
 
     #[test]
     fn a_paced_replay_makes_every_call_with_its_sync_points() {
