@@ -19,19 +19,23 @@
 //! address (blocks up to 256 KiB), and frees the raw block; a block handed out again with that tag must still
 //! be all poison, else the write after free is reported. Level 2 is a debugging level: its cost is reported, not bounded.
 //!
-//! Level 1, glibc-tcache style. A per-process random key `K` is written into the second word of every block
-//! the program frees (the first word is the free-list link); every allocation clears that word before the
-//! program sees the block (one store). A free then costs, on the owner's fast path
-//! ([`small_free_ok`]): the slab's block-start word ([`check_word`], on the cache line the class comes from),
-//! one multiply of the address's low 16 bits and one compare for "is a block start below `carve`", one load of
-//! the block's second word and a compare with the key — no atomics, no extra cache line but the block's own. Anything suspicious goes to
+//! Level 1, glibc-tcache style. A key `K` ([`key_of`]: the address of the last byte of the block's 2 MiB
+//! chunk, an odd address in no block) is written into the second word of every block the program frees (the
+//! first word is the free-list link); every allocation clears that word before the program sees the block
+//! (one store). A free then costs, on the owner's fast path ([`small_free_ok`]): the slab's block-start word
+//! ([`check_word`], on the cache line the class comes from), one multiply of the address's low 16 bits and
+//! one compare for "is a block start below `carve`", a compare of the block's second word with the key (which
+//! is the register the free computes anyway to address the SuperSlab header) — no atomics, no extra cache line
+//! but the block's own. Anything suspicious goes to
 //! [`validate`] (cold), which finds the block by offset arithmetic, and confirms a key match by walking the
 //! lists a free block of that slab can be on (the owner's Unified Cache and pending list, the slab's free and
 //! remote lists) before reporting a double free; without a match on those lists it was a live block whose
 //! data happened to equal the key, and the free goes on. A non-owner cannot walk the owner's lists safely,
-//! so there a key match is reported directly: the key is secret, random, and cleared on every hand-out, so a
-//! live block holds it only if the program copied it out of freed memory. The Mid box checks under its class
-//! lock (key plus a walk of the chunk's free list); Large blocks by their header.
+//! so there a key match is reported directly: the key is an address inside the SuperSlab's header page, which
+//! no pointer the program was given points into, and it is cleared on every hand-out, so a live block holds it
+//! only if the program copied it out of freed memory or computed it. (A random per-process key, as before,
+//! cost a load per free; the address key also stays valid when the SuperSlab changes owner.) The Mid box
+//! checks under its class lock (key plus a walk of the chunk's free list); Large blocks by their header.
 //!
 //! The 8 B class is carved in 16 B blocks at every level (the key needs a second word, and the malloc fast path
 //! clears it without testing the level; glibc's smallest chunk is 32 B).
@@ -62,8 +66,6 @@ use crate::{large, mid};
 #[repr(C, align(64))]
 struct State {
     level: AtomicU8,
-    /// `K` (never 0).
-    key: AtomicUsize,
     /// Level 2: canary key.
     canary: AtomicUsize,
     /// Level 2: free-list link key `L` (0 below level 2: links are stored plainly).
@@ -76,7 +78,6 @@ const UNSET: u8 = u8::MAX;
 
 static STATE: State = State {
     level: AtomicU8::new(UNSET),
-    key: AtomicUsize::new(0),
     canary: AtomicUsize::new(0),
     link: AtomicUsize::new(0),
 };
@@ -84,9 +85,7 @@ static STATE: State = State {
 /// Sets the level and draws the keys. Called once, by [`level2_now`] on the first allocation (the level is
 /// [`UNSET`] until then, which sends every allocation there), after the heap's start-up.
 fn init(level: u8) {
-    let k = os::random_u64() as usize | 0x10;
     let c = os::random_u64() as usize;
-    STATE.key.store(k, Ordering::Relaxed);
     STATE.canary.store(c, Ordering::Relaxed);
     if level >= 2 {
         STATE
@@ -142,10 +141,15 @@ fn start() {
     }
 }
 
-/// The freed-block key `K` (0 before start-up).
+/// The freed-block key `K` of the block starting at `block`: the address of the last byte of its 2 MiB chunk
+/// (for a SuperSlab block, a byte of the SuperSlab's header page). Odd, so never a block pointer, and inside
+/// no block: a live block holds it only if the program copied it out of freed memory or computed it. It
+/// depends only on where the block is, so the owner, another thread and a later owner of the SuperSlab all
+/// agree on it, and the owner's free fast path has it for free: it is the register the free already computes
+/// to address the SuperSlab header ([`crate::superslab::slab_and_top`]).
 #[inline(always)]
-pub fn key() -> usize {
-    STATE.key.load(Ordering::Relaxed)
+pub fn key_of(block: usize) -> usize {
+    block | (CHUNK - 1)
 }
 
 /// Block size of class `cls` as carved: the 8 B class is carved in 16 B blocks (every block has a second
@@ -207,7 +211,7 @@ pub fn carved_step(slab: &Slab) -> u64 {
 #[inline(always)]
 pub unsafe fn small_free_ok(slab: *mut Slab, p: *mut u8) -> bool {
     // SAFETY: forwarded.
-    unsafe { small_free_test(slab, p, key()) }
+    unsafe { small_free_test(slab, p, key_of(p as usize)) }
 }
 
 /// [`small_free_ok`] with the key `k` already loaded, and if it passes, the key written: the owner's free
@@ -248,7 +252,7 @@ pub unsafe fn small_free_mark(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
 #[inline]
 pub unsafe fn shared_free_mark(slab: *mut Slab, p: *mut u8) -> bool {
     let a = p as usize;
-    let k = key();
+    let k = key_of(a);
     // SAFETY: the SuperSlab header is mapped; the key word is read only once `p` is a block start below
     // `carve` (a mapped block of at least 16 bytes, below the header).
     unsafe {
@@ -286,7 +290,7 @@ unsafe fn small_free_test(slab: *mut Slab, p: *mut u8, k: usize) -> bool {
 #[inline(always)]
 pub unsafe fn mark_free(p: *mut u8) {
     // SAFETY: per contract.
-    unsafe { *(p as *mut usize).add(1) = key() };
+    unsafe { *(p as *mut usize).add(1) = key_of(p as usize) };
 }
 
 /// Clears `p`'s key word as the block is handed out. Level ≥ 1; `p` a block start of at least 16 bytes.
@@ -498,7 +502,8 @@ unsafe fn small(h: *mut Heap, a: usize, call: Call) {
         };
         if !assigned || bs == 0 || a < start || a >= end {
             // A block of an emptied slab still carries its key: name a double free as one.
-            if (a & 15) == 0 && (a & (CHUNK - 1)) < CHUNK - HEADER && read_key_word(a) == key() {
+            if (a & 15) == 0 && (a & (CHUNK - 1)) < CHUNK - HEADER && read_key_word(a) == key_of(a)
+            {
                 report(call, Misuse::DoubleFree, a, desc);
             }
             report(call, Misuse::NoBlock, a, desc);
@@ -515,7 +520,7 @@ unsafe fn small(h: *mut Heap, a: usize, call: Call) {
                 desc,
             );
         }
-        let freed = read_key_word(a) == key();
+        let freed = read_key_word(a) == key_of(a);
         if a >= carve {
             // A freed block a cache flush un-carved keeps its key.
             let what = if freed {
@@ -662,7 +667,7 @@ fn large_check(a: usize, kind: u8, call: Call) -> bool {
 /// `p` is a block start of a mapped block of at least 16 bytes.
 pub unsafe fn has_free_key(p: usize) -> bool {
     // SAFETY: per contract.
-    unsafe { read_key_word(p) == key() }
+    unsafe { read_key_word(p) == key_of(p) }
 }
 
 const POISON: u8 = 0xdf;
@@ -826,7 +831,7 @@ unsafe fn check_user(a: usize, kind: u8, call: Call) -> Option<Padded> {
     let n = w0 & SIZE_MASK;
     let shift = 1usize.checked_shl((w0 >> 56) as u32).unwrap_or(0);
     let header_ok = shift == a - b && n.checked_add(shift + 8).is_some_and(|t| t <= bs);
-    if w1 == key() || (w0 == POISON_WORD && w1 == POISON_WORD) {
+    if w1 == key_of(b) || (w0 == POISON_WORD && w1 == POISON_WORD) {
         report(call, Misuse::DoubleFree, a, desc);
     }
     if w1 != canary(a) {
@@ -911,7 +916,7 @@ unsafe fn release(a: usize, u: &Padded) {
                 poison_tag(u.block, u.bs),
             );
         } else {
-            core::ptr::write_volatile((a - 8) as *mut usize, key());
+            core::ptr::write_volatile((a - 8) as *mut usize, key_of(u.block));
         }
         crate::gatekeeper::free_raw(u.block as *mut u8);
     }

@@ -29,7 +29,7 @@ use crate::route::{
     pool_class, tiny_class, tiny_class_unchecked, BLOCK_SIZE, NUM_CLASSES, POOL_MAX, TINY_MAX,
 };
 use crate::stats;
-use crate::superslab::{remote_push, slab_of, superslab_of};
+use crate::superslab::{self, remote_push, slab_of, superslab_of};
 use crate::{idle_release, large, os, page_box, shared_pool, unified_cache};
 
 extern "C" {
@@ -139,7 +139,6 @@ fn start_thread() -> *mut Heap {
             } else {
                 os::TOKEN_NEVER
             };
-            (*h).key = check::key();
             (*h).tiny_end = if level >= 2 { 0 } else { TINY_MAX + 1 };
         }
     }
@@ -213,9 +212,9 @@ unsafe fn free_in<const RAW: bool>(h: *mut Heap, p: *mut u8, kind: u8) {
             // cold check.
             // The class byte is read before the test (the header is mapped whatever `p` is), with the same
             // base + index addressing as the test's loads: no slab pointer is materialised.
-            let slab = slab_of(a);
+            let (slab, key) = superslab::slab_and_top(a);
             let cls = (*slab).class as usize;
-            if !check::small_free_mark(slab, p, (*h).key) {
+            if !check::small_free_mark(slab, p, key) {
                 return free_checked::<RAW>(h, p, kind);
             }
             if unified_cache::push(heap::cache_of(h, cls), p) {

@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// A thread's allocator state: on its first cache line what the fast paths read besides their class's cache
-/// (the token `free` compares, the misuse-check level and key, the malloc fast path's size bound), then the
+/// (the token `free` compares, the misuse-check level, the malloc fast path's size bound), then the
 /// boxes' per-thread state nested in the order they call each other (Unified Cache ⊃ Page Box ⊃ Warm Pool),
 /// each passed down as its own piece.
 #[repr(C)]
@@ -39,14 +39,12 @@ pub struct Heap {
     /// compares the chunk-map byte with this first (owner's free with checks), then with `token` (without),
     /// so the default level pays no level test. Written by the Gatekeeper when it starts a thread.
     pub check_token: u8,
-    /// The misuse checks' freed-block key `K`, written with `check_token`.
-    pub key: usize,
     /// The malloc fast path serves requests below this from the caches (written with `check_token`):
     /// `TINY_MAX + 1`, or 0 in the empty heap (so the first malloc of a thread, even `malloc(0)`, takes the slow path, which starts the heap)
     /// and under level-2 checks (whose padded layout the slow path builds). Folding both tests into the size
     /// compare leaves the malloc fast path without a start-up or check-level test.
     pub tiny_end: usize,
-    /// The Unified Cache (its per-class arrays first, at offset 24: the hot path), with the Page Box and Warm
+    /// The Unified Cache (its per-class arrays first, at offset 16: the hot path), with the Page Box and Warm
     /// Pool.
     pub uc: Caches,
     /// Whether a thread owns this heap.
@@ -64,7 +62,6 @@ impl Heap {
     const EMPTY_HEAP: Heap = Heap {
         token: os::TOKEN_NEVER,
         check_token: os::TOKEN_NEVER,
-        key: 0,
         tiny_end: 0,
         uc: Caches::EMPTY,
         live: false,

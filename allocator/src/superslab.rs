@@ -161,6 +161,17 @@ pub fn slab_of(addr: usize) -> *mut Slab {
     }
 }
 
+/// [`slab_of`]`(addr)` and `addr | (CHUNK - 1)` (the last byte of its chunk: the misuse checks' key,
+/// [`crate::check::key_of`]), the slab addressed from the latter, so that one register serves both.
+#[inline(always)]
+pub fn slab_and_top(addr: usize) -> (*mut Slab, usize) {
+    let top = addr | (CHUNK - 1);
+    let slabs = top - (HEADER - 1) + core::mem::offset_of!(SuperSlab, slabs);
+    let slab =
+        (slabs + ((addr >> SLAB_SHIFT) & (SLABS - 1)) * core::mem::size_of::<Slab>()) as *mut Slab;
+    (slab, top)
+}
+
 /// Prepares a freshly mapped (zero) region as a SuperSlab owned by `owner`; returns its header.
 ///
 /// # Safety

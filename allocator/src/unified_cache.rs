@@ -33,7 +33,7 @@ pub const FLUSH_BLOCKS: usize = 4;
 /// Counters per class.
 pub const NCOUNT: usize = 5;
 
-/// A thread's Unified Cache box: one cache per class (its arrays first, at the heap's offset 24: the hot
+/// A thread's Unified Cache box: one cache per class (its arrays first, at the heap's offset 16: the hot
 /// path), refill parameters, counters, and the Page Box below it.
 ///
 /// Each class's cache is a stack of block pointers in `slots[c][0..cap)`, `top[c]` pointing one past the last

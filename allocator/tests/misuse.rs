@@ -24,6 +24,7 @@ const KINDS: &[(&str, &str)] = &[
     ("double_free_reused", "hakmem: free(): double free of 0x"),
     ("cross_thread_double", "hakmem: free(): double free of 0x"),
     ("cross_thread_owner", "hakmem: free(): double free of 0x"),
+    ("after_owner_exit", "hakmem: free(): double free of 0x"),
     (
         "free_sized_double",
         "hakmem: free_sized(): double free of 0x",

@@ -10,6 +10,8 @@
  *   double_free_reused    free(p); q = malloc (gets p back); free(q); free(p)
  *   cross_thread_double   another thread frees p twice
  *   cross_thread_owner    another thread frees p, then the allocating thread frees it again
+ *   after_owner_exit      a thread allocates p and a block it keeps, frees p and exits (its heap lets go of
+ *                         the memory); then the main thread frees p again
  *   free_sized_double     free_sized(p, n) twice (skipped with status 3 if the C library has no free_sized)
  *   interior_1, interior_8  free(p + 1), free(p + 8)
  *   unaligned             free(p + 12)
@@ -59,6 +61,17 @@ static char *alloc(size_t n) {
     return p;
 }
 
+static size_t n_shared;
+
+static void *thread_frees_and_exits(void *arg) {
+    (void)arg;
+    p_shared = alloc(n_shared);
+    char *keep = alloc(n_shared); /* keeps the memory mapped after the thread exits */
+    (void)keep;
+    do_free(p_shared);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) { fprintf(stderr, "usage: misuse KIND SIZE\n"); return 2; }
     const char *k = argv[1];
@@ -91,6 +104,12 @@ int main(int argc, char **argv) {
         pthread_create(&t, 0, twice ? thread_frees_twice : thread_frees_once, 0);
         pthread_join(t, 0);
         if (!twice) do_free(p);
+    } else if (!strcmp(k, "after_owner_exit")) {
+        n_shared = n;
+        pthread_t t;
+        pthread_create(&t, 0, thread_frees_and_exits, 0);
+        pthread_join(t, 0);
+        do_free(p_shared);
     } else if (!strcmp(k, "free_sized_double")) {
         void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
         if (!fs) { printf("SKIPPED no free_sized\n"); return 3; }
