@@ -62,10 +62,11 @@ for r in $(seq 0 $((rounds - 1))); do
     done
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$work/samples" <<'EOF'
+python3 - "$work/samples" "${libs[*]%%=*}" <<'EOF'
 import random, sys, statistics as st
 from collections import defaultdict
 random.seed(1)
+order = sys.argv[2].split()
 s = defaultdict(dict)
 for line in open(sys.argv[1]):
     r, b, name, c, v = line.split()
@@ -78,4 +79,11 @@ for (b, name, c) in sorted(k for k in s if k[2] == "0"):
     boot = sorted(st.median(random.choices(rs, k=len(rs))) for _ in range(2000))
     lo, hi = 100 * (1 - boot[1899]), 100 * (1 - boot[99])
     print(f"{b:5} {name:12} {mz:8.1f} {mo:8.1f} {mo / mz:7.3f} {pr:7.3f} {100 * (1 - pr):5.1f}% {lo:6.1f}–{hi:4.1f} %  {len(rs)}")
+names = sorted({k[1] for k in s}, key=lambda n: order.index(n))
+if len(names) > 1:
+    print(f"\nagainst {names[0]} at the same level (median of the per-round ratios):")
+    for (b, name, c) in sorted(k for k in s if k[1] != names[0]):
+        base, x = s[(b, names[0], c)], s[(b, name, c)]
+        rs = [x[r] / base[r] for r in x if r in base]
+        print(f"{b:5} {name:12} CHECK={c} {st.median(rs):7.3f}  {len(rs)}")
 EOF
