@@ -269,3 +269,88 @@ fn level_2_stops_a_forged_free_list_link() {
         }
     }
 }
+
+/// `scripts/check-cost.sh`, the benchmark of the default level's cost, on tiny runs of both benchmarks and two
+/// names for the same library: the table's shape (a row per benchmark and library, the rounds taken, the
+/// comparison between libraries) and its argument errors. Timings never decide anything here.
+#[test]
+fn check_cost_script_prints_a_row_per_benchmark_and_library() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-cost.sh");
+    let lib = libhakmem();
+    let out = Command::new(&script)
+        .args([
+            "--rounds",
+            "2",
+            "--rm",
+            "20000 64 42 16 1024",
+            "--mt",
+            "2 20000 64",
+        ])
+        .arg("--lib")
+        .arg(format!("a={}", lib.display()))
+        .arg("--lib")
+        .arg(format!("b={}", lib.display()))
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "check-cost.sh failed: {}",
+        describe(&out)
+    );
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 2 && (w[0] == "rm" || w[0] == "mt"))
+        .collect();
+    let cost: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|w| !w[2].starts_with("CHECK="))
+        .map(|w| (w[0], w[1], *w.last().unwrap()))
+        .collect();
+    assert_eq!(
+        cost,
+        [
+            ("mt", "a", "2"),
+            ("mt", "b", "2"),
+            ("rm", "a", "2"),
+            ("rm", "b", "2")
+        ],
+        "{stdout}"
+    );
+    let against: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|w| w[2].starts_with("CHECK="))
+        .map(|w| (w[0], w[1], w[2]))
+        .collect();
+    assert_eq!(
+        against,
+        [
+            ("mt", "b", "CHECK=0"),
+            ("mt", "b", "CHECK=1"),
+            ("rm", "b", "CHECK=0"),
+            ("rm", "b", "CHECK=1")
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("against a at the same level"), "{stdout}");
+
+    for (args, message) in [
+        (vec!["--only", "zz"], "--only takes rm or mt"),
+        (vec!["--rounds", "0"], "--rounds needs a positive integer"),
+        (
+            vec!["--lib", "x=/nonexistent/libhakmem.so"],
+            "missing library /nonexistent/libhakmem.so",
+        ),
+        (vec!["--bogus"], "unknown argument `--bogus`"),
+    ] {
+        let o = Command::new(&script).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", describe(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(message),
+            "{args:?}: {}",
+            describe(&o)
+        );
+    }
+}
