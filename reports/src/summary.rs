@@ -630,6 +630,24 @@ impl WorkloadSummary {
         self.rows.iter().find(|r| r.config == config)
     }
 
+    /// The median of the per-box counter `counter` of box `bx` in `config`'s samples (0 when absent).
+    pub fn box_value(&self, config: &str, bx: &str, counter: &str) -> f64 {
+        self.row(config)
+            .and_then(|r| r.box_stats.get(bx))
+            .and_then(|m| m.get(counter))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The box highlights worth a line in a summary: those that count what the allocator did (a read-back
+    /// of a knob explains nothing), at most `n`.
+    pub fn box_lines(&self, n: usize) -> impl Iterator<Item = &BoxHighlight> {
+        self.box_highlights
+            .iter()
+            .filter(|h| !is_config_readback(&h.counter))
+            .take(n)
+    }
+
     /// Whether the samples are live runs of a real program.
     pub fn is_live(&self) -> bool {
         self.kind == KIND_LIVE

@@ -4,7 +4,11 @@
 //! Entry point: [`render_terminal`]. Colour (ANSI) and width-fitting apply only when asked ([`Style`]), which
 //! the CLI decides from whether stdout is a terminal; piped output is plain and stable.
 
+use crate::format;
 use crate::summary::{Report, LEGEND};
+
+/// Box highlights the terminal summary shows per workload (the Markdown and HTML reports show them all).
+const TERMINAL_BOX_LINES: usize = 3;
 use crate::table::{overview_table, summary_table, Table, Tone};
 
 /// How to draw.
@@ -154,6 +158,27 @@ pub fn render_terminal(report: &Report, style: Style) -> String {
             out.push_str(&render_table(&summary_table(w), style));
             if let Some(f) = &w.fidelity {
                 out.push_str(&format!("  {}\n", f.line()));
+            }
+            let boxes: Vec<_> = w.box_lines(TERMINAL_BOX_LINES).collect();
+            if !boxes.is_empty() {
+                out.push_str("  Per-box counters that differ most between the HAKMEM configurations (medians):\n");
+                for h in boxes {
+                    let v = |c: &str| format::count(w.box_value(c, &h.r#box, &h.counter));
+                    let spread = if h.spread >= 100.0 {
+                        format!("{:.0}", h.spread)
+                    } else {
+                        format!("{:.1}", h.spread)
+                    };
+                    out.push_str(&format!(
+                        "    {}.{}  {spread}×: {} in {}, {} in {}\n",
+                        h.r#box,
+                        h.counter,
+                        v(&h.min_config),
+                        h.min_config,
+                        v(&h.max_config),
+                        h.max_config
+                    ));
+                }
             }
             out.push('\n');
         }

@@ -149,6 +149,44 @@ fn box_highlights_name_the_shared_pool_lock() {
 }
 
 #[test]
+fn terminal_names_the_boxes_that_differ_but_not_knob_read_backs() {
+    let mut r = Report::build(&[main_bundle()], None);
+    // A knob's read-back ranked first (a real C7 sweep reads `capacity_c7` back).
+    r.sections[0].workloads[0].box_highlights.insert(
+        0,
+        reports::summary::BoxHighlight {
+            r#box: "unified_cache".into(),
+            counter: "capacity_c7".into(),
+            spread: 8.0,
+            min_config: "hakmem:HAKMEM_TINY_UNIFIED_C7=64".into(),
+            max_config: "hakmem:HAKMEM_TINY_UNIFIED_C7=512".into(),
+            score: 1e9,
+        },
+    );
+    let text = reports::terminal::render_terminal(&r, reports::terminal::Style::default());
+    let lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("  Per-box counters that differ most"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("    page_box.refills  "), "{text}");
+    assert!(
+        lines.iter().all(|l| !l.contains("capacity_")),
+        "a knob's read-back explains nothing: {text}"
+    );
+    let lock = lines
+        .iter()
+        .find(|l| l.contains("shared_pool.lock_acquisitions"))
+        .expect("the Shared Pool lock line");
+    assert!(
+        lock.contains(" in hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7, "),
+        "lowest first: {lock}"
+    );
+}
+
+#[test]
 fn knobs_parse_from_labels_with_commas_in_values() {
     let mut row = reports::summary::ConfigSummary {
         config: "hakmem:HAKMEM_TINY_PAGE_BOX_CLASSES=5,6,7,HAKMEM_TINY_UNIFIED_C7=256".into(),

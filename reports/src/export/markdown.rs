@@ -115,13 +115,7 @@ impl Exporter for Markdown {
                         "| box | counter | spread | lowest | highest |\n|---|---|---:|---|---|\n",
                     );
                     for h in &w.box_highlights {
-                        let v = |c: &str| {
-                            w.row(c)
-                                .and_then(|r| r.box_stats.get(&h.r#box))
-                                .and_then(|m| m.get(&h.counter))
-                                .copied()
-                                .unwrap_or(0.0)
-                        };
+                        let v = |c: &str| w.box_value(c, &h.r#box, &h.counter);
                         out.push_str(&format!(
                             "| {} | {} | {:.1}× | {} ({}) | {} ({}) |\n",
                             h.r#box,
