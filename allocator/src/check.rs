@@ -736,9 +736,15 @@ fn poison_tag(block: usize, bs: usize) -> usize {
         ^ bs.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Bits every canary has set: the high bit of its first byte (the byte just past the user area, for the canary
+/// after it) and of its last byte (the byte just before the user area, for the canary before it). A one-byte
+/// overflow or underflow that writes a byte below 0x80 there (a string's NUL terminator, any ASCII character)
+/// always changes the canary; other bytes are caught unless they equal the random byte there (1 in 128).
+const CANARY_EDGES: usize = 0x8000_0000_0000_0080;
+
 #[inline]
 fn canary(user: usize) -> usize {
-    STATE.canary.load(Ordering::Relaxed) ^ user
+    (STATE.canary.load(Ordering::Relaxed) ^ user) | CANARY_EDGES
 }
 
 /// The block containing `a` (chunk-map byte `kind`): start, usable size, description, and whether it is live

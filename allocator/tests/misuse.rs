@@ -171,8 +171,13 @@ fn correct_programs_never_trip_the_checks() {
 /// HAKMEM_CHECK=2 kinds and the start of their line.
 const LEVEL2: &[(&str, &str)] = &[
     ("overflow_1", "hakmem: free(): heap overflow: the "),
+    ("overflow_nul", "hakmem: free(): heap overflow: the "),
     (
         "underflow_1",
+        "hakmem: free(): heap underflow: the bytes before the block 0x",
+    ),
+    (
+        "underflow_nul",
         "hakmem: free(): heap underflow: the bytes before the block 0x",
     ),
     (

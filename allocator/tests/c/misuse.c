@@ -20,7 +20,9 @@
  *   realloc_freed         free(p); realloc(p, 2n)
  *   realloc_interior      realloc(p + 8, 2n)
  *   overflow_1            p[n] = 'x'; free(p)          (level 2)
+ *   overflow_nul          p[n] = 0; free(p): a string's terminator one past the end  (level 2)
  *   underflow_1           p[-1] = 'x'; free(p)         (level 2)
+ *   underflow_nul         p[-1] = 0; free(p)           (level 2)
  *   write_after_free      free(p); p[n/2] = 'x'; then allocations of n until p comes back  (level 2)
  *   forged_link           another thread frees p (so that p goes on a linked free list at every size); the
  *                         first word of its block (the free-list link) is overwritten with the start of the
@@ -133,11 +135,11 @@ int main(int argc, char **argv) {
     } else if (!strcmp(k, "realloc_interior")) {
         char *q = do_realloc(p + 8, 2 * n);
         (void)q;
-    } else if (!strcmp(k, "overflow_1")) {
-        p[n] = 'x';
+    } else if (!strcmp(k, "overflow_1") || !strcmp(k, "overflow_nul")) {
+        p[n] = k[9] == 'n' ? 0 : 'x';
         do_free(p);
-    } else if (!strcmp(k, "underflow_1")) {
-        p[-1] = 'x';
+    } else if (!strcmp(k, "underflow_1") || !strcmp(k, "underflow_nul")) {
+        p[-1] = k[10] == 'n' ? 0 : 'x';
         do_free(p);
     } else if (!strcmp(k, "write_after_free")) {
         do_free(p);
