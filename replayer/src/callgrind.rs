@@ -99,6 +99,7 @@ pub fn run(
                     latency_every: 0,
                     warmup: false,
                     pace_ns: 0,
+                    walk: 0,
                     cpus: Vec::new(),
                 },
                 workload: info.name.clone(),

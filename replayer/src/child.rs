@@ -51,6 +51,10 @@ pub struct Job {
     /// Busy wait before each replayed op, ns (see [`crate::engine::Options::pace_ns`]); 0 = off.
     #[serde(default)]
     pub pace_ns: u32,
+    /// Walks of the live blocks, youngest generation every this many allocations (see
+    /// [`crate::engine::Options::walk`]); 0 = off.
+    #[serde(default)]
+    pub walk: u32,
     /// CPUs to pin to (empty = no pinning).
     pub cpus: Vec<u32>,
 }
@@ -86,6 +90,7 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         latency_every: job.latency_every,
         warmup: job.warmup,
         pace_ns: job.pace_ns,
+        walk: job.walk,
     };
     // The engine reads the baseline RSS and resets VmHWM right before its timed region (after its own
     // allocations); this early reset only matters if that one fails.
@@ -138,6 +143,7 @@ fn run_inner(job: &Job) -> anyhow::Result<Sample> {
         &job.cpus,
     );
     sample.baseline_rss_bytes = baseline_rss_bytes;
+    sample.walk = job.walk as u64;
     Ok(sample)
 }
 
@@ -186,6 +192,8 @@ fn sample_of(
         box_stats,
         violations: o.violations,
         cpus: cpus.to_vec(),
+        walks: o.walks,
+        walked_blocks: o.walked_blocks,
         ..Sample::default()
     }
 }

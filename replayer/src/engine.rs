@@ -96,6 +96,10 @@ pub struct Options {
     /// Pacing: each replay thread busy-waits this many nanoseconds before each op, inside the timed
     /// region ([`Pace`]); 0 = off, the ops back to back. Ignored by the live benchmarks.
     pub pace_ns: u32,
+    /// Walks: each replay thread reads its live blocks in allocation order on a generational schedule
+    /// whose youngest generation is walked every `walk` allocations ([`Walker`]), inside the timed
+    /// region; 0 = off. Ignored by the live benchmarks.
+    pub walk: u32,
 }
 
 /// What a run measured.
@@ -129,6 +133,11 @@ pub struct Outcome {
     /// Allocator calls of the warm-up ([`Options::warmup`]), made before the timed region and not
     /// counted in `ops`.
     pub warmup_calls: u64,
+    /// Walks made by the replay threads ([`Options::walk`]; 0 when off).
+    pub walks: u64,
+    /// Live blocks read by those walks (a block read by several walks counts once per walk). It depends
+    /// on the workload and `walk` only, not on the allocator (barring failed allocations).
+    pub walked_blocks: u64,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -603,15 +612,204 @@ fn aligned_kind(kind: Kind) -> AlignedKind {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Walks (`--walk N`)
+
+/// CPython's `gc.get_threshold()[1]` and `[2]`: the middle generation is walked after more than this
+/// many walks of the youngest, the oldest after more than this many of the middle.
+pub const WALK_OLDER_EVERY: u32 = 10;
+
+/// A replay thread's walks over its live blocks in allocation order (`--walk N`), scheduled as CPython's
+/// cyclic collector schedules its collections: a program whose objects are walked by a collector or by
+/// its own loops runs faster when consecutive allocations lie close together, and a replay of the calls
+/// alone cannot see that (docs/experiments/harness.md, "py_dict" and "Walks").
+///
+/// The blocks are listed in allocation order, `list = [oldest | middle | young)`:
+/// ```text
+/// list: (slot, tag) …  [0, mid)         [mid, young)        [young, len)
+///                      generation 2     generation 1        generation 0 (since the last walk)
+/// ```
+/// Every `young_every` allocations of the thread it walks generation 0, or, as CPython picks, the oldest
+/// generation whose counter is due: generation 1 after more than [`WALK_OLDER_EVERY`] walks of generation
+/// 0, generation 2 after more than [`WALK_OLDER_EVERY`] walks of generation 1 *and* once the blocks moved
+/// to generation 2 since its last walk are at least a quarter of those it kept then (CPython's
+/// `long_lived_pending > long_lived_total / 4`). A walk of generation `g` reads the first byte of every
+/// still-live block of generations `0..=g`, oldest first, drops the entries of freed blocks and moves
+/// the survivors to generation `g + 1` (2 stays 2).
+///
+/// Cost: one tag store and one entry push per allocation; a walk visits at most the entries listed since
+/// the walked generation's last walk, so the young walks visit each entry once, the middle ones at most
+/// 11 `young_every` entries per 11 `young_every` allocations, and the oldest (the quarter rule) at most
+/// about five entries per block moved to it: a bounded number of visits per allocation, whatever the
+/// workload's length or live set.
+///
+/// Invariants ([`Walker::check_invariants`]): `mid <= young <= list.len()`; every entry's slot is one of
+/// the thread's own slots; `tags[slot]` is the tag of the slot's current block (the last registered),
+/// so an entry is live iff its slot holds a block and its tag is the slot's; tags are unique per thread
+/// up to wrap-around of the 32-bit counter (an entry that survives 2^32 of the thread's allocations
+/// unwalked and whose slot then holds the block tagged the same is read twice, which is harmless).
+///
+/// Only the slots the thread alone touches (its local slots, [`Program::own_slots`]) are listed: a block
+/// in a shared slot may be freed by its consumer at any moment, so reading it could read freed memory.
+#[derive(Debug, Default)]
+pub struct Walker {
+    young_every: u32,
+    own: std::ops::Range<usize>,
+    tags: Vec<u32>,
+    next_tag: u32,
+    list: Vec<(u32, u32)>,
+    mid: usize,
+    young: usize,
+    since: u32,
+    young_walks: u32,
+    mid_walks: u32,
+    long_lived_total: usize,
+    long_lived_pending: usize,
+    walks: u64,
+    walked: u64,
+}
+
+impl Walker {
+    /// The walker of a thread that owns `own` (slots of the object table) and makes at most `allocs`
+    /// allocations; `young_every` 0 = no walks (nothing is allocated). Its memory is written here, so
+    /// that the timed region does not fault it in: a tag per own slot and room for `list` to hold every
+    /// own slot plus the generation-1 and pending generation-2 entries of a typical run.
+    pub fn new(young_every: u32, own: std::ops::Range<usize>, allocs: u64) -> Walker {
+        if young_every == 0 {
+            return Walker::default();
+        }
+        let slots = own.len();
+        let cap = (slots as u64)
+            .saturating_add(16 * young_every as u64 * WALK_OLDER_EVERY as u64)
+            .min(allocs.max(1)) as usize;
+        let mut list = vec![(0u32, 0u32); cap];
+        list.clear();
+        Walker {
+            young_every,
+            own,
+            tags: vec![u32::MAX; slots],
+            next_tag: 0,
+            list,
+            ..Walker::default()
+        }
+    }
+
+    /// Called after each allocation of the thread into `slot` (the op's `obj`), once the slot holds the
+    /// result: lists the block if the slot is one of the thread's own and holds a block, then walks if a
+    /// walk is due. Cost without a walk: a range test, a slot load, a tag store, a push, a counter test.
+    #[inline(always)]
+    fn on_alloc(&mut self, slot: u32, table: &[AtomicUsize]) {
+        let s = slot as usize;
+        if self.own.contains(&s) {
+            // SAFETY: Program::validate guaranteed slot < table.len().
+            let v = unsafe { table.get_unchecked(s) }.load(Ordering::Relaxed);
+            if v > FAILED {
+                self.next_tag = self.next_tag.wrapping_add(1);
+                // SAFETY: `s` is in `own`, and `tags` has one entry per slot of `own`.
+                *unsafe { self.tags.get_unchecked_mut(s - self.own.start) } = self.next_tag;
+                self.list.push((slot, self.next_tag));
+            }
+        }
+        self.since += 1;
+        if self.since >= self.young_every {
+            self.walk(table);
+        }
+    }
+
+    /// One walk: picks the generation as CPython does, reads its and the younger generations' live
+    /// blocks in allocation order, compacts the list and promotes the survivors.
+    #[cold]
+    #[inline(never)]
+    fn walk(&mut self, table: &[AtomicUsize]) {
+        self.since = 0;
+        let gen = if self.mid_walks > WALK_OLDER_EVERY
+            && self.long_lived_pending >= self.long_lived_total / 4
+        {
+            2
+        } else if self.young_walks > WALK_OLDER_EVERY {
+            1
+        } else {
+            0
+        };
+        let start = match gen {
+            0 => self.young,
+            1 => self.mid,
+            _ => 0,
+        };
+        let mut kept = start;
+        for r in start..self.list.len() {
+            let (slot, tag) = self.list[r];
+            // SAFETY: listed slots are own slots (< table.len(), see `on_alloc`).
+            let v = unsafe { table.get_unchecked(slot as usize) }.load(Ordering::Relaxed);
+            if v > FAILED && self.tags[slot as usize - self.own.start] == tag {
+                // SAFETY: `v` is the live block of an own slot: only this thread frees or replaces it,
+                // and it is not doing so now. Every allocator here hands out at least one usable byte
+                // at the block's start (even for size 0); the byte may be uninitialised (`--touch none`),
+                // hence `MaybeUninit`.
+                unsafe { std::ptr::read_volatile(v as *const std::mem::MaybeUninit<u8>) };
+                self.list[kept] = (slot, tag);
+                kept += 1;
+            }
+        }
+        self.walked += (kept - start) as u64;
+        self.walks += 1;
+        self.list.truncate(kept);
+        match gen {
+            0 => {
+                self.young_walks += 1;
+            }
+            1 => {
+                self.long_lived_pending += kept - self.mid;
+                self.young_walks = 0;
+                self.mid_walks += 1;
+                self.mid = kept;
+            }
+            _ => {
+                self.long_lived_total = kept;
+                self.long_lived_pending = 0;
+                self.young_walks = 0;
+                self.mid_walks = 0;
+                self.mid = kept;
+            }
+        }
+        self.young = kept;
+    }
+
+    /// Walks made and live blocks read so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.walks, self.walked)
+    }
+
+    /// Checks the invariants of the type's documentation (tests and debug builds).
+    pub fn check_invariants(&self, table: &[AtomicUsize]) {
+        assert!(self.mid <= self.young && self.young <= self.list.len());
+        assert!(self.since < self.young_every.max(1));
+        for &(slot, _) in &self.list {
+            assert!(
+                self.own.contains(&(slot as usize)),
+                "slot {slot} is not own"
+            );
+            assert!((slot as usize) < table.len());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The replay loop
+
 /// Executes one op: malloc and free inline (most calls of real programs), every other kind through
 /// [`exec_other`]. Without `--check` a free costs the kind test, one slot load and store (plus the
 /// wait test) and the call; a malloc the kind tests, the call, the touch and one slot store.
+///
+/// With `W` (`--walk`) every allocating op then calls [`Walker::on_alloc`]; without it the walker is not
+/// touched and the loop is the one without walks.
 #[inline(always)]
-fn exec_fast<A: Allocator, const CHECK: bool, const T: u8>(
+fn exec_fast<A: Allocator, const CHECK: bool, const T: u8, const W: bool>(
     op: &Op,
     table: &[AtomicUsize],
     ck: &Checker,
     failures: &mut u64,
+    walker: &mut Walker,
 ) {
     let t = Touch::of_code(T);
     if !CHECK {
@@ -635,12 +833,18 @@ fn exec_fast<A: Allocator, const CHECK: bool, const T: u8>(
                 }
                 touch(p, size, t);
                 publish(table, op.obj, p);
+                if W {
+                    walker.on_alloc(op.obj, table);
+                }
                 return;
             }
             _ => {}
         }
     }
     *failures += exec_other::<A, CHECK, T>(op, table, ck);
+    if W && op.kind_code() != FREE {
+        walker.on_alloc(op.obj, table);
+    }
 }
 
 /// A malloc returned NULL: counted if the size was not 0, the slot published as [`FAILED`].
@@ -780,17 +984,18 @@ fn wait_before_timing(op: &Op, table: &[AtomicUsize]) {
 }
 
 /// The timed loop of one thread: chunks of `every` ops, the first of each chunk timed.
-fn run_ops<A: Allocator, const CHECK: bool, const T: u8>(
+fn run_ops<A: Allocator, const CHECK: bool, const T: u8, const W: bool>(
     ops: &[Op],
     table: &[AtomicUsize],
     every: u32,
     lat: &mut LatencyBuf,
     ck: &Checker,
+    walker: &mut Walker,
 ) -> u64 {
     let mut failures = 0;
     if every == 0 {
         for op in ops {
-            exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
+            exec_fast::<A, CHECK, T, W>(op, table, ck, &mut failures, walker);
         }
         return failures;
     }
@@ -798,11 +1003,11 @@ fn run_ops<A: Allocator, const CHECK: bool, const T: u8>(
         let (first, rest) = chunk.split_first().expect("chunks are non-empty");
         wait_before_timing(first, table);
         let t0 = ticks();
-        exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
+        exec_fast::<A, CHECK, T, W>(first, table, ck, &mut failures, walker);
         let t1 = ticks();
         lat.push(first.kind(), t1.wrapping_sub(t0));
         for op in rest {
-            exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
+            exec_fast::<A, CHECK, T, W>(op, table, ck, &mut failures, walker);
         }
     }
     failures
@@ -810,13 +1015,14 @@ fn run_ops<A: Allocator, const CHECK: bool, const T: u8>(
 
 /// [`run_ops`] with a [`Pace`] wait before every op, outside the latency bracket (a separate loop, so
 /// that the unpaced loop keeps no pacing test).
-fn run_ops_paced<A: Allocator, const CHECK: bool, const T: u8>(
+fn run_ops_paced<A: Allocator, const CHECK: bool, const T: u8, const W: bool>(
     ops: &[Op],
     table: &[AtomicUsize],
     every: u32,
     lat: &mut LatencyBuf,
     ck: &Checker,
     pace: Pace,
+    walker: &mut Walker,
 ) -> u64 {
     let mut failures = 0;
     let every = if every == 0 {
@@ -828,16 +1034,16 @@ fn run_ops_paced<A: Allocator, const CHECK: bool, const T: u8>(
         let (first, rest) = chunk.split_first().expect("chunks are non-empty");
         pace.wait();
         if every == usize::MAX {
-            exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
+            exec_fast::<A, CHECK, T, W>(first, table, ck, &mut failures, walker);
         } else {
             wait_before_timing(first, table);
             let t0 = ticks();
-            exec_fast::<A, CHECK, T>(first, table, ck, &mut failures);
+            exec_fast::<A, CHECK, T, W>(first, table, ck, &mut failures, walker);
             lat.push(first.kind(), ticks().wrapping_sub(t0));
         }
         for op in rest {
             pace.wait();
-            exec_fast::<A, CHECK, T>(op, table, ck, &mut failures);
+            exec_fast::<A, CHECK, T, W>(op, table, ck, &mut failures, walker);
         }
     }
     failures
@@ -851,13 +1057,24 @@ pub fn replay<A: Allocator>(program: &Program, opts: Options) -> Outcome {
     const LINE: u8 = Touch::Line.code();
     const ALL: u8 = Touch::All.code();
     const USE: u8 = Touch::Use.code();
+    if opts.walk > 0 {
+        // With walks: a second set of loops, so that the loops without them keep no walk code.
+        return match (opts.check, opts.touch) {
+            (true, _) => replay_impl::<A, true, NONE, true>(program, opts),
+            (false, Touch::None) => replay_impl::<A, false, NONE, true>(program, opts),
+            (false, Touch::First) => replay_impl::<A, false, FIRST, true>(program, opts),
+            (false, Touch::Line) => replay_impl::<A, false, LINE, true>(program, opts),
+            (false, Touch::All) => replay_impl::<A, false, ALL, true>(program, opts),
+            (false, Touch::Use) => replay_impl::<A, false, USE, true>(program, opts),
+        };
+    }
     match (opts.check, opts.touch) {
-        (true, _) => replay_impl::<A, true, NONE>(program, opts),
-        (false, Touch::None) => replay_impl::<A, false, NONE>(program, opts),
-        (false, Touch::First) => replay_impl::<A, false, FIRST>(program, opts),
-        (false, Touch::Line) => replay_impl::<A, false, LINE>(program, opts),
-        (false, Touch::All) => replay_impl::<A, false, ALL>(program, opts),
-        (false, Touch::Use) => replay_impl::<A, false, USE>(program, opts),
+        (true, _) => replay_impl::<A, true, NONE, false>(program, opts),
+        (false, Touch::None) => replay_impl::<A, false, NONE, false>(program, opts),
+        (false, Touch::First) => replay_impl::<A, false, FIRST, false>(program, opts),
+        (false, Touch::Line) => replay_impl::<A, false, LINE, false>(program, opts),
+        (false, Touch::All) => replay_impl::<A, false, ALL, false>(program, opts),
+        (false, Touch::Use) => replay_impl::<A, false, USE, false>(program, opts),
     }
 }
 
@@ -921,7 +1138,7 @@ fn warm_up<A: Allocator>(sizes: &[usize]) -> u64 {
 /// Latency samples kept per sample at most (8 bytes each): a longer workload is sampled more sparsely.
 const MAX_LATENCY_SAMPLES: u64 = 8 << 20;
 
-fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
+fn replay_impl<A: Allocator, const CHECK: bool, const T: u8, const W: bool>(
     program: &Program,
     opts: Options,
 ) -> Outcome {
@@ -964,9 +1181,16 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
                     } else {
                         Vec::new()
                     };
-                    let mut run = |ops: &[Op]| match pace {
-                        None => run_ops::<A, CHECK, T>(ops, table, every, lat, ck),
-                        Some(p) => run_ops_paced::<A, CHECK, T>(ops, table, every, lat, ck, p),
+                    let mut walker = if W {
+                        Walker::new(opts.walk, program.own_slots(t), program.thread_ops(t))
+                    } else {
+                        Walker::default()
+                    };
+                    let mut run = |ops: &[Op], walker: &mut Walker| match pace {
+                        None => run_ops::<A, CHECK, T, W>(ops, table, every, lat, ck, walker),
+                        Some(p) => {
+                            run_ops_paced::<A, CHECK, T, W>(ops, table, every, lat, ck, p, walker)
+                        }
                     };
                     // Set up (the scan for the warm-up's sizes reads every op); the driver reads the
                     // baseline RSS. The warm-up's blocks are the allocator's memory and count in its
@@ -978,23 +1202,18 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
                     barrier.wait();
                     let start = Instant::now();
                     let t0 = ticks();
-                    let mut f = run(ops);
+                    let mut f = run(ops, &mut walker);
                     if let Some((cursor, buf)) = &mut more {
                         while cursor.refill(buf) {
-                            f += run(buf);
+                            f += run(buf, &mut walker);
                         }
                     }
                     let t1 = ticks();
-                    (
-                        f,
-                        Span {
-                            start,
-                            end: Instant::now(),
-                            t0,
-                            t1,
-                        },
-                        warm,
-                    )
+                    let end = Instant::now();
+                    if W && (cfg!(debug_assertions) || cfg!(test)) {
+                        walker.check_invariants(table);
+                    }
+                    (f, Span { start, end, t0, t1 }, warm, walker.counts())
                 })
             })
             .collect();
@@ -1005,7 +1224,7 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
         barrier.wait();
         let before = usage();
         barrier.wait();
-        let results: Vec<(u64, Span, u64)> = handles
+        let results: Vec<(u64, Span, u64, (u64, u64))> = handles
             .into_iter()
             .map(|h| h.join().expect("a replay thread panicked"))
             .collect();
@@ -1016,6 +1235,8 @@ fn replay_impl<A: Allocator, const CHECK: bool, const T: u8>(
         ops: program.total_ops(),
         alloc_failures: results.iter().map(|r| r.0).sum(),
         warmup_calls: results.iter().map(|r| r.2).sum(),
+        walks: results.iter().map(|r| r.3 .0).sum(),
+        walked_blocks: results.iter().map(|r| r.3 .1).sum(),
         baseline_rss_bytes: base.0,
         peak_reset: base.1,
         ..Outcome::default()
@@ -1446,6 +1667,7 @@ mod tests {
             threads: vec![ops],
             object_slots: 5,
             blocks: None,
+            own: Vec::new(),
         };
         program.validate().unwrap();
         let run = |warmup| {
@@ -1456,6 +1678,7 @@ mod tests {
                 latency_every: 0,
                 warmup,
                 pace_ns: 0,
+                walk: 0,
             };
             let o = replay::<Logged>(&program, opts);
             (o, std::mem::take(&mut *LOG.lock().unwrap()))
@@ -1508,6 +1731,7 @@ mod tests {
             threads: vec![t0, t1],
             object_slots: 300,
             blocks: None,
+            own: Vec::new(),
         };
         program.validate().unwrap();
         for (latency_every, check) in [(0, false), (7, false), (0, true)] {
@@ -1520,6 +1744,7 @@ mod tests {
                     latency_every,
                     warmup: false,
                     pace_ns: 50,
+                    walk: 0,
                 },
             );
             let calls = COUNTED
@@ -1560,6 +1785,7 @@ mod tests {
             ]],
             object_slots: 4,
             blocks: None,
+            own: Vec::new(),
         };
         program.validate().unwrap();
         let opts = Options {
@@ -1568,6 +1794,7 @@ mod tests {
             latency_every: 0,
             warmup: false,
             pace_ns: 0,
+            walk: 0,
         };
         let o = replay::<Broken>(&program, opts);
         assert_eq!(o.ops, 5);
@@ -1598,6 +1825,7 @@ mod tests {
             threads: vec![t0, t1],
             object_slots: 400,
             blocks: None,
+            own: Vec::new(),
         };
         program.validate().unwrap();
         let o = replay::<crate::backend::System>(
@@ -1608,6 +1836,7 @@ mod tests {
                 latency_every: 0,
                 warmup: false,
                 pace_ns: 0,
+                walk: 0,
             },
         );
         assert_eq!((o.ops, o.alloc_failures), (800, 0));
@@ -1628,6 +1857,7 @@ mod tests {
             threads: vec![t0, t1],
             object_slots: 200,
             blocks: None,
+            own: Vec::new(),
         };
         program.validate().unwrap();
         let o = replay::<crate::backend::System>(
@@ -1638,11 +1868,244 @@ mod tests {
                 latency_every: 8,
                 warmup: false,
                 pace_ns: 0,
+                walk: 0,
             },
         );
         assert_eq!(o.ops, 400);
         assert_eq!(o.alloc_failures, 0);
         assert!(o.violations.is_empty(), "{:?}", o.violations);
         assert!(o.latency_ns["malloc"].samples > 0);
+    }
+
+    fn walk_opts(walk: u32) -> Options {
+        Options {
+            touch: Touch::First,
+            check: false,
+            latency_every: 0,
+            warmup: false,
+            pace_ns: 0,
+            walk,
+        }
+    }
+
+    fn one_thread(ops: Vec<Op>, slots: usize) -> Program {
+        let program = Program {
+            threads: vec![ops],
+            object_slots: slots,
+            blocks: None,
+            own: Vec::new(),
+        };
+        program.validate().unwrap();
+        program
+    }
+
+    /// `--walk` by hand: 100 blocks kept live, walks every 10 allocations: ten young walks of ten blocks
+    /// each (the middle generation is due after more than ten young walks, so never here); off: none.
+    #[test]
+    fn young_walks_read_each_new_block_once() {
+        let ops = (0..100)
+            .map(|i| op(Kind::Malloc, i, 24, 0, NO_OBJECT))
+            .collect();
+        let program = one_thread(ops, 100);
+        let o = replay::<crate::backend::System>(&program, walk_opts(10));
+        assert_eq!((o.walks, o.walked_blocks, o.ops), (10, 100, 100));
+        let o = replay::<crate::backend::System>(&program, walk_opts(0));
+        assert_eq!((o.walks, o.walked_blocks), (0, 0));
+    }
+
+    /// The generations by hand: 130 blocks kept live, walks every 10: walks 1–11 are young (10 blocks
+    /// each), walk 12 the middle generation (the 110 survivors and 10 young blocks), walk 13 young again.
+    #[test]
+    fn the_middle_generation_is_walked_after_eleven_young_walks() {
+        let ops = (0..130)
+            .map(|i| op(Kind::Malloc, i, 24, 0, NO_OBJECT))
+            .collect();
+        let program = one_thread(ops, 130);
+        let o = replay::<crate::backend::System>(&program, walk_opts(10));
+        assert_eq!((o.walks, o.walked_blocks), (13, 110 + 120 + 10));
+    }
+
+    /// Freed blocks are not read, and a slot reused by a newer block (at the same address, as a LIFO
+    /// free list gives it back) is read once, in its new place: 4 blocks, walk (4); free two, allocate
+    /// them again in the same slots and two more, walk (the 4 young ones, not the stale entries).
+    #[test]
+    fn a_walk_skips_freed_blocks_and_reads_a_reused_slot_once() {
+        let mut ops: Vec<Op> = (0..4)
+            .map(|i| op(Kind::Malloc, i, 24, 0, NO_OBJECT))
+            .collect();
+        ops.extend([0, 1].map(|i| op(Kind::Free, i, 0, 0, NO_OBJECT)));
+        ops.extend([0, 1, 4, 5].map(|i| op(Kind::Malloc, i, 24, 0, NO_OBJECT)));
+        let program = one_thread(ops, 6);
+        let o = replay::<crate::backend::System>(&program, walk_opts(4));
+        assert_eq!((o.walks, o.walked_blocks), (2, 8));
+    }
+
+    /// A reference for `--walk`: CPython's schedule over the live objects themselves (each with its
+    /// generation), without the walker's list, tags and compaction.
+    struct WalkModel {
+        every: u32,
+        gen: Vec<Option<u8>>,
+        since: u32,
+        young_walks: u32,
+        mid_walks: u32,
+        total: u64,
+        pending: u64,
+        walks: u64,
+        walked: u64,
+    }
+
+    impl WalkModel {
+        fn alloc(&mut self, slot: u32) {
+            self.gen[slot as usize] = Some(0);
+            self.since += 1;
+            if self.since < self.every {
+                return;
+            }
+            self.since = 0;
+            let g = if self.mid_walks > WALK_OLDER_EVERY && self.pending >= self.total / 4 {
+                2
+            } else if self.young_walks > WALK_OLDER_EVERY {
+                1
+            } else {
+                0
+            };
+            let mut n = 0;
+            for x in self.gen.iter_mut().flatten() {
+                if *x <= g {
+                    n += 1;
+                    *x = (g + 1).min(2);
+                }
+            }
+            self.walks += 1;
+            self.walked += n;
+            match g {
+                0 => self.young_walks += 1,
+                1 => {
+                    self.pending += n;
+                    self.young_walks = 0;
+                    self.mid_walks += 1;
+                }
+                _ => {
+                    self.total = n;
+                    self.pending = 0;
+                    self.young_walks = 0;
+                    self.mid_walks = 0;
+                }
+            }
+        }
+    }
+
+    /// Random single-thread workloads (malloc, calloc, realloc within and across slots, free; slots
+    /// reused) against [`WalkModel`], for several walk periods, every generation reached; the last two
+    /// keep `base` blocks live from the start (the oldest generation is then large against what the
+    /// churn moves to it, so the quarter rule decides when it is walked).
+    #[test]
+    fn walks_match_the_reference_schedule() {
+        for (seed, every, base) in [
+            (1u64, 1u32, 0u32),
+            (2, 3, 0),
+            (3, 7, 0),
+            (4, 16, 0),
+            (5, 50, 0),
+            (6, 1, 1500),
+            (7, 2, 800),
+        ] {
+            let slots = 200u32;
+            let mut rng = SplitMix64(seed);
+            let mut live = vec![false; slots as usize];
+            let mut model = WalkModel {
+                every,
+                gen: vec![None; slots as usize],
+                since: 0,
+                young_walks: 0,
+                mid_walks: 0,
+                total: 0,
+                pending: 0,
+                walks: 0,
+                walked: 0,
+            };
+            model.gen.resize((slots + base) as usize, None);
+            let mut ops = Vec::new();
+            for b in slots..slots + base {
+                ops.push(op(Kind::Malloc, b, 16, 0, NO_OBJECT));
+                model.alloc(b);
+            }
+            for _ in 0..20_000 {
+                let s = (rng.next() % slots as u64) as u32;
+                let size = 1 + rng.next() % 300;
+                let r = rng.next() % 8;
+                if live[s as usize] {
+                    if r < 2 {
+                        // realloc in place of the same slot, or into a free slot
+                        let to = (rng.next() % slots as u64) as u32;
+                        let to = if live[to as usize] { s } else { to };
+                        ops.push(op(Kind::Realloc, to, size, 0, s));
+                        live[s as usize] = false;
+                        model.gen[s as usize] = None;
+                        live[to as usize] = true;
+                        model.alloc(to);
+                    } else {
+                        ops.push(op(Kind::Free, s, 0, 0, NO_OBJECT));
+                        live[s as usize] = false;
+                        model.gen[s as usize] = None;
+                    }
+                } else {
+                    let kind = if r == 0 { Kind::Calloc } else { Kind::Malloc };
+                    ops.push(op(
+                        kind,
+                        s,
+                        size,
+                        (kind == Kind::Calloc) as u32 * 2,
+                        NO_OBJECT,
+                    ));
+                    live[s as usize] = true;
+                    model.alloc(s);
+                }
+            }
+            assert!(model.walks > 12 * WALK_OLDER_EVERY as u64 || every > 7);
+            let program = one_thread(ops, (slots + base) as usize);
+            let o = replay::<crate::backend::System>(&program, walk_opts(every));
+            assert_eq!(
+                (o.walks, o.walked_blocks),
+                (model.walks, model.walked),
+                "seed {seed}, every {every}, base {base}"
+            );
+            assert_eq!(o.alloc_failures, 0);
+        }
+    }
+
+    /// Only a thread's own slots are walked: thread 0 creates an object in shared slot 0 that thread 1
+    /// frees (it could free it during thread 0's walk), and one in its own slot 1; thread 1 allocates in
+    /// its own slot 3. A walk after every allocation: three walks, the two own blocks read.
+    #[test]
+    fn walks_read_only_the_threads_own_slots() {
+        let program = Program {
+            threads: vec![
+                vec![
+                    op(Kind::Malloc, 0, 32, 0, NO_OBJECT),
+                    op(Kind::Malloc, 1, 32, 0, NO_OBJECT),
+                    op(Kind::Free, 1, 0, 0, NO_OBJECT),
+                ],
+                vec![
+                    Op::new(Kind::Free, 0, 0, 0, NO_OBJECT, true),
+                    op(Kind::Malloc, 3, 32, 0, NO_OBJECT),
+                    op(Kind::Free, 3, 0, 0, NO_OBJECT),
+                ],
+            ],
+            object_slots: 5,
+            blocks: None,
+            own: vec![1..3, 3..5],
+        };
+        program.validate().unwrap();
+        assert_eq!((program.own_slots(0), program.own_slots(1)), (1..3, 3..5));
+        let o = replay::<crate::backend::System>(&program, walk_opts(1));
+        assert_eq!((o.walks, o.walked_blocks), (3, 2));
+        // Without the workload's layout a several-thread program walks nothing; a one-thread one, all.
+        let unknown = Program {
+            own: Vec::new(),
+            ..program.clone()
+        };
+        assert_eq!((unknown.own_slots(0), unknown.own_slots(1)), (0..0, 0..0));
+        assert_eq!(one_thread(Vec::new(), 7).own_slots(0), 0..7);
     }
 }

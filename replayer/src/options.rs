@@ -228,6 +228,19 @@ pub fn pace(s: &str) -> Result<u32, String> {
     integer(s, 0, MAX_PACE_NS, "nanoseconds per op (or `off`)").map(to_u32)
 }
 
+/// Largest `--walk` period: 2^31 allocations (a period longer than any thread's allocations walks never).
+pub const MAX_WALK: u64 = 1 << 31;
+
+/// `--walk N|off`: the youngest generation's walk period in allocations, at least 1; `off` = 0 = no walks
+/// (a literal 0 is refused: it would mean a walk before every allocation's successor, which is not what
+/// anyone asking for 0 means).
+pub fn walk(s: &str) -> Result<u32, String> {
+    if s.trim() == "off" {
+        return Ok(0);
+    }
+    integer(s, 1, MAX_WALK, "allocations between walks (or `off`)").map(to_u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +292,18 @@ mod tests {
             let _ = timeout(s);
             let _ = fraction(s);
             let _ = pace(s);
+            let _ = walk(s);
+        }
+    }
+
+    #[test]
+    fn walk_periods() {
+        assert_eq!(walk("off"), Ok(0));
+        assert_eq!(walk("700"), Ok(700));
+        assert_eq!(walk("1e4"), Ok(10_000));
+        for bad in ["0", "-1", "abc", "", "3e9", "1.5"] {
+            let e = walk(bad).unwrap_err();
+            assert!(e.contains("allocations between walks"), "{bad}: {e}");
         }
     }
 

@@ -163,6 +163,9 @@ pub struct Program {
     pub object_slots: usize,
     /// The ops after each thread's first block, for long workloads.
     pub blocks: Option<std::sync::Arc<dyn Blocks>>,
+    /// Per thread, the slots only that thread touches (a workload's local slots, see
+    /// `traces::workload`); empty when unknown (see [`Program::own_slots`]).
+    pub own: Vec<std::ops::Range<usize>>,
 }
 
 /// Decoded ops the replay harness holds at least, over all threads, whatever the memory (64 MiB of
@@ -220,6 +223,17 @@ impl Program {
     /// Total ops over all threads.
     pub fn total_ops(&self) -> u64 {
         (0..self.threads.len()).map(|t| self.thread_ops(t)).sum()
+    }
+
+    /// The slots thread `t` alone creates, reads and frees: its local slots when the workload says
+    /// (`own`), all of them in a one-thread program, none otherwise. The walks of `--walk` read those
+    /// blocks only (a block in another slot may be freed by another thread at any moment).
+    pub fn own_slots(&self, t: usize) -> std::ops::Range<usize> {
+        match self.own.get(t) {
+            Some(r) => r.start.min(self.object_slots)..r.end.min(self.object_slots),
+            None if self.threads.len() == 1 && self.own.is_empty() => 0..self.object_slots,
+            None => 0..0,
+        }
     }
 
     /// Ops of thread `t` (all blocks).
@@ -316,6 +330,7 @@ mod tests {
             threads: vec![vec![op]],
             object_slots: 3,
             blocks: None,
+            own: Vec::new(),
         };
         assert!(p
             .validate()
@@ -326,6 +341,7 @@ mod tests {
             threads: vec![vec![op]],
             object_slots: 4,
             blocks: None,
+            own: Vec::new(),
         };
         p.validate().unwrap();
     }

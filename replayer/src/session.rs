@@ -55,6 +55,8 @@ pub struct Session {
     pub warmup: bool,
     /// Busy wait before each replayed op, ns (`--pace`; 0 = off).
     pub pace_ns: u32,
+    /// Walks of the live blocks every this many allocations (`--walk`; 0 = off).
+    pub walk: u32,
     /// Bundle directory.
     pub out: Option<PathBuf>,
     /// `--export-json` target.
@@ -104,6 +106,15 @@ pub fn pace_note(ns: u32) -> String {
     format!("replay pacing: each replay thread busy-waited {ns} ns (a calibrated loop) before each call, inside the timed region")
 }
 
+/// The manifest's note of a replay with `--walk N`.
+pub fn walk_note(n: u32) -> String {
+    format!(
+        "replay walks: each replay thread read the first byte of each of its live blocks in allocation order, \
+generation 0 every {n} allocations, older generations as CPython's collector (thresholds {n}/{o}/{o}), inside the timed region",
+        o = crate::engine::WALK_OLDER_EVERY
+    )
+}
+
 /// The manifest's note of a replay with `--warmup`.
 pub const WARMUP_NOTE: &str = "replay warm-up: before the start barrier each replay thread made one malloc and one free per size class it allocates (up to 32 KiB), outside the timed region";
 
@@ -142,6 +153,7 @@ impl Session {
                 .then(|| WARMUP_NOTE.to_string())
                 .into_iter()
                 .chain((self.pace_ns > 0).then(|| pace_note(self.pace_ns)))
+                .chain((self.walk > 0).then(|| walk_note(self.walk)))
                 .collect(),
         }
     }
@@ -170,6 +182,7 @@ impl Session {
                                 latency_every: self.latency_every,
                                 warmup: self.warmup,
                                 pace_ns: self.pace_ns,
+                                walk: self.walk,
                                 cpus: Vec::new(),
                             },
                             workload: input.info.name.clone(),

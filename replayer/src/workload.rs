@@ -66,10 +66,12 @@ pub fn load_program_with(path: &Path, budget: usize) -> anyhow::Result<Program> 
         .collect();
     let threads = threads.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let totals = h.threads.iter().map(|t| t.ops).collect();
+    let own = own_slots(h);
     Ok(Program {
         threads,
         object_slots: slots,
         blocks: Some(std::sync::Arc::new(WorkloadBlocks { w, totals })),
+        own,
     })
 }
 
@@ -151,7 +153,16 @@ pub fn decode(w: &Workload) -> anyhow::Result<Program> {
         threads,
         object_slots: h.object_slots as usize,
         blocks: None,
+        own: own_slots(h),
     })
+}
+
+/// Each thread's local slots (`[local_base, local_base + local_slots)`): only that thread touches them.
+fn own_slots(h: &traces::workload::Header) -> Vec<std::ops::Range<usize>> {
+    h.threads
+        .iter()
+        .map(|t| t.local_base as usize..t.local_base as usize + t.local_slots as usize)
+        .collect()
 }
 
 fn align32(align: u64) -> Result<u32, String> {
@@ -398,6 +409,7 @@ mod tests {
             latency_every: 16,
             warmup: true,
             pace_ns: 0,
+            walk: 0,
         };
         let o = replay::<crate::backend::System>(&p, opts);
         assert_eq!(o.ops, p.total_ops());

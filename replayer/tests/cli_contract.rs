@@ -70,6 +70,7 @@ const NUMERIC: &[&str] = &[
     "N",
     "N|auto",
     "NS|off",
+    "N|off",
     "SECONDS",
     "BYTES",
     "FRACTION",

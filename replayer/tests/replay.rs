@@ -634,6 +634,100 @@ fn a_paced_replay_replays_every_op_and_notes_its_pacing() {
     }
 }
 
+/// `--walk N` end to end: a walk after every allocation of a random-mixed workload (which frees every
+/// block it allocates: allocations = ops / 2) makes one walk per allocation, reads the same number of
+/// blocks under every allocator (the count is the workload's, not the allocator's), the same again
+/// with a several-thread workload whose shared slots are not walked, notes the mode in the manifest
+/// and each sample; `off` walks nothing and notes nothing; 0 and garbage are usage errors.
+#[test]
+fn walks_are_counted_the_same_under_every_allocator_and_noted() {
+    let d = scratch("walk");
+    let w = d.join("w.hkw");
+    gen_random_mixed(&w, 3000);
+    let t = d.join("t.hkw");
+    run_ok(&[
+        "gen",
+        "threads",
+        "--threads",
+        "2",
+        "--iters",
+        "3000",
+        "-o",
+        t.to_str().unwrap(),
+    ]);
+    for walk in ["off", "1", "5"] {
+        let out = d.join(walk);
+        let o = run_ok(&[
+            "replay",
+            w.to_str().unwrap(),
+            t.to_str().unwrap(),
+            "--alloc",
+            "system",
+            "--alloc",
+            "mimalloc",
+            "--alloc",
+            "hakmem",
+            "--repeats",
+            "2",
+            "--walk",
+            walk,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let (m, samples) = bundle(&out);
+        assert_eq!(samples.len(), 12, "{}", String::from_utf8_lossy(&o.stderr));
+        let note = m.notes.iter().find(|n| n.starts_with("replay walks:"));
+        for workload in ["w", "t"] {
+            let of: Vec<&Sample> = samples.iter().filter(|s| s.workload == workload).collect();
+            assert_eq!(of.len(), 6);
+            for s in &of {
+                assert_eq!(s.status, Some(Status::Ok), "{}", s.error);
+                assert_eq!(
+                    (s.walk, s.walks, s.walked_blocks),
+                    (of[0].walk, of[0].walks, of[0].walked_blocks),
+                    "{} against {}",
+                    s.config,
+                    of[0].config
+                );
+            }
+            let s = of[0];
+            match walk {
+                "off" => assert_eq!((s.walk, s.walks, s.walked_blocks), (0, 0, 0)),
+                "1" => {
+                    assert_eq!(s.walk, 1);
+                    if workload == "w" {
+                        assert_eq!(s.walks, ops_of(&m, "w") / 2);
+                    }
+                    assert!(s.walked_blocks >= s.walks, "{s:?}");
+                }
+                _ => {
+                    assert_eq!(s.walk, 5);
+                    assert!(s.walks > 0 && s.walked_blocks > 0, "{s:?}");
+                }
+            }
+        }
+        if walk == "off" {
+            assert!(note.is_none(), "{:?}", m.notes);
+        } else {
+            assert!(
+                note.unwrap().contains(&format!("every {walk} allocations")),
+                "{note:?}"
+            );
+        }
+    }
+    for bad in ["0", "often", "-1", "1.5", "3e9"] {
+        let o = run(&["replay", &format!("--walk={bad}"), w.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "--walk {bad}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("--walk") && e.contains("allocations between walks"),
+            "{e}"
+        );
+        let o = run(&["live", &format!("--walk={bad}"), "--", "true"]);
+        assert_eq!(o.status.code(), Some(2), "live --walk {bad}");
+    }
+}
+
 #[test]
 fn repeats_auto_runs_whole_rounds_between_five_and_the_cap() {
     let d = scratch("auto");

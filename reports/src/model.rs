@@ -215,6 +215,15 @@ pub struct Sample {
     /// CPU model of that machine (its "node kind": the report groups samples by it when kinds mix).
     #[serde(default)]
     pub cpu: String,
+    /// Replays with `--walk N`: N, the youngest generation's walk period in allocations (0 = no walks).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub walk: u64,
+    /// Walks the replay threads made (`--walk`).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub walks: u64,
+    /// Live blocks those walks read (a deterministic count: the workload's and N's, not the allocator's).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub walked_blocks: u64,
     /// Live runs: user CPU seconds of the program (all of its processes that were waited for).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub user_seconds: f64,
@@ -231,6 +240,10 @@ pub struct Sample {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+fn is_zero_u64(x: &u64) -> bool {
+    *x == 0
 }
 
 impl Sample {

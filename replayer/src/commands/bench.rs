@@ -204,6 +204,7 @@ pub fn run(args: Bench) -> anyhow::Result<u8> {
         latency_every: common.latency_every,
         warmup: false,
         pace_ns: 0,
+        walk: 0,
         out: common.out,
         export_json: common.export_json,
         baseline: common.baseline,

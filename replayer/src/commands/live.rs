@@ -91,6 +91,10 @@ pub struct Args {
     /// nanoseconds before each call (`off` = 0: back to back).
     #[arg(long, default_value = "off", value_name = "NS|off", value_parser = replayer::options::pace)]
     pub(crate) pace: u32,
+    /// Walks in the replays of `--record` (as `hakmem replay --walk`): each replay thread reads its live
+    /// blocks in allocation order, the youngest every N allocations (`off`: no walks).
+    #[arg(long, default_value = "off", value_name = "N|off", value_parser = replayer::options::walk)]
+    pub(crate) walk: u32,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -375,6 +379,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 replayer::session::pace_note(args.pace)
             ))?;
         }
+        if args.walk > 0 {
+            bundle.note(format!(
+                "{}: {}",
+                input.info.name,
+                replayer::session::walk_note(args.walk)
+            ))?;
+        }
         bundle.note(format!(
             "{}: the replays call the allocators {}",
             input.info.name,
@@ -399,6 +410,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             latency_every: 64,
             warmup: args.warmup,
             pace_ns: args.pace,
+            walk: args.walk,
             out: None,
             export_json: None,
             baseline: None,

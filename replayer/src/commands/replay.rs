@@ -60,6 +60,15 @@ pub struct Args {
     /// back to back. An experiment (docs/experiments/harness.md, "Pacing"): it changes every time measured.
     #[arg(long, default_value = "off", value_name = "NS|off", value_parser = options::pace)]
     pace: u32,
+    /// Walk each replay thread's live blocks in allocation order, reading the first byte of each, inside
+    /// the timed region, as a program's collector or pointer-chasing loops do: the youngest blocks every N
+    /// allocations of the thread, older generations as CPython's collector schedules them (thresholds
+    /// N/10/10; the oldest only once the blocks moved to it since its last walk are a quarter of it), so a
+    /// walk costs a bounded number of reads per allocation. An allocator that places consecutive
+    /// allocations close together walks faster. Counts in the samples (`walks`, `walked_blocks`);
+    /// `off` = no walks. An experiment (docs/experiments/harness.md, "Walks").
+    #[arg(long, default_value = "off", value_name = "N|off", value_parser = options::walk)]
+    walk: u32,
     /// How the replay calls the allocators: `preload` runs every configuration through its preloaded .so
     /// and the C library's symbols (`hakmem` = libhakmem.so with the spec's knobs in the environment,
     /// `mimalloc` = libhakmem_mimalloc.so, the same vendored version), as programs call them, so that
@@ -131,6 +140,7 @@ pub fn session(args: Args) -> anyhow::Result<Session> {
         latency_every: args.latency_every,
         warmup: args.warmup,
         pace_ns: args.pace,
+        walk: args.walk,
         out: args.out,
         export_json: args.export_json,
         baseline: args.baseline,

@@ -200,6 +200,9 @@ pub struct Plan {
     /// Busy wait before each replayed op, ns (as `--pace`; 0 = off).
     #[serde(default)]
     pub pace_ns: u32,
+    /// Walks of the live blocks (as `--walk`; 0 = off).
+    #[serde(default)]
+    pub walk: u32,
     /// `HAKMEM_*` variables in effect when the plan was written; every job runs with exactly these, as the
     /// children of a local replay would.
     pub env: Vec<(String, String)>,

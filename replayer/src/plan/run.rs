@@ -59,6 +59,7 @@ pub fn task(plan: &Plan, dir: &Path, k: usize) -> anyhow::Result<Task> {
             latency_every: plan.latency_every,
             warmup: plan.warmup,
             pace_ns: plan.pace_ns,
+            walk: plan.walk,
             cpus: Vec::new(),
         },
         workload: w.name.clone(),
