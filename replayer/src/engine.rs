@@ -615,6 +615,44 @@ fn aligned_kind(kind: Kind) -> AlignedKind {
 // ---------------------------------------------------------------------------------------------------
 // Walks (`--walk N`)
 
+/// Reads the byte at `p + dep` and returns a zero computed from it: a walk passes it to its next read, so
+/// that read's address depends on this one's value and the reads are made one after the other, as a
+/// linked list's are (CPython's collector follows the list through each object's header). Cost: a load
+/// and an `and` on the load's result; the CPU cannot start the next load before this one completes, and
+/// the only help it gets is from its prefetchers following the addresses. (Independent loads would
+/// overlap in the out-of-order window and hide most of the placement's effect.)
+///
+/// # Safety
+/// `p + dep` must be readable (a live block's first byte); the byte may be uninitialised (it is read
+/// into a register, never into a Rust value).
+#[inline(always)]
+unsafe fn read_chained(p: usize, dep: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let x: usize;
+        // SAFETY: the caller guarantees `p + dep` is readable; the asm reads one byte there and
+        // writes only `x` and the flags.
+        unsafe {
+            core::arch::asm!(
+                "movzx {x:e}, byte ptr [{p} + {d}]",
+                "and {x:e}, 0",
+                p = in(reg) p,
+                d = in(reg) dep,
+                x = lateout(reg) x,
+                options(nostack, readonly),
+            );
+        }
+        x
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: the caller guarantees `p + dep` is readable; `MaybeUninit` reads it without
+        // asserting it is initialised.
+        unsafe { std::ptr::read_volatile((p + dep) as *const std::mem::MaybeUninit<u8>) };
+        0
+    }
+}
+
 /// CPython's `gc.get_threshold()[1]` and `[2]`: the middle generation is walked after more than this
 /// many walks of the youngest, the oldest after more than this many of the middle.
 pub const WALK_OLDER_EVERY: u32 = 10;
@@ -633,9 +671,10 @@ pub const WALK_OLDER_EVERY: u32 = 10;
 /// generation whose counter is due: generation 1 after more than [`WALK_OLDER_EVERY`] walks of generation
 /// 0, generation 2 after more than [`WALK_OLDER_EVERY`] walks of generation 1 *and* once the blocks moved
 /// to generation 2 since its last walk are at least a quarter of those it kept then (CPython's
-/// `long_lived_pending > long_lived_total / 4`). A walk of generation `g` reads the first byte of every
-/// still-live block of generations `0..=g`, oldest first, drops the entries of freed blocks and moves
-/// the survivors to generation `g + 1` (2 stays 2).
+/// `long_lived_pending >= long_lived_total / 4`). A walk of generation `g` reads the first byte of every
+/// still-live block of generations `0..=g`, oldest first, each read's address depending on the previous
+/// read's value ([`read_chained`]), drops the entries of freed blocks and moves the survivors to
+/// generation `g + 1` (2 stays 2).
 ///
 /// Cost: one tag store and one entry push per allocation; a walk visits at most the entries listed since
 /// the walked generation's last walk, so the young walks visit each entry once, the middle ones at most
@@ -737,16 +776,16 @@ impl Walker {
             _ => 0,
         };
         let mut kept = start;
+        let mut dep = 0;
         for r in start..self.list.len() {
             let (slot, tag) = self.list[r];
             // SAFETY: listed slots are own slots (< table.len(), see `on_alloc`).
             let v = unsafe { table.get_unchecked(slot as usize) }.load(Ordering::Relaxed);
             if v > FAILED && self.tags[slot as usize - self.own.start] == tag {
                 // SAFETY: `v` is the live block of an own slot: only this thread frees or replaces it,
-                // and it is not doing so now. Every allocator here hands out at least one usable byte
-                // at the block's start (even for size 0); the byte may be uninitialised (`--touch none`),
-                // hence `MaybeUninit`.
-                unsafe { std::ptr::read_volatile(v as *const std::mem::MaybeUninit<u8>) };
+                // and it is not doing so now; `dep` is 0. Every allocator here hands out at least one
+                // usable byte at the block's start (even for size 0).
+                dep = unsafe { read_chained(v, dep) };
                 self.list[kept] = (slot, tag);
                 kept += 1;
             }
