@@ -152,13 +152,7 @@ pub fn base_of(ss: *mut SuperSlab) -> usize {
 /// The slab containing `addr` (which must lie in a SuperSlab).
 #[inline(always)]
 pub fn slab_of(addr: usize) -> *mut Slab {
-    let ss = superslab_of(addr);
-    // SAFETY: the index is < SLABS and the header is mapped for any address inside a SuperSlab.
-    unsafe {
-        core::ptr::addr_of_mut!((*ss).slabs)
-            .cast::<Slab>()
-            .add((addr >> SLAB_SHIFT) & (SLABS - 1))
-    }
+    slab_and_top(addr).0
 }
 
 /// [`slab_of`]`(addr)` and `addr | (CHUNK - 1)` (the last byte of its chunk: the misuse checks' key,
