@@ -451,6 +451,21 @@ unsafe fn take<const ENCODED: bool>(
             slab_collect(slab);
             f = (*slab).free;
         }
+        if !ENCODED {
+            // Two links per step (one bound test per pair).
+            while got + 2 <= want && !f.is_null() {
+                *out.add(got) = f as *mut u8;
+                let g = (*f).next;
+                if g.is_null() {
+                    got += 1;
+                    f = g;
+                    break;
+                }
+                *out.add(got + 1) = g as *mut u8;
+                f = (*g).next;
+                got += 2;
+            }
+        }
         while got < want && !f.is_null() {
             *out.add(got) = f as *mut u8;
             f = if ENCODED {
@@ -535,30 +550,55 @@ pub unsafe fn slab_push_run(slab: *mut Slab, blocks: *const *mut u8, n: usize) -
     // SAFETY: owner-only fields; the blocks are free blocks we may overwrite, `blocks[0..n)` is readable.
     unsafe {
         debug_assert!(n >= 1 && slab_of(*blocks as usize) == slab);
-        let key = *blocks as usize >> SLAB_SHIFT;
+        // The run is indexed from its end with a negative index counting up to 0, two blocks per step; the
+        // same-slab test is a subtraction and compare (slabs start at their 64 KiB boundaries), and the frontier
+        // test compares with the frontier block's address itself.
+        let start = *blocks as usize & !((1usize << SLAB_SHIFT) - 1);
         let bs = (*slab).block_size as usize;
-        let mut carve = (*slab).carve;
+        let mut front = (*slab).carve.wrapping_sub(bs);
         let mut head = (*slab).free;
         let mut uncarved = 0u64;
-        let mut i = 0;
-        while i < n {
-            let p = *blocks.add(i);
-            // Same 64 KiB area ⇔ same slab (slabs start at their 64 KiB boundaries).
-            if p as usize >> SLAB_SHIFT != key {
+        let end = blocks.add(n);
+        let mut k = -(n as isize);
+        loop {
+            // Two blocks per step while both are plain links of this slab (the common case: a freed structure
+            // gives the cache long runs of neighbours) ...
+            while k <= -2 {
+                let p0 = *end.offset(k) as usize;
+                let p1 = *end.offset(k + 1) as usize;
+                if (p0.wrapping_sub(start) | p1.wrapping_sub(start)) >> SLAB_SHIFT != 0
+                    || p0 == front
+                    || p1 == front
+                {
+                    break;
+                }
+                (*(p0 as *mut Block)).next = head;
+                (*(p1 as *mut Block)).next = p0 as *mut Block;
+                head = p1 as *mut Block;
+                k += 2;
+            }
+            if k == 0 {
                 break;
             }
-            if p as usize + bs == carve {
-                carve = p as usize;
+            // ... else one: the run's end, a frontier block or the last block.
+            let p = *end.offset(k) as usize;
+            if p.wrapping_sub(start) >> SLAB_SHIFT != 0 {
+                break;
+            }
+            if p == front {
+                // Just below the carve frontier (and in this slab, tested first): un-carved.
+                front = p.wrapping_sub(bs);
                 uncarved += 1;
             } else {
                 let b = p as *mut Block;
                 (*b).next = head;
                 head = b;
             }
-            i += 1;
+            k += 1;
         }
+        let i = (n as isize + k) as usize;
         (*slab).free = head;
-        (*slab).carve = carve;
+        (*slab).carve = front.wrapping_add(bs);
         (*slab).check -= check::carved_step(&*slab) * uncarved;
         (*slab).used -= i as u32;
         i
@@ -667,5 +707,98 @@ pub unsafe fn check_invariants(ss: *mut SuperSlab) -> Result<(), &'static str> {
             check_slab(slab)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::{self, CHUNK};
+
+    /// The slab fields a give-back changes, and the free list they lead to.
+    fn state(slab: *mut Slab) -> (usize, u64, u32, Vec<usize>) {
+        // SAFETY: a slab of the test's own SuperSlab; its free list holds blocks of it, ending in null.
+        unsafe {
+            let mut list = Vec::new();
+            let mut f = (*slab).free;
+            while !f.is_null() {
+                list.push(f as usize);
+                f = (*f).next;
+            }
+            ((*slab).carve, (*slab).check, (*slab).used, list)
+        }
+    }
+
+    /// [`slab_push_run`] (two blocks per step, frontier and slab tests per block) leaves the slab exactly as
+    /// [`slab_push_local`] block by block does, up to the first block of another slab: runs of every length
+    /// and parity, with the frontier's blocks (descending, as a flush returns blocks a refill carved) at any
+    /// position, and a block of the neighbouring slab at any position.
+    #[test]
+    fn push_run_equals_pushing_one_block_at_a_time() {
+        let base = os::map(CHUNK, false);
+        assert!(!base.is_null());
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        // SAFETY: a fresh CHUNK-aligned mapping, ours alone; every block pushed is one carved and live (the
+        // slab's fields are restored between cases, so each case starts with all carved blocks live).
+        unsafe {
+            let ss = format(base, 1);
+            for cls in [1, 3, 12] {
+                let a = slab_assign(ss, cls);
+                let b = slab_assign(ss, cls);
+                let mut out = vec![null_mut(); 4096];
+                let cap = (*a).capacity as usize;
+                let got = slab_take(a, out.as_mut_ptr(), cap - 3, null_mut());
+                let blocks: Vec<usize> = out[..got].iter().map(|&p| p as usize).collect();
+                assert_eq!(slab_take(b, out.as_mut_ptr(), 4, null_mut()), 4);
+                let other = out[0] as usize;
+                let mut top = blocks.clone();
+                top.sort_unstable();
+                top.reverse(); // highest first: the frontier's block, then the one below it, …
+                let saved = ((*a).free, (*a).carve, (*a).check, (*a).used);
+                for case in 0..3000 {
+                    let len = 1 + next(40);
+                    let nfront = if case % 3 == 0 { next(6) } else { 0 };
+                    let mut run: Vec<usize> = Vec::with_capacity(len + nfront);
+                    // distinct blocks below the frontier's ones
+                    while run.len() < len {
+                        let p = top[nfront + next(top.len() - nfront)];
+                        if !run.contains(&p) {
+                            run.push(p);
+                        }
+                    }
+                    let at = next(run.len() + 1);
+                    run.splice(at..at, top[..nfront].iter().copied());
+                    if case % 4 == 1 {
+                        let at = next(run.len() + 1);
+                        run.insert(at, other);
+                    }
+                    if run[0] == other {
+                        run.remove(0);
+                        if run.is_empty() {
+                            continue;
+                        }
+                    }
+                    let run: Vec<*mut u8> = run.iter().map(|&p| p as *mut u8).collect();
+                    let n = slab_push_run(a, run.as_ptr(), run.len());
+                    let got_run = state(a);
+                    ((*a).free, (*a).carve, (*a).check, (*a).used) = saved;
+                    let want_n = run.iter().take_while(|&&p| p as usize != other).count();
+                    for &p in &run[..want_n] {
+                        slab_push_local::<false>(a, p);
+                    }
+                    let want = state(a);
+                    ((*a).free, (*a).carve, (*a).check, (*a).used) = saved;
+                    assert_eq!(n, want_n, "class {cls} case {case}: run length");
+                    assert_eq!(got_run, want, "class {cls} case {case}: slab after the run");
+                }
+                check_slab(a).unwrap();
+            }
+        }
     }
 }
