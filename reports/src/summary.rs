@@ -735,6 +735,56 @@ impl WorkloadSummary {
         Some(text)
     }
 
+    /// One sentence about the kernel's share of the work, when it tells the configurations apart: the most
+    /// minor page faults against the fewest (shown when at least [`KERNEL_FAULTS_RATIO`]× and
+    /// [`KERNEL_FAULTS_MIN`] faults apart: fresh pages mapped, purged and faulted in again), and the most
+    /// system time against the least (when at least [`KERNEL_SYS_RATIO`]× apart and the most is a tenth or
+    /// more of that configuration's CPU time, and 5 ms or more apart). Medians over the repeats. `None` when neither tells them apart.
+    pub fn kernel_verdict(&self) -> Option<String> {
+        let extremes = |f: &dyn Fn(&ConfigSummary) -> Option<f64>| {
+            let v: Vec<(&ConfigSummary, f64)> = self
+                .rows
+                .iter()
+                .filter(|r| r.ok > 0)
+                .filter_map(|r| f(r).map(|x| (r, x)))
+                .collect();
+            let lo = v.iter().min_by(|a, b| a.1.total_cmp(&b.1)).copied()?;
+            let hi = v.iter().max_by(|a, b| a.1.total_cmp(&b.1)).copied()?;
+            Some((hi, lo))
+        };
+        let mut parts = Vec::new();
+        if let Some(((hi, h), (lo, l))) = extremes(&|r| r.minor_faults) {
+            if h - l >= KERNEL_FAULTS_MIN && h >= KERNEL_FAULTS_RATIO * l.max(1.0) {
+                parts.push(format!(
+                    "{} takes {} {}'s minor page faults ({} against {})",
+                    hi.config,
+                    times(h / l.max(1.0)),
+                    lo.config,
+                    crate::format::count(h),
+                    crate::format::count(l)
+                ));
+            }
+        }
+        if let Some(((hi, h), (lo, l))) = extremes(&|r| r.sys_seconds) {
+            let cpu = hi.cpu_seconds.unwrap_or(0.0);
+            if h - l >= 0.005 && h >= KERNEL_SYS_RATIO * l && h >= 0.1 * cpu {
+                parts.push(format!(
+                    "{} spends {} {}'s system time ({} against {})",
+                    hi.config,
+                    times(h / l.max(f64::MIN_POSITIVE)),
+                    lo.config,
+                    crate::format::seconds(h),
+                    crate::format::seconds(l)
+                ));
+            }
+        }
+        if parts.is_empty() {
+            None
+        } else {
+            Some(format!("Kernel: {}", parts.join("; ")))
+        }
+    }
+
     /// One sentence about HAKMEM itself: its best configuration against the baseline and against the default
     /// `hakmem` configuration. `None` without successful HAKMEM samples (or when HAKMEM is the baseline).
     pub fn hakmem_verdict(&self) -> Option<String> {
@@ -782,6 +832,25 @@ impl WorkloadSummary {
             _ => {}
         }
         Some(text)
+    }
+}
+
+/// [`WorkloadSummary::kernel_verdict`] names page faults when the most is at least this many times the
+/// fewest …
+pub const KERNEL_FAULTS_RATIO: f64 = 4.0;
+/// … and at least this many faults more.
+pub const KERNEL_FAULTS_MIN: f64 = 1000.0;
+/// It names system time when the most is at least this many times the least.
+pub const KERNEL_SYS_RATIO: f64 = 2.0;
+
+/// `82×`, `2.8×` (no third digit for large ratios; "∞×" when the smaller figure is 0).
+fn times(x: f64) -> String {
+    if !x.is_finite() || x > 1e6 {
+        "∞×".into()
+    } else if x >= 10.0 {
+        format!("{x:.0}×")
+    } else {
+        format!("{x:.1}×")
     }
 }
 

@@ -155,6 +155,9 @@ pub fn render_terminal(report: &Report, style: Style) -> String {
             if let Some(m) = w.memory_verdict() {
                 out.push_str(&format!("  {m}\n"));
             }
+            if let Some(k) = w.kernel_verdict() {
+                out.push_str(&format!("  {k}\n"));
+            }
             out.push_str(&render_table(&summary_table(w), style));
             if let Some(f) = &w.fidelity {
                 out.push_str(&format!("  {}\n", f.line()));

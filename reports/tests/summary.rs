@@ -257,3 +257,50 @@ fn memory_verdict_names_the_leanest_and_the_excess() {
         "{v}"
     );
 }
+
+#[test]
+fn kernel_verdict_names_fault_and_system_time_outliers_only() {
+    // The fixture's allocators fault alike (about 700 per run) and spend no system time: nothing to say.
+    let r = Report::build(&[small_bundle()], None);
+    assert_eq!(r.sections[0].workloads[0].kernel_verdict(), None);
+
+    // mimalloc faults 29× more and spends 2.75× system's system time, a third of its CPU time (system
+    // time is summarised for live runs only).
+    let mut b = small_bundle();
+    for s in &mut b.samples {
+        s.kind = "live".into();
+        if s.config == "mimalloc" {
+            s.minor_faults = 20_400;
+            s.sys_seconds = 0.11;
+            s.cpu_seconds = 0.33;
+        } else {
+            s.sys_seconds = 0.04;
+            s.cpu_seconds = 0.30;
+        }
+    }
+    let r = Report::build(&[b.clone()], None);
+    let w = &r.sections[0].workloads[0];
+    let sys_faults = w.row("system").unwrap().minor_faults.unwrap();
+    assert!((650.0..750.0).contains(&sys_faults), "{sys_faults}");
+    assert_eq!(
+        w.kernel_verdict().unwrap(),
+        format!(
+            "Kernel: mimalloc takes {:.0}× system's minor page faults (20,400 against {}); \
+             mimalloc spends 2.8× system's system time (110 ms against 40.0 ms)",
+            20_400.0 / sys_faults,
+            reports::format::count(sys_faults)
+        )
+    );
+    let text = reports::terminal::render_terminal(&r, reports::terminal::Style::default());
+    assert!(text.contains("  Kernel: mimalloc takes "), "{text}");
+
+    // Under the thresholds: 3× the faults, or system time a twentieth of the CPU time, is not named.
+    for s in &mut b.samples {
+        if s.config == "mimalloc" {
+            s.minor_faults = 2_000;
+            s.cpu_seconds = 2.2;
+        }
+    }
+    let r = Report::build(&[b], None);
+    assert_eq!(r.sections[0].workloads[0].kernel_verdict(), None);
+}

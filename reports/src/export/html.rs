@@ -250,6 +250,9 @@ fn workload(
     if let Some(m) = w.memory_verdict() {
         let _ = write!(out, r#"<p class="verdict3">{}</p>"#, esc(&m));
     }
+    if let Some(k) = w.kernel_verdict() {
+        let _ = write!(out, r#"<p class="verdict3">{}</p>"#, esc(&k));
+    }
 
     out.push_str(r#"<section class="summary"><h4>Summary</h4>"#);
     out.push_str(&html_table(&summary_table(w), "summary-table"));

@@ -84,6 +84,9 @@ impl Exporter for Markdown {
                 if let Some(m) = w.memory_verdict() {
                     out.push_str(&format!("{m}.\n\n"));
                 }
+                if let Some(k) = w.kernel_verdict() {
+                    out.push_str(&format!("{k}.\n\n"));
+                }
                 out.push_str(&markdown_table(&summary_table(w)));
                 out.push('\n');
                 if let Some(f) = &w.fidelity {
