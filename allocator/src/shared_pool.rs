@@ -38,6 +38,16 @@ pub static RECLAIMED_ON_FREE: AtomicU64 = AtomicU64::new(0);
 pub static ABANDONED: AtomicU64 = AtomicU64::new(0);
 /// SuperSlabs mapped.
 pub static MAPPED: AtomicU64 = AtomicU64::new(0);
+/// The most SuperSlabs mapped at once (mapped less released, taken after each new mapping, under the lock):
+/// with 2 MiB each, what the SuperSlabs put under the peak RSS at most.
+pub static MAPPED_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// SuperSlabs mapped now (mapped less released; racy outside the lock).
+pub fn mapped_now() -> u64 {
+    MAPPED
+        .load(Ordering::Relaxed)
+        .saturating_sub(crate::release_guard::RELEASED.load(Ordering::Relaxed))
+}
 
 static mut ABANDONED_HEAD: *mut SuperSlab = null_mut();
 static mut ABANDONED_COUNT: u32 = 0;
@@ -204,6 +214,7 @@ pub unsafe fn acquire(owner: usize, map_value: u8, cls: usize, huge: bool) -> Ac
                 os::set_chunk_kind(base as usize, map_value);
                 tier::set(ss, tier::HOT);
                 MAPPED.fetch_add(1, Ordering::Relaxed);
+                MAPPED_PEAK.fetch_max(mapped_now(), Ordering::Relaxed);
                 hand_out(ss);
                 space = true;
             }

@@ -242,6 +242,11 @@ fn visit(raw: &Raw, f: &mut dyn FnMut(&str, &str, u64)) {
         "superslabs_mapped",
         shared_pool::MAPPED.load(Ordering::Relaxed),
     );
+    f(
+        "shared_pool",
+        "superslabs_mapped_peak",
+        shared_pool::MAPPED_PEAK.load(Ordering::Relaxed),
+    );
     for from in 0..5 {
         for to in 0..5 {
             let meaningful = matches!(

@@ -84,6 +84,51 @@ fn thread_churn_rss_is_bounded_and_falls() {
     );
 }
 
+/// The Shared Pool's peak count of SuperSlabs mapped at once (`shared_pool.superslabs_mapped_peak`, what
+/// the SuperSlabs put under the peak RSS at most) is consistent with the other counters and with the
+/// program's own peak of live bytes: every block of the churn pattern (8–1000 B) lives in a SuperSlab, so
+/// the peak holds them all; it is at most the SuperSlabs ever mapped and at least those mapped at exit.
+#[test]
+fn superslab_peak_holds_the_live_bytes() {
+    let dir = scratch("patterns-churn-stats");
+    let exe = compile_c("patterns", &dir);
+    let o = Command::new(&exe)
+        .arg("churn")
+        .env("LD_PRELOAD", libhakmem())
+        .env("HAKMEM_STATS", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let live_max_kib: u64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("live_max="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no live_max in {out}"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let stat = |k: &str| -> u64 {
+        err.lines()
+            .find_map(|l| l.strip_prefix(&format!("hakmem: {k} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {err}"))
+    };
+    let (peak, mapped) = (
+        stat("shared_pool.superslabs_mapped_peak"),
+        stat("shared_pool.superslabs_mapped"),
+    );
+    let released = stat("release_guard.released");
+    assert!(peak <= mapped, "peak {peak} above the {mapped} ever mapped");
+    assert!(
+        peak >= mapped - released,
+        "peak {peak} below the {} mapped at exit",
+        mapped - released
+    );
+    assert!(
+        peak * 2048 >= live_max_kib,
+        "{peak} SuperSlabs (2 MiB each) cannot have held {live_max_kib} KiB of live blocks"
+    );
+}
+
 /// Big buffers freed at random and allocated zeroed: every calloc reads zero (reused ranges are cleared,
 /// fresh ones are the kernel's zero pages) and the peak RSS stays within the live bytes plus the retained
 /// bound (HAKMEM_LARGE_RETAIN_MB = 48) plus one 2 MiB huge page of rounding per live buffer.
