@@ -327,6 +327,20 @@ impl<const N: usize> StackBuf<N> {
     pub fn clear(&mut self) {
         self.len = 0;
     }
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether nothing is written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Appends as much of `b` as fits.
+    pub fn extend(&mut self, b: &[u8]) {
+        let n = b.len().min(N - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
+        self.len += n;
+    }
 }
 
 impl<const N: usize> Default for StackBuf<N> {

@@ -408,13 +408,37 @@ pub fn write_lines(out: &mut [u8]) -> usize {
 /// Writes every counter to stderr as `hakmem: box.counter value` lines (no allocation).
 pub fn print() {
     let raw = collect();
-    os::write_stderr(b"hakmem: per-box statistics\n");
+    // The lines go out in writes of at most PIPE_BUF (4096) bytes, each starting with a header that names
+    // the process: a pipe keeps such a write whole, so when several processes of one program print at once
+    // (stderr shared), every line still follows its own process's header (`hakmem live` collects them per
+    // process), and a program's exit costs a few system calls, not one per counter.
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let mut out = os::StackBuf::<4096>::new();
     let mut line = os::StackBuf::<160>::new();
+    let mut chunk = 0u32;
+    let header = |out: &mut os::StackBuf<4096>, chunk: u32| {
+        let mut h = os::StackBuf::<96>::new();
+        if chunk == 0 {
+            let _ = writeln!(h, "hakmem: per-box statistics (pid {pid})");
+        } else {
+            let _ = writeln!(h, "hakmem: per-box statistics (pid {pid}, continued)");
+        }
+        out.extend(h.as_bytes());
+    };
+    header(&mut out, chunk);
     visit(&raw, &mut |b, k, v| {
         line.clear();
         let _ = writeln!(line, "hakmem: {b}.{k} {v}");
-        os::write_stderr(line.as_bytes());
+        if out.len() + line.len() > 4096 {
+            os::write_stderr(out.as_bytes());
+            out.clear();
+            chunk += 1;
+            header(&mut out, chunk);
+        }
+        out.extend(line.as_bytes());
     });
+    os::write_stderr(out.as_bytes());
 }
 
 /// `atexit` handler installed with `HAKMEM_STATS=1`.

@@ -14,7 +14,9 @@
 //! minor/major faults summed over the program and every descendant it waited for; peak RSS is
 //! `ru_maxrss`, which the kernel keeps as a maximum, not a sum: the largest peak of any single process of
 //! the program. Stdout is hashed as it streams (never kept); stderr is kept (its last 4 KiB) only to
-//! explain a failure.
+//! explain a failure, except HAKMEM's per-box statistics (`HAKMEM_STATS=1`, set for HAKMEM
+//! configurations), which are taken out of it and kept with the sample: those of the program's busiest
+//! process.
 //!
 //! Invariants: every run yields exactly one sample; a run that outlives the timeout is killed with its
 //! whole process group; nothing is allocated between `fork` and `exec`.
@@ -292,6 +294,13 @@ impl LiveCommand {
         for (k, v) in &d.env {
             cmd.env(k, v);
         }
+        // HAKMEM prints its per-box statistics at each process's exit (a few writes): collected below, they
+        // let the report say which box explains a live result. A configuration that sets HAKMEM_STATS
+        // itself keeps its value.
+        let box_stats = d.allocator == "hakmem";
+        if box_stats && !d.env.iter().any(|(k, _)| k == "HAKMEM_STATS") {
+            cmd.env("HAKMEM_STATS", "1");
+        }
         let stdin = match &self.stdin {
             Some(p) => match std::fs::File::open(p) {
                 Ok(f) => Stdio::from(f),
@@ -357,23 +366,17 @@ impl LiveCommand {
             format!("sha256:{hex}/{len}")
         });
         let err_reader = std::thread::spawn(move || {
-            let mut kept = Vec::new();
+            let mut split = StderrSplit::new(box_stats);
             let mut buf = vec![0u8; 1 << 14];
             loop {
                 match err.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => {
-                        kept.extend_from_slice(&buf[..n]);
-                        if kept.len() > 2 * STDERR_KEPT {
-                            kept.drain(..kept.len() - STDERR_KEPT);
-                        }
-                    }
+                    Ok(n) => split.feed(&buf[..n]),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
-            let from = kept.len().saturating_sub(STDERR_KEPT);
-            String::from_utf8_lossy(&kept[from..]).into_owned()
+            split.finish()
         });
         // A watchdog kills the process group at the deadline; the exit is observed first without reaping
         // (WNOWAIT), so the pid cannot be reused before the watchdog has stood down.
@@ -397,7 +400,7 @@ impl LiveCommand {
         // The program may have left processes holding its pipes: the readers end when they exit or the
         // process group is gone; a timeout kills the whole group.
         let stdout_hash = out_reader.join().unwrap_or_default();
-        let stderr = err_reader.join().unwrap_or_default();
+        let (stderr, stats) = err_reader.join().unwrap_or_default();
         let status = match waited.and(status) {
             Ok(st) => st,
             Err(e) => return failed(Status::Error, format!("lost track of the program: {e}")),
@@ -421,6 +424,7 @@ impl LiveCommand {
             minor_faults: ru.ru_minflt.max(0) as u64,
             major_faults: ru.ru_majflt.max(0) as u64,
             stdout_hash,
+            box_stats: stats,
             ..Sample::default()
         };
         if libc::WIFEXITED(status) {
@@ -443,6 +447,161 @@ impl LiveCommand {
 }
 
 /// Waits (retrying on EINTR) until `pid` has exited, without reaping it.
+/// Per-box statistics of one process: box → counter → value.
+type BoxStats = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>;
+
+/// Splits a program's stderr as it streams: HAKMEM's per-box statistics (`hakmem: per-box statistics (pid
+/// N[, continued])` headers, each followed by `hakmem: BOX.COUNTER VALUE` lines; the allocator writes them
+/// in writes of at most `PIPE_BUF` bytes, each with its header, so the lines of processes printing at once
+/// stay under their own header) are taken out and kept per process; everything else is the program's and
+/// only its last [`STDERR_KEPT`] bytes are kept, for failure messages. Memory stays bounded whatever the
+/// program writes: at most [`STATS_PROCESSES`] processes' statistics, lines cut at 64 KiB.
+struct StderrSplit {
+    /// Whether to look for statistics at all (HAKMEM deployments).
+    stats: bool,
+    /// The program's stderr, its tail.
+    kept: Vec<u8>,
+    /// The current line, not yet ended.
+    line: Vec<u8>,
+    /// Statistics by process id.
+    by_pid: std::collections::BTreeMap<u32, BoxStats>,
+    /// The process whose header came last.
+    current: Option<u32>,
+}
+
+/// Processes whose statistics are kept (a program that runs more keeps the first ones).
+const STATS_PROCESSES: usize = 4096;
+/// A line longer than this is the program's, cut.
+const LINE_MAX: usize = 1 << 16;
+
+/// A counter of `s` (0 when absent).
+fn counter(s: &BoxStats, bx: &str, name: &str) -> u64 {
+    s.get(bx).and_then(|m| m.get(name)).copied().unwrap_or(0)
+}
+
+/// Allocations a process's statistics count: Unified Cache hits and misses (every small allocation is one
+/// or the other) and Mid and Large allocations.
+fn allocations(s: &BoxStats) -> u64 {
+    let cache: u64 = s
+        .get("unified_cache")
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    (k.starts_with("hits_c") || k.starts_with("misses_c"))
+                        || *k == "hits_pool"
+                        || *k == "misses_pool"
+                })
+                .map(|(_, v)| *v)
+                .sum()
+        })
+        .unwrap_or(0);
+    cache + counter(s, "mid", "allocs") + counter(s, "large", "allocs")
+}
+
+impl StderrSplit {
+    fn new(stats: bool) -> Self {
+        StderrSplit {
+            stats,
+            kept: Vec::new(),
+            line: Vec::new(),
+            by_pid: Default::default(),
+            current: None,
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            self.line.extend_from_slice(&bytes[..=i]);
+            bytes = &bytes[i + 1..];
+            let line = std::mem::take(&mut self.line);
+            self.take_line(line);
+        }
+        self.line.extend_from_slice(bytes);
+        if self.line.len() > LINE_MAX {
+            let line = std::mem::take(&mut self.line);
+            self.keep(&line);
+        }
+    }
+
+    fn take_line(&mut self, line: Vec<u8>) {
+        if self.stats && self.stats_line(&line) {
+            return;
+        }
+        self.keep(&line);
+    }
+
+    /// Whether `line` is a statistics header or counter (then recorded).
+    fn stats_line(&mut self, line: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        let text = text.trim_end_matches('\n');
+        // A header may follow an unfinished line of the program's in the same line.
+        if let Some(at) = text.find("hakmem: per-box statistics (pid ") {
+            let rest = &text[at + "hakmem: per-box statistics (pid ".len()..];
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let Ok(pid) = digits.parse::<u32>() else {
+                return false;
+            };
+            if at > 0 {
+                self.keep(&text.as_bytes()[..at]);
+                self.keep(b"\n");
+            }
+            if self.by_pid.len() < STATS_PROCESSES || self.by_pid.contains_key(&pid) {
+                self.by_pid.entry(pid).or_default();
+                self.current = Some(pid);
+            } else {
+                self.current = None;
+            }
+            return true;
+        }
+        let Some(rest) = text.strip_prefix("hakmem: ") else {
+            return false;
+        };
+        let Some((name, value)) = rest.rsplit_once(' ') else {
+            return false;
+        };
+        let (Some((bx, counter)), Ok(value)) = (name.split_once('.'), value.parse::<u64>()) else {
+            return false;
+        };
+        let Some(pid) = self.current else {
+            // Counters without a header (another process's header was cut): not ours to guess.
+            return true;
+        };
+        if let Some(stats) = self.by_pid.get_mut(&pid) {
+            stats
+                .entry(bx.to_string())
+                .or_default()
+                .insert(counter.to_string(), value);
+        }
+        true
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        self.kept.extend_from_slice(bytes);
+        if self.kept.len() > 2 * STDERR_KEPT {
+            self.kept.drain(..self.kept.len() - STDERR_KEPT);
+        }
+    }
+
+    /// The program's stderr tail and the statistics of its busiest process (the most allocations: Unified
+    /// Cache hits and misses, Mid and Large allocations; then the most bytes mapped), empty when none
+    /// printed: the program's allocation-heavy process, not the shell or a short helper around it.
+    fn finish(mut self) -> (String, BoxStats) {
+        let line = std::mem::take(&mut self.line);
+        self.keep(&line);
+        let from = self.kept.len().saturating_sub(STDERR_KEPT);
+        let tail = String::from_utf8_lossy(&self.kept[from..]).into_owned();
+        let stats = self
+            .by_pid
+            .into_values()
+            .filter(|s| !s.is_empty())
+            .max_by_key(|s| (allocations(s), counter(s, "os", "bytes_mapped")))
+            .unwrap_or_default();
+        (tail, stats)
+    }
+}
+
 fn wait_exit(pid: libc::pid_t) -> std::io::Result<()> {
     loop {
         // SAFETY: siginfo_t is plain data that waitid fills; pid is our own unreaped child.
@@ -617,6 +776,77 @@ pub fn record(cmd: &LiveCommand, dir: &Path) -> anyhow::Result<(PathBuf, Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HAKMEM's statistics are taken out of stderr per process, even when two processes' writes interleave
+    /// (each write has its header) and when a program line was left unfinished; the busiest process is the
+    /// one reported; the program's own lines stay, in order.
+    #[test]
+    fn stderr_split_takes_each_process_statistics_out() {
+        let mut sp = StderrSplit::new(true);
+        sp.feed(b"warning: one\nhalf a li");
+        sp.feed(
+            b"nehakmem: per-box statistics (pid 7)\nhakmem: os.bytes_mapped 900\nhakmem: unified",
+        );
+        sp.feed(
+            b"_cache.hits_c1 5\nhakmem: per-box statistics (pid 9)\nhakmem: os.bytes_mapped 100\n",
+        );
+        sp.feed(b"hakmem: per-box statistics (pid 7, continued)\nhakmem: tier.new_to_hot 2\n");
+        sp.feed(b"hakmem: per-box statistics (pid 9, continued)\nhakmem: tier.new_to_hot 3\n");
+        sp.feed(
+            b"hakmem: per-box statistics (pid 9, continued)\nhakmem: unified_cache.misses_c2 4\n",
+        );
+        sp.feed(b"hakmem: not a counter\nlast words");
+        let (tail, stats) = sp.finish();
+        assert_eq!(
+            tail,
+            "warning: one\nhalf a line\nhakmem: not a counter\nlast words"
+        );
+        // pid 7 made 5 allocations, pid 9 made 4 (and mapped less).
+        assert_eq!(stats["os"]["bytes_mapped"], 900);
+        assert_eq!(stats["tier"]["new_to_hot"], 2);
+        assert_eq!(stats["unified_cache"]["hits_c1"], 5);
+        assert!(
+            !stats["unified_cache"].contains_key("misses_c2"),
+            "{stats:?}"
+        );
+
+        // Without a header, counters are dropped, not guessed; without statistics, nothing is reported.
+        let mut sp = StderrSplit::new(true);
+        sp.feed(b"hakmem: os.bytes_mapped 5\nok\n");
+        assert_eq!(sp.finish(), ("ok\n".to_string(), BoxStats::new()));
+
+        // Other allocators' runs keep every line.
+        let mut sp = StderrSplit::new(false);
+        sp.feed(b"hakmem: per-box statistics (pid 1)\nhakmem: os.bytes_mapped 1\n");
+        let (tail, stats) = sp.finish();
+        assert!(stats.is_empty());
+        assert_eq!(
+            tail,
+            "hakmem: per-box statistics (pid 1)\nhakmem: os.bytes_mapped 1\n"
+        );
+    }
+
+    /// The kept tail stays bounded whatever the program writes, in lines or without a newline.
+    #[test]
+    fn stderr_split_memory_is_bounded() {
+        let mut sp = StderrSplit::new(true);
+        for _ in 0..10_000 {
+            sp.feed(&[b'x'; 1000]);
+            assert!(
+                sp.line.len() <= LINE_MAX + 1000 && sp.kept.len() <= 2 * STDERR_KEPT + LINE_MAX
+            );
+        }
+        for i in 0..10_000 {
+            sp.feed(
+                format!("hakmem: per-box statistics (pid {i})\nhakmem: os.bytes_mapped {i}\n")
+                    .as_bytes(),
+            );
+        }
+        assert!(sp.by_pid.len() <= STATS_PROCESSES);
+        let (tail, stats) = sp.finish();
+        assert!(tail.len() <= STDERR_KEPT);
+        assert_eq!(stats["os"]["bytes_mapped"], STATS_PROCESSES as u64 - 1);
+    }
 
     #[test]
     fn a_different_exit_or_output_is_a_failed_sample() {

@@ -64,6 +64,21 @@ fn live_samples_carry_every_field_and_a_changed_result_is_a_failed_sample() {
         "same program, same output"
     );
     assert_eq!(hak.allocator, "hakmem");
+    // HAKMEM's per-box statistics come with its live samples (taken out of the program's stderr); other
+    // allocators have none.
+    for smp in samples.iter().filter(|x| x.config == "hakmem") {
+        let hits: u64 = smp.box_stats["unified_cache"]
+            .iter()
+            .filter(|(k, _)| k.starts_with("hits_c"))
+            .map(|(_, v)| v)
+            .sum();
+        assert!(hits >= 200_000, "{:?}", smp.box_stats);
+        assert!(smp.box_stats["os"]["bytes_mapped"] > 0);
+    }
+    assert!(samples
+        .iter()
+        .filter(|x| x.config == "system")
+        .all(|x| x.box_stats.is_empty()));
     for smp in samples.iter().filter(|x| x.config == extra_spec) {
         assert_eq!(smp.status, Some(Status::OutputDiffers), "{smp:?}");
         assert!(smp.error.contains("stdout differs"), "{}", smp.error);
@@ -82,6 +97,39 @@ fn live_samples_carry_every_field_and_a_changed_result_is_a_failed_sample() {
         .iter()
         .any(|a| a.config == "hakmem" && a.path == s(&libhakmem)));
     assert!(stdout.contains("output_differs"), "{stdout}");
+}
+
+/// A program of several processes (a shell running the program three times, each printing its statistics
+/// at exit): the sample carries the statistics of the busiest process, the large run's, not the shell's or
+/// the small runs'.
+#[test]
+fn live_box_stats_are_those_of_the_busiest_process() {
+    let d = scratch("live-stats-procs");
+    let prog = gcc(&d, PROG_C, "prog", &[]);
+    let out = d.join("bundle");
+    let script = format!("{} 1000; {} 300000; {} 2000", s(&prog), s(&prog), s(&prog));
+    let o = run(&[
+        "live",
+        "--alloc",
+        "hakmem",
+        "--repeats",
+        "1",
+        "-o",
+        s(&out),
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, samples) = bundle(&out);
+    let hak = samples.iter().find(|x| x.config == "hakmem").unwrap();
+    let hits: u64 = hak.box_stats["unified_cache"]
+        .iter()
+        .filter(|(k, _)| k.starts_with("hits_c"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(hits >= 300_000, "{:?}", hak.box_stats);
 }
 
 #[test]

@@ -23,7 +23,9 @@ mimalloc / mimalloc2: libhakmem_mimalloc.so / libhakmem_mimalloc2.so built by th
 tcmalloc: the Debian libraries; system: nothing). A reference run under the system allocator comes first \
 (not counted): a run whose exit status or stdout differs from it is a failed `output_differs` sample.\n\
 Per sample: wall seconds, user and system CPU seconds, peak RSS (the largest of any one process of the \
-program: ru_maxrss is a maximum), minor/major faults, exit status, SHA-256 of stdout.\n\
+program: ru_maxrss is a maximum), minor/major faults, exit status, SHA-256 of stdout; for HAKMEM \
+configurations also its per-box statistics (HAKMEM_STATS=1 is set unless the spec sets it: each process \
+prints them at exit in a few writes, taken out of its stderr; the busiest process's are kept).\n\
 Exit status: 0 when every sample succeeded, 1 when some failed (all recorded), 2 when the run could not \
 start."
 )]
