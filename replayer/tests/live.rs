@@ -6,6 +6,15 @@ use crate::replay::{bundle, hakmem, run, scratch};
 use reports::model::Status;
 use std::process::Command;
 
+/// Unified Cache hits of a HAKMEM sample's per-box statistics, over the Tiny classes.
+fn tiny_hits(smp: &reports::model::Sample) -> u64 {
+    smp.box_stats["unified_cache"]
+        .iter()
+        .filter(|(k, _)| k.starts_with("hits_c"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
 #[test]
 fn live_samples_carry_every_field_and_a_changed_result_is_a_failed_sample() {
     let d = scratch("live-fields");
@@ -67,12 +76,7 @@ fn live_samples_carry_every_field_and_a_changed_result_is_a_failed_sample() {
     // HAKMEM's per-box statistics come with its live samples (taken out of the program's stderr); other
     // allocators have none.
     for smp in samples.iter().filter(|x| x.config == "hakmem") {
-        let hits: u64 = smp.box_stats["unified_cache"]
-            .iter()
-            .filter(|(k, _)| k.starts_with("hits_c"))
-            .map(|(_, v)| v)
-            .sum();
-        assert!(hits >= 200_000, "{:?}", smp.box_stats);
+        assert!(tiny_hits(smp) >= 200_000, "{:?}", smp.box_stats);
         assert!(smp.box_stats["os"]["bytes_mapped"] > 0);
     }
     assert!(samples
@@ -124,12 +128,7 @@ fn live_box_stats_are_those_of_the_busiest_process() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (_, samples) = bundle(&out);
     let hak = samples.iter().find(|x| x.config == "hakmem").unwrap();
-    let hits: u64 = hak.box_stats["unified_cache"]
-        .iter()
-        .filter(|(k, _)| k.starts_with("hits_c"))
-        .map(|(_, v)| v)
-        .sum();
-    assert!(hits >= 300_000, "{:?}", hak.box_stats);
+    assert!(tiny_hits(hak) >= 300_000, "{:?}", hak.box_stats);
 }
 
 #[test]
