@@ -351,10 +351,7 @@ impl<const N: usize> Default for StackBuf<N> {
 
 impl<const N: usize> core::fmt::Write for StackBuf<N> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let b = s.as_bytes();
-        let n = b.len().min(N - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
-        self.len += n;
+        self.extend(s.as_bytes());
         Ok(())
     }
 }
