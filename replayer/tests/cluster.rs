@@ -3,7 +3,7 @@
 //! another plan or another build are refused; hosts that mix are flagged.
 
 use crate::common::{breaker, gcc, PROG_C};
-use crate::replay::{bundle, hakmem, run, run_ok, scratch};
+use crate::replay::{bundle, gen_threads, hakmem, run, run_ok, scratch};
 use reports::model::{Manifest, Sample, Status};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -15,16 +15,7 @@ fn workloads(dir: &Path, iters: &str) -> (String, String) {
     let a = dir.join("rm.hkw").display().to_string();
     let b = dir.join("thr.hkw").display().to_string();
     run_ok(&["gen", "random-mixed", "--iters", iters, "-o", &a]);
-    run_ok(&[
-        "gen",
-        "threads",
-        "--threads",
-        "2",
-        "--iters",
-        "20000",
-        "-o",
-        &b,
-    ]);
+    gen_threads(Path::new(&b), 2, 20000);
     (a, b)
 }
 

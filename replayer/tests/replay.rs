@@ -132,6 +132,21 @@ pub fn gen_random_mixed(path: &Path, iters: u64) {
     ]);
 }
 
+/// Writes a `gen threads` workload (`threads` threads, `iters` iterations each, default remote share).
+pub fn gen_threads(path: &Path, threads: u32, iters: u64) {
+    let (threads, iters) = (threads.to_string(), iters.to_string());
+    run_ok(&[
+        "gen",
+        "threads",
+        "--threads",
+        &threads,
+        "--iters",
+        &iters,
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+}
+
 fn ops_of(m: &Manifest, workload: &str) -> u64 {
     m.workloads
         .iter()
@@ -645,16 +660,7 @@ fn walks_are_counted_the_same_under_every_allocator_and_noted() {
     let w = d.join("w.hkw");
     gen_random_mixed(&w, 3000);
     let t = d.join("t.hkw");
-    run_ok(&[
-        "gen",
-        "threads",
-        "--threads",
-        "2",
-        "--iters",
-        "3000",
-        "-o",
-        t.to_str().unwrap(),
-    ]);
+    gen_threads(&t, 2, 3000);
     for walk in ["off", "1", "5"] {
         let out = d.join(walk);
         let o = run_ok(&[
